@@ -1,0 +1,313 @@
+// Package nodeconfig is the versioned settings file that `provision generate` writes
+// to the machine and `provision node` reads (/etc/provision/node.yaml). It never
+// holds a secret: the bootstrap token lives only in the 0600 bootstrap kubeconfig.
+package nodeconfig
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+const (
+	// APIVersion is the version of the NodeConfig schema.
+	APIVersion = "provision.dev/v1alpha1"
+	// Kind is the kind of a NodeConfig document.
+	Kind = "NodeConfig"
+	// DefaultPath is where generate writes the node config and node reads it.
+	DefaultPath = "/etc/provision/node.yaml"
+
+	// Well-known paths on the node, shared by generate and node.
+	CACertPath              = "/etc/kubernetes/pki/ca.crt"
+	CloudConfigPath         = "/etc/kubernetes/cloud-config"
+	BootstrapKubeconfigPath = "/etc/kubernetes/bootstrap-kubelet.conf"
+	KubeconfigPath          = "/etc/kubernetes/kubelet.conf"
+
+	// Pinned default versions of the node's artifacts.
+	DefaultCNIVersion        = "v1.5.1"
+	DefaultCrictlVersion     = "v1.31.1"
+	DefaultContainerdVersion = "1.7.24"
+	DefaultRuncVersion       = "v1.2.3"
+	DefaultSandboxImage      = "registry.k8s.io/pause:3.10"
+)
+
+// NodeConfig is everything `provision node` needs to know, except secrets.
+type NodeConfig struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	// OSProfile names the profile (osprofiles); empty means detect from /etc/os-release.
+	OSProfile string `json:"osProfile,omitempty"`
+	// Arch is amd64 or arm64; empty means the running machine's.
+	Arch       string     `json:"arch,omitempty"`
+	Kubernetes Kubernetes `json:"kubernetes"`
+	Artifacts  Artifacts  `json:"artifacts"`
+	Containerd Containerd `json:"containerd,omitempty"`
+	Packages   Packages   `json:"packages,omitempty"`
+}
+
+// Kubernetes holds the kubelet's settings.
+type Kubernetes struct {
+	// Version is the kubelet version, vMAJOR.MINOR.PATCH.
+	Version string `json:"version"`
+	// APIServerURL is the https URL of the API server (informational for node; the
+	// bootstrap kubeconfig carries it).
+	APIServerURL string `json:"apiServerURL,omitempty"`
+	// CloudProvider is passed to the kubelet ("external", or an in-tree name on old versions).
+	CloudProvider string `json:"cloudProvider,omitempty"`
+	// CloudConfigPath is the cloud provider's config file on the node, if any.
+	CloudConfigPath         string   `json:"cloudConfigPath,omitempty"`
+	CACertPath              string   `json:"caCertPath"`
+	BootstrapKubeconfigPath string   `json:"bootstrapKubeconfigPath"`
+	KubeconfigPath          string   `json:"kubeconfigPath"`
+	NodeIP                  string   `json:"nodeIP,omitempty"`
+	ClusterDNS              []string `json:"clusterDNS,omitempty"`
+	ClusterDomain           string   `json:"clusterDomain,omitempty"`
+}
+
+// Artifact is one download: a URL and its pinned sha256. An empty SHA256 means
+// the checksum is fetched from URL + ".sha256" (upstream's convention); it is never skipped.
+type Artifact struct {
+	URL    string `json:"url"`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Artifacts are the node's downloads. Every URL may point at a mirror (airgap).
+type Artifacts struct {
+	Kubelet    Artifact `json:"kubelet"`
+	CNIPlugins Artifact `json:"cniPlugins"`
+	Crictl     Artifact `json:"crictl"`
+	// Containerd and Runc are used where the profile installs containerd from the release tarball.
+	Containerd Artifact `json:"containerd,omitempty"`
+	Runc       Artifact `json:"runc,omitempty"`
+}
+
+// Containerd configures the container runtime.
+type Containerd struct {
+	SandboxImage string `json:"sandboxImage,omitempty"`
+	// RegistryMirrors maps a registry host (e.g. "docker.io") to mirror endpoints (https URLs).
+	RegistryMirrors map[string][]string `json:"registryMirrors,omitempty"`
+}
+
+// Packages configures the OS package manager.
+type Packages struct {
+	// AptMirror, if set, replaces the apt sources with this repository URL.
+	AptMirror string `json:"aptMirror,omitempty"`
+	// YumMirror, if set, replaces the yum/dnf repositories with this base URL.
+	YumMirror string `json:"yumMirror,omitempty"`
+}
+
+// New returns a NodeConfig with the defaults for a kubelet version and architecture.
+func New(version, arch string) NodeConfig {
+	if arch == "" {
+		arch = "amd64"
+	}
+	return NodeConfig{
+		APIVersion: APIVersion,
+		Kind:       Kind,
+		Arch:       arch,
+		Kubernetes: Kubernetes{
+			Version:                 version,
+			CACertPath:              CACertPath,
+			BootstrapKubeconfigPath: BootstrapKubeconfigPath,
+			KubeconfigPath:          KubeconfigPath,
+		},
+		Artifacts:  DefaultArtifacts(version, arch),
+		Containerd: Containerd{SandboxImage: DefaultSandboxImage},
+	}
+}
+
+// DefaultArtifacts returns the upstream download URLs for a kubelet version and architecture.
+// Checksums are left empty: they come from the upstream .sha256 files unless pinned.
+func DefaultArtifacts(version, arch string) Artifacts {
+	cni := DefaultCNIVersion
+	crictl := DefaultCrictlVersion
+	ctrd := DefaultContainerdVersion
+	return Artifacts{
+		Kubelet:    Artifact{URL: fmt.Sprintf("https://dl.k8s.io/release/%s/bin/linux/%s/kubelet", version, arch)},
+		CNIPlugins: Artifact{URL: fmt.Sprintf("https://github.com/containernetworking/plugins/releases/download/%s/cni-plugins-linux-%s-%s.tgz", cni, arch, cni)},
+		Crictl:     Artifact{URL: fmt.Sprintf("https://github.com/kubernetes-sigs/cri-tools/releases/download/%s/crictl-%s-linux-%s.tar.gz", crictl, crictl, arch)},
+		Containerd: Artifact{URL: fmt.Sprintf("https://github.com/containerd/containerd/releases/download/v%s/containerd-%s-linux-%s.tar.gz", ctrd, ctrd, arch)},
+		Runc:       Artifact{URL: fmt.Sprintf("https://github.com/opencontainers/runc/releases/download/%s/runc.%s", DefaultRuncVersion, arch)},
+	}
+}
+
+// Marshal renders the config as YAML, deterministically.
+func (c NodeConfig) Marshal() ([]byte, error) {
+	out, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("marshal node config: %w", err)
+	}
+	return out, nil
+}
+
+// Parse reads a NodeConfig document strictly (unknown fields are errors) and validates it.
+func Parse(data []byte) (NodeConfig, error) {
+	var c NodeConfig
+	if err := yaml.UnmarshalStrict(data, &c); err != nil {
+		return NodeConfig{}, fmt.Errorf("parse node config: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return NodeConfig{}, err
+	}
+	return c, nil
+}
+
+// Load reads and parses the node config at path.
+func Load(path string) (NodeConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return NodeConfig{}, fmt.Errorf("read node config: %w", err)
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return NodeConfig{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+var (
+	versionRE = regexp.MustCompile(`^v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
+	sha256RE  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// ValidVersion reports whether v is of the form vMAJOR.MINOR.PATCH.
+func ValidVersion(v string) bool { return versionRE.MatchString(v) }
+
+// ValidSHA256 reports whether s is 64 lower-case hex digits.
+func ValidSHA256(s string) bool { return sha256RE.MatchString(s) }
+
+// FieldError is a problem with one field, named by its path in the document.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Errors is a list of field errors; Error joins them one per line.
+type Errors []FieldError
+
+func (es Errors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Validate checks every field and returns all problems at once, as Errors.
+func (c NodeConfig) Validate() error {
+	var errs Errors
+	add := func(field, format string, a ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, a...)})
+	}
+	if c.APIVersion != APIVersion {
+		add("apiVersion", "must be %q, got %q", APIVersion, c.APIVersion)
+	}
+	if c.Kind != Kind {
+		add("kind", "must be %q, got %q", Kind, c.Kind)
+	}
+	if c.OSProfile != "" {
+		if _, err := osprofiles.Get(c.OSProfile); err != nil {
+			add("osProfile", "%v", err)
+		}
+	}
+	if c.Arch != "" && c.Arch != "amd64" && c.Arch != "arm64" {
+		add("arch", "must be amd64 or arm64, got %q", c.Arch)
+	}
+	k := c.Kubernetes
+	if !ValidVersion(k.Version) {
+		add("kubernetes.version", "must be vMAJOR.MINOR.PATCH (e.g. v1.31.4), got %q", k.Version)
+	}
+	if k.APIServerURL != "" {
+		if u, err := url.Parse(k.APIServerURL); err != nil || u.Scheme != "https" || u.Host == "" {
+			add("kubernetes.apiServerURL", "must be an https:// URL")
+		}
+	}
+	for field, p := range map[string]string{
+		"kubernetes.caCertPath":              k.CACertPath,
+		"kubernetes.bootstrapKubeconfigPath": k.BootstrapKubeconfigPath,
+		"kubernetes.kubeconfigPath":          k.KubeconfigPath,
+	} {
+		if !strings.HasPrefix(p, "/") {
+			add(field, "must be an absolute path, got %q", p)
+		}
+	}
+	if k.CloudConfigPath != "" && !strings.HasPrefix(k.CloudConfigPath, "/") {
+		add("kubernetes.cloudConfigPath", "must be an absolute path, got %q", k.CloudConfigPath)
+	}
+	if k.NodeIP != "" && net.ParseIP(k.NodeIP) == nil {
+		add("kubernetes.nodeIP", "must be an IP address, got %q", k.NodeIP)
+	}
+	for i, ip := range k.ClusterDNS {
+		if net.ParseIP(ip) == nil {
+			add(fmt.Sprintf("kubernetes.clusterDNS[%d]", i), "must be an IP address, got %q", ip)
+		}
+	}
+	checkArtifact := func(field string, a Artifact, required bool) {
+		if a.URL == "" {
+			if required {
+				add(field+".url", "is required")
+			}
+			return
+		}
+		if u, err := url.Parse(a.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "file") || (u.Scheme != "file" && u.Host == "") {
+			add(field+".url", "must be an http(s):// or file:// URL")
+		}
+		if a.SHA256 != "" && !ValidSHA256(a.SHA256) {
+			add(field+".sha256", "must be 64 lower-case hex digits")
+		}
+	}
+	checkArtifact("artifacts.kubelet", c.Artifacts.Kubelet, true)
+	checkArtifact("artifacts.cniPlugins", c.Artifacts.CNIPlugins, true)
+	checkArtifact("artifacts.crictl", c.Artifacts.Crictl, true)
+	checkArtifact("artifacts.containerd", c.Artifacts.Containerd, false)
+	checkArtifact("artifacts.runc", c.Artifacts.Runc, false)
+	hosts := make([]string, 0, len(c.Containerd.RegistryMirrors))
+	for h := range c.Containerd.RegistryMirrors {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		if h == "" || strings.ContainsAny(h, "/ \n") {
+			add("containerd.registryMirrors", "registry %q must be a host[:port]", h)
+		}
+		for i, m := range c.Containerd.RegistryMirrors[h] {
+			if u, err := url.Parse(m); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				add(fmt.Sprintf("containerd.registryMirrors[%s][%d]", h, i), "must be an http(s):// URL")
+			}
+		}
+	}
+	for field, m := range map[string]string{"packages.aptMirror": c.Packages.AptMirror, "packages.yumMirror": c.Packages.YumMirror} {
+		if m == "" {
+			continue
+		}
+		if u, err := url.Parse(m); err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "file") {
+			add(field, "must be an http(s):// or file:// URL")
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
+	return errs
+}
+
+// AsErrors extracts field errors from err, if it holds any.
+func AsErrors(err error) (Errors, bool) {
+	var es Errors
+	ok := errors.As(err, &es)
+	return es, ok
+}
