@@ -97,12 +97,36 @@ type Containerd struct {
 	RegistryMirrors map[string][]string `json:"registryMirrors,omitempty"`
 }
 
-// Packages configures the OS package manager.
+// Packages configures the OS package manager's repositories (mirrors for airgap).
 type Packages struct {
-	// AptMirror, if set, replaces the apt sources with this repository URL.
-	AptMirror string `json:"aptMirror,omitempty"`
-	// YumMirror, if set, replaces the yum/dnf repositories with this base URL.
-	YumMirror string `json:"yumMirror,omitempty"`
+	Apt *AptRepository `json:"apt,omitempty"`
+	Yum *YumRepository `json:"yum,omitempty"`
+}
+
+// AptRepository is one apt repository provision adds (a deb822 .sources file).
+type AptRepository struct {
+	// URL of the repository, e.g. http://mirror.internal/debian.
+	URL string `json:"url"`
+	// Suite, e.g. "bookworm"; "./" style flat repositories are not supported.
+	Suite string `json:"suite"`
+	// Components, e.g. ["main"].
+	Components []string `json:"components"`
+	// SignedBy is the path on the node of the keyring that signs the repository.
+	SignedBy string `json:"signedBy,omitempty"`
+	// Trusted disables signature checks (development mirrors only; the pinned
+	// artifacts are unaffected). Mutually exclusive with SignedBy.
+	Trusted bool `json:"trusted,omitempty"`
+	// Exclusive disables the OS's other apt sources (airgapped nodes).
+	Exclusive bool `json:"exclusive,omitempty"`
+}
+
+// YumRepository is one yum/dnf repository provision adds.
+type YumRepository struct {
+	BaseURL string `json:"baseURL"`
+	// GPGKey is the URL (file:// or https://) of the key that signs the packages; empty disables gpgcheck.
+	GPGKey string `json:"gpgKey,omitempty"`
+	// Exclusive disables the OS's other repositories.
+	Exclusive bool `json:"exclusive,omitempty"`
 }
 
 // New returns a NodeConfig with the defaults for a kubelet version and architecture.
@@ -290,12 +314,36 @@ func (c NodeConfig) Validate() error {
 			}
 		}
 	}
-	for field, m := range map[string]string{"packages.aptMirror": c.Packages.AptMirror, "packages.yumMirror": c.Packages.YumMirror} {
-		if m == "" {
-			continue
+	if a := c.Packages.Apt; a != nil {
+		if u, err := url.Parse(a.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "file") {
+			add("packages.apt.url", "must be an http(s):// or file:// URL")
 		}
-		if u, err := url.Parse(m); err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "file") {
-			add(field, "must be an http(s):// or file:// URL")
+		if a.Suite == "" || strings.ContainsAny(a.Suite, " \n") {
+			add("packages.apt.suite", "must be a suite name such as \"bookworm\"")
+		}
+		if len(a.Components) == 0 {
+			add("packages.apt.components", "must list at least one component, e.g. [main]")
+		}
+		for i, comp := range a.Components {
+			if comp == "" || strings.ContainsAny(comp, " \n/") {
+				add(fmt.Sprintf("packages.apt.components[%d]", i), "must be a component name such as \"main\"")
+			}
+		}
+		if a.SignedBy != "" && !strings.HasPrefix(a.SignedBy, "/") {
+			add("packages.apt.signedBy", "must be an absolute path, got %q", a.SignedBy)
+		}
+		if a.SignedBy != "" && a.Trusted {
+			add("packages.apt.trusted", "cannot be combined with signedBy")
+		}
+	}
+	if y := c.Packages.Yum; y != nil {
+		if u, err := url.Parse(y.BaseURL); err != nil || (u.Scheme != "https" && u.Scheme != "http" && u.Scheme != "file") {
+			add("packages.yum.baseURL", "must be an http(s):// or file:// URL")
+		}
+		if y.GPGKey != "" {
+			if u, err := url.Parse(y.GPGKey); err != nil || (u.Scheme != "https" && u.Scheme != "file") {
+				add("packages.yum.gpgKey", "must be an https:// or file:// URL")
+			}
 		}
 	}
 	if len(errs) == 0 {

@@ -75,3 +75,18 @@ func TestParseStrict(t *testing.T) {
 		t.Fatalf("unknown field must be rejected, got %v", err)
 	}
 }
+
+func TestValidatePackages(t *testing.T) {
+	c := New("v1.31.4", "amd64")
+	c.Packages.Apt = &AptRepository{URL: "ftp://x", Suite: "", SignedBy: "key.gpg", Trusted: true}
+	errs, _ := AsErrors(c.Validate())
+	want := []string{"packages.apt.components", "packages.apt.signedBy", "packages.apt.suite", "packages.apt.trusted", "packages.apt.url"}
+	if len(errs) != len(want) {
+		t.Fatalf("got %v", errs)
+	}
+	for i, f := range want {
+		if errs[i].Field != f {
+			t.Errorf("error %d field %q, want %q", i, errs[i].Field, f)
+		}
+	}
+}
