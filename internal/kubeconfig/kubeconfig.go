@@ -4,8 +4,8 @@ package kubeconfig
 import (
 	"fmt"
 
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // Bootstrap holds what a bootstrap kubeconfig says. Token is a secret.
