@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs every test of provision on a fresh Debian 12 machine (root): installs what the tests
+# need, then static checks, unit and validator tests, short fuzz runs, the reproducible-build
+# check and the end-to-end tests in a systemd-nspawn booted Debian root.
+# Each phase prints its duration. Exit code non-zero if anything fails.
+# FUZZTIME (default 10s per target) bounds the fuzz runs; E2E=0 skips nothing silently:
+# it is refused, because CI must run everything.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+phase_start=0
+phase() { phase_start=$(date +%s%N); printf '\n=== %s\n' "$1"; }
+phase_end() { printf '=== %s: %d ms\n' "$1" $((($(date +%s%N) - phase_start) / 1000000)); }
+
+phase "prerequisites"
+# Debian packages the validators and the e2e harness need (see README "Testing").
+pkgs=(shellcheck cloud-init systemd ignition debootstrap systemd-container iproute2
+      apt-utils dpkg-dev rpm dnf createrepo-c curl ca-certificates tar gzip)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing Debian packages: ${missing[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v go >/dev/null || { echo "go is not on PATH (Go 1.26 expected at /usr/local/go/bin)" >&2; exit 1; }
+go version
+phase_end "prerequisites"
+
+phase "static checks"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt needed on: $unformatted" >&2; exit 1; fi
+go vet ./...
+go vet -tags e2e ./...
+shellcheck hack/*.sh .ci/run
+go build -o /dev/null ./cmd/provision
+phase_end "static checks"
+
+phase "unit, golden and validator tests"
+go test -count=1 ./...
+phase_end "unit, golden and validator tests"
+
+phase "fuzz (${FUZZTIME:-10s} per target)"
+# Every Fuzz* function in the module, each run alone for a bounded time.
+while read -r pkg; do
+  for fn in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+    echo "fuzz $pkg $fn"
+    go test -run '^$' -fuzz "^${fn}\$" -fuzztime "${FUZZTIME:-10s}" "$pkg" 2>&1 | tail -n 3
+  done
+done < <(go list ./...)
+phase_end "fuzz"
+
+phase "benchmarks (1 iteration each, smoke)"
+go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+phase_end "benchmarks"
+
+phase "reproducible build"
+bash hack/check-reproducible.sh
+phase_end "reproducible build"
+
+phase "end-to-end (systemd-nspawn)"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "FAIL: the end-to-end tests need root (systemd-nspawn, network namespaces)" >&2
+  exit 1
+fi
+go test -count=1 -tags e2e -timeout 60m -v ./internal/e2e/... 2>&1 | tee /tmp/provision-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|testenv|e2e_test' || true
+grep -q '^ok' /tmp/provision-e2e.log || { echo "FAIL: end-to-end tests failed (full log: /tmp/provision-e2e.log)" >&2; tail -n 60 /tmp/provision-e2e.log >&2; exit 1; }
+phase_end "end-to-end"
+
+echo
+echo "all tests passed"
