@@ -3,8 +3,7 @@
 # need, then static checks, unit and validator tests, short fuzz runs, the reproducible-build
 # check and the end-to-end tests in a systemd-nspawn booted Debian root.
 # Each phase prints its duration. Exit code non-zero if anything fails.
-# FUZZTIME (default 10s per target) bounds the fuzz runs; E2E=0 skips nothing silently:
-# it is refused, because CI must run everything.
+# FUZZTIME (default 10s per target) bounds the fuzz runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,7 +33,7 @@ go version
 phase_end "prerequisites"
 
 phase "static checks"
-unformatted=$(gofmt -l $(git ls-files '*.go'))
+unformatted=$(git ls-files -z '*.go' | xargs -0 gofmt -l)
 if [ -n "$unformatted" ]; then echo "gofmt needed on: $unformatted" >&2; exit 1; fi
 go vet ./...
 go vet -tags e2e ./...
@@ -69,8 +68,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "FAIL: the end-to-end tests need root (systemd-nspawn, network namespaces)" >&2
   exit 1
 fi
-go test -count=1 -tags e2e -timeout 60m -v ./internal/e2e/... 2>&1 | tee /tmp/provision-e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|testenv|e2e_test' || true
-grep -q '^ok' /tmp/provision-e2e.log || { echo "FAIL: end-to-end tests failed (full log: /tmp/provision-e2e.log)" >&2; tail -n 60 /tmp/provision-e2e.log >&2; exit 1; }
+go test -count=1 -tags e2e -timeout 60m -v ./internal/e2e/...
 phase_end "end-to-end"
 
 echo
