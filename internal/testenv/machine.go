@@ -1,0 +1,276 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Machine is a root booted with systemd-nspawn inside a test network namespace.
+type Machine struct {
+	Root *Root
+	Net  *NetNS
+	// Leader is the PID (in the host's PID namespace) of the container's systemd.
+	Leader int
+
+	t       testing.TB
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	console *syncBuffer
+	unlock  func()
+	stopped bool
+	// cgroups are the top-level cgroup directories that existed before boot.
+	cgroups map[string]bool
+}
+
+// containerEnv is the environment of commands run inside the machine.
+var containerEnv = []string{
+	"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+	"LANG=C.UTF-8",
+	"HOME=/root",
+	"DEBIAN_FRONTEND=noninteractive",
+}
+
+// BootTimeout bounds how long Boot waits for systemd to finish starting up.
+const BootTimeout = 90 * time.Second
+
+// Boot starts systemd in root with systemd-nspawn, joined to ns, and waits until
+// `systemctl is-system-running` says running or degraded. /proc/sys stays
+// read-only inside, so nothing in the machine can change the host's settings.
+// Only one machine runs at a time on a host (nspawn --keep-unit shares the
+// test's cgroups): Boot waits for a host-wide lock. Stop is registered with
+// t.Cleanup.
+func Boot(t testing.TB, root *Root, ns *NetNS) *Machine {
+	t.Helper()
+	Require(t)
+	unlock := lockFile(t, filepath.Join(CacheDir(t), "boot.lock"))
+	done := Phase(t, "boot")
+	cgroups := cgroupTops()
+	cmd := exec.Command("systemd-nspawn",
+		"-D", root.Dir,
+		"--machine="+ns.Name,
+		"--register=no", "--keep-unit", "--console=pipe", "--capability=all",
+		"--network-namespace-path="+ns.Path,
+		"--resolv-conf=off", "--timezone=off",
+		"-b")
+	cmd.Env = append(os.Environ(), "SYSTEMD_SECCOMP=0")
+	// Make sure SYSTEMD_NSPAWN_API_VFS_WRITABLE from the caller's environment
+	// cannot make /proc/sys writable.
+	cmd.Env = append(cmd.Env, "SYSTEMD_NSPAWN_API_VFS_WRITABLE=0")
+	console := &syncBuffer{}
+	cmd.Stdout = console
+	cmd.Stderr = console
+	// If the test binary dies without its cleanups (a -timeout panic), the
+	// kernel sends systemd-nspawn SIGTERM: a clean poweroff of the machine.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		unlock()
+		t.Fatalf("start systemd-nspawn: %v", err)
+	}
+	m := &Machine{Root: root, Net: ns, t: t, cmd: cmd, exited: make(chan struct{}), console: console, unlock: unlock, cgroups: cgroups}
+	go func() {
+		cmd.Wait()
+		close(m.exited)
+	}()
+	t.Cleanup(m.Stop)
+	if err := m.waitLeader(30 * time.Second); err != nil {
+		t.Fatalf("boot: %v\nconsole:\n%s", err, lastLines(console.String(), 40))
+	}
+	state, err := m.waitRunning(BootTimeout)
+	if err != nil {
+		t.Fatalf("boot: %v\njournal:\n%s\nconsole:\n%s", err, lastLines(m.Journal(), 60), lastLines(console.String(), 20))
+	}
+	done()
+	t.Logf("machine %s booted (leader pid %d): %s", ns.Name, m.Leader, state)
+	return m
+}
+
+// waitLeader finds the container's init: the child of systemd-nspawn running systemd.
+func (m *Machine) waitLeader(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	pid := m.cmd.Process.Pid
+	for time.Now().Before(deadline) {
+		select {
+		case <-m.exited:
+			return fmt.Errorf("systemd-nspawn exited: %v", m.cmd.ProcessState)
+		default:
+		}
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+		for _, f := range strings.Fields(string(data)) {
+			child, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
+			if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", child)); strings.TrimSpace(string(comm)) == "systemd" {
+				m.Leader = child
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("no systemd child of systemd-nspawn (pid %d) after %v", pid, timeout)
+}
+
+// waitRunning polls `systemctl is-system-running` until running or degraded.
+func (m *Machine) waitRunning(timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	state := ""
+	for time.Now().Before(deadline) {
+		select {
+		case <-m.exited:
+			return "", fmt.Errorf("systemd-nspawn exited: %v", m.cmd.ProcessState)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, _ := m.Output(ctx, "systemctl", "is-system-running")
+		cancel()
+		state = strings.TrimSpace(out)
+		switch state {
+		case "running":
+			return state, nil
+		case "degraded":
+			failed, _ := m.Output(context.Background(), "systemctl", "--failed", "--no-legend", "--plain")
+			return state + " (failed units: " + strings.Join(strings.Fields(failed), " ") + ")", nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "", fmt.Errorf("system not running after %v (last state %q)", timeout, state)
+}
+
+// Command returns a command that runs argv inside the machine (all of its
+// namespaces, its root and working directory) with a minimal environment.
+func (m *Machine) Command(ctx context.Context, argv ...string) *exec.Cmd {
+	args := append([]string{"-t", strconv.Itoa(m.Leader), "-a", "-r", "-w", "--"}, argv...)
+	cmd := exec.CommandContext(ctx, "nsenter", args...)
+	cmd.Env = containerEnv
+	return cmd
+}
+
+// Result is a finished command run inside the machine.
+type Result struct {
+	Stdout, Stderr string
+	ExitCode       int
+	Duration       time.Duration
+}
+
+// Exec runs argv inside the machine and returns its output and exit code. err
+// is set only when the command could not be run (or ctx ended), not for a
+// non-zero exit code.
+func (m *Machine) Exec(ctx context.Context, argv ...string) (Result, error) {
+	cmd := m.Command(ctx, argv...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	cmd.Stderr = &stderr
+	start := time.Now()
+	err := cmd.Run()
+	r := Result{Stdout: stdout.String(), Stderr: stderr.String(), Duration: time.Since(start)}
+	if ee, ok := err.(*exec.ExitError); ok && ctx.Err() == nil {
+		r.ExitCode = ee.ExitCode()
+		err = nil
+	}
+	return r, err
+}
+
+// Output runs argv inside the machine; a non-zero exit is an error naming the
+// argv and carrying its stderr.
+func (m *Machine) Output(ctx context.Context, argv ...string) (string, error) {
+	r, err := m.Exec(ctx, argv...)
+	if err == nil && r.ExitCode != 0 {
+		err = fmt.Errorf("exit %d", r.ExitCode)
+	}
+	if err != nil {
+		return r.Stdout, fmt.Errorf("in machine: %s: %w\n%s", strings.Join(argv, " "), err, lastLines(r.Stderr+r.Stdout, 40))
+	}
+	return r.Stdout, nil
+}
+
+// MustRun runs argv inside the machine and fails the test unless it exits 0.
+func (m *Machine) MustRun(t testing.TB, timeout time.Duration, argv ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out, err := m.Output(ctx, argv...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Journal returns the machine's journal of this boot.
+func (m *Machine) Journal() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r, err := m.Exec(ctx, "journalctl", "--no-pager", "-b", "-o", "short-monotonic")
+	if err != nil {
+		return "journal unavailable: " + err.Error()
+	}
+	return r.Stdout
+}
+
+// Console returns what systemd-nspawn printed.
+func (m *Machine) Console() string { return m.console.String() }
+
+// Stop shuts the machine down: SIGTERM to systemd-nspawn (a clean poweroff),
+// then, if it has not exited in time, SIGKILL to the container's init and to
+// systemd-nspawn, by PID. It is registered with t.Cleanup by Boot and may be
+// called earlier.
+func (m *Machine) Stop() {
+	if m.stopped {
+		return
+	}
+	m.stopped = true
+	defer m.unlock()
+	done := Phase(m.t, "stop")
+	defer done()
+	defer func() {
+		if left := removeNewCgroups(m.cgroups); len(left) > 0 {
+			m.t.Errorf("stop: cgroups left on the host:\n  %s", strings.Join(left, "\n  "))
+		}
+	}()
+	pid := m.cmd.Process.Pid
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		m.t.Logf("stop: SIGTERM systemd-nspawn pid %d: %v", pid, err)
+	}
+	select {
+	case <-m.exited:
+		return
+	case <-time.After(30 * time.Second):
+	}
+	m.t.Errorf("stop: systemd-nspawn pid %d still running 30s after SIGTERM: killing init pid %d and nspawn by PID", pid, m.Leader)
+	if m.Leader > 0 {
+		syscall.Kill(m.Leader, syscall.SIGKILL)
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	select {
+	case <-m.exited:
+	case <-time.After(10 * time.Second):
+		m.t.Errorf("stop: systemd-nspawn pid %d did not exit after SIGKILL", pid)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writing process and a reading test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,80 @@
+package testenv
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestTarGzFlatAndSorted(t *testing.T) {
+	dir := t.TempDir()
+	for name, mode := range map[string]os.FileMode{"bridge": 0o755, "README": 0o644} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(name), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "x.tgz")
+	if err := TarGz(out, map[string]string{"./bridge": filepath.Join(dir, "bridge"), "./README": filepath.Join(dir, "README")}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	var got []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, h.Name)
+		if h.Name == "./bridge" && h.Mode != 0o755 {
+			t.Errorf("bridge mode %o, want 755", h.Mode)
+		}
+	}
+	if len(got) != 2 || got[0] != "./README" || got[1] != "./bridge" {
+		t.Errorf("entries %v, want [./README ./bridge]", got)
+	}
+}
+
+func TestRootSpecKey(t *testing.T) {
+	a := Bookworm
+	b := Bookworm.With("cloud-init")
+	if len(Bookworm.Include) != len(a.Include) {
+		t.Fatal("With changed its receiver")
+	}
+	if a.key() == b.key() {
+		t.Error("different package sets share a cache key")
+	}
+	c := Bookworm
+	c.Include = append([]string(nil), Bookworm.Include...)
+	c.Include[0], c.Include[1] = c.Include[1], c.Include[0]
+	if a.key() != c.key() {
+		t.Error("the order of packages changed the cache key")
+	}
+}
+
+func TestDeb822(t *testing.T) {
+	got := string(deb822([][2]string{{"Types", "deb"}, {"URIs", "http://x/apt"}}))
+	if got != "Types: deb\nURIs: http://x/apt\n" {
+		t.Errorf("deb822 = %q", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a multi-line value was accepted")
+		}
+	}()
+	deb822([][2]string{{"URIs", "a\nb"}})
+}
