@@ -89,6 +89,14 @@ type Profile struct {
 	CNIDir string
 	// DockerForOldKubelet is true where kubelet < 1.24 used Docker (dockershim) as the runtime.
 	DockerForOldKubelet bool
+	// DockerPackage is the package name of Docker where DockerForOldKubelet is set.
+	DockerPackage string
+}
+
+// NeedsDocker reports whether a kubelet of minor version 1.<kubeletMinor> needs
+// Docker on this profile (dockershim was removed in 1.24).
+func (p Profile) NeedsDocker(kubeletMinor int) bool {
+	return p.DockerForOldKubelet && kubeletMinor < 24
 }
 
 // IsDebianFamily reports whether the profile uses dpkg/apt.
@@ -118,7 +126,7 @@ var rhelPackages = []string{"ca-certificates", "conntrack-tools", "socat", "ebta
 var profiles = []Profile{
 	{Name: "ubuntu-18.04", ID: "ubuntu", VersionID: "18.04", Seed: true, PackageManager: Apt, BinDir: "/usr/local/bin",
 		DefaultUser: "ubuntu", DefaultFormat: CloudInit, Runtime: RuntimePackage, ContainerdPackage: "containerd",
-		Packages: debianPackages, DockerForOldKubelet: true},
+		Packages: debianPackages, DockerForOldKubelet: true, DockerPackage: "docker.io"},
 	{Name: "ubuntu-22.04", ID: "ubuntu", VersionID: "22.04", PackageManager: Apt, BinDir: "/usr/local/bin",
 		DefaultUser: "ubuntu", DefaultFormat: CloudInit, Runtime: RuntimePackage, ContainerdPackage: "containerd",
 		Packages: debianPackages},
@@ -130,7 +138,7 @@ var profiles = []Profile{
 		Packages: debianPackages, CNIDir: "/usr/lib/cni"},
 	{Name: "centos-7", ID: "centos", VersionID: "7", Seed: true, PackageManager: Yum, BinDir: "/usr/local/bin",
 		DefaultUser: "centos", DefaultFormat: CloudInit, Runtime: RuntimeTarball,
-		Packages: rhelPackages, DockerForOldKubelet: true},
+		Packages: rhelPackages, DockerForOldKubelet: true, DockerPackage: "docker"},
 	{Name: "rocky-9", ID: "rocky", VersionID: "9", PackageManager: Dnf, BinDir: "/usr/local/bin",
 		DefaultUser: "rocky", DefaultFormat: CloudInit, Runtime: RuntimeTarball,
 		Packages: rhelPackages},

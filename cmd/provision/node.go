@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/provision-dev/provision/internal/logging"
+	"github.com/provision-dev/provision/node"
+)
+
+func init() { subcommands = append(subcommands, newNodeCmd) }
+
+type nodeFlags struct {
+	opts    node.Options
+	dryRun  bool
+	verbose bool
+}
+
+func (f *nodeFlags) register(cmd *cobra.Command) {
+	fl := cmd.PersistentFlags()
+	fl.StringVar(&f.opts.ConfigPath, "config", "", "node config file (default /etc/provision/node.yaml under --root)")
+	fl.StringVar(&f.opts.Root, "root", "/", "directory standing for / (image builds, tests): every file operation happens under it")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan of the phase(s) and apply nothing")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every command run")
+	fl.StringVar(&f.opts.OSProfile, "os", "", "OS profile, overriding detection from /etc/os-release")
+	fl.StringVar(&f.opts.Seed.KubeletVersion, "kubelet-version", "", "kubelet version vX.Y.Z (when there is no config file)")
+	fl.StringVar(&f.opts.Seed.CloudProvider, "cloud-provider", "", "kubelet --cloud-provider (external, or an in-tree name on old versions)")
+	fl.StringVar(&f.opts.Seed.CloudConfig, "cloud-config", "", "cloud provider config file to install (copied to /etc/kubernetes/cloud-config, 0600)")
+	fl.StringVar(&f.opts.Seed.Token, "token", "", "bootstrap token (prefer --token-file: argv is visible to other users)")
+	fl.StringVar(&f.opts.Seed.TokenFile, "token-file", "", "file holding the bootstrap token")
+	fl.StringVar(&f.opts.Seed.CACert, "ca-cert", "", "cluster CA certificate to install (copied to /etc/kubernetes/pki/ca.crt)")
+	fl.StringVar(&f.opts.BinaryPath, "provision-path", "", "path of the provision binary on the node, run by the health timers (default: the profile's binary dir + /provision)")
+	fl.StringVar(&f.opts.Seed.APIServerURL, "apiserver-url", "", "https URL of the API server (for the bootstrap kubeconfig)")
+}
+
+func (f *nodeFlags) prepare(cmd *cobra.Command) (context.Context, *node.Node, func(), error) {
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	f.opts.Log = logging.New(cmd.ErrOrStderr(), level)
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	n, err := node.Prepare(ctx, f.opts)
+	if err != nil {
+		stop()
+		return nil, nil, nil, err
+	}
+	return ctx, n, stop, nil
+}
+
+func (f *nodeFlags) run(cmd *cobra.Command, phases ...node.Phase) error {
+	ctx, n, stop, err := f.prepare(cmd)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if f.dryRun {
+		return plan(ctx, cmd, n, phases...)
+	}
+	for _, p := range phases {
+		if err := n.Run(ctx, p); err != nil {
+			return fmt.Errorf("node %s failed: %w", p, err)
+		}
+	}
+	return nil
+}
+
+func plan(ctx context.Context, cmd *cobra.Command, n *node.Node, phases ...node.Phase) error {
+	entries, err := n.Plan(ctx, phases...)
+	if werr := n.WritePlan(cmd.OutOrStdout(), entries); werr != nil {
+		return werr
+	}
+	return err
+}
+
+func newNodeCmd() *cobra.Command {
+	f := &nodeFlags{}
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Install, configure and join this machine as a Kubernetes node (base, then join)",
+		Long: `Runs on the node. Reads /etc/provision/node.yaml (written by provision generate)
+or builds the config from the seed flags, then runs the base phase (packages,
+kernel settings, swap, CNI plugins, containerd, crictl, kubelet binary, health
+checks) and the join phase (kubelet config and unit, TLS bootstrap). Every task
+checks the actual state and applies only the difference. Status goes to
+/var/lib/provision/status.json, with /var/lib/provision/done or .../failed markers.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd, node.Base, node.Join) },
+	}
+	f.register(cmd)
+	cmd.AddCommand(
+		&cobra.Command{Use: "base", Short: "Install and configure everything the node needs, without joining (prebake)", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd, node.Base) }},
+		&cobra.Command{Use: "join", Short: "Write and start the kubelet; TLS bootstrap with the bootstrap token", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error { return f.run(cmd, node.Join) }},
+		&cobra.Command{Use: "plan", Short: "List every task of base and join and whether it would change anything; apply nothing", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				ctx, n, stop, err := f.prepare(cmd)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				return plan(ctx, cmd, n, node.Base, node.Join)
+			}},
+	)
+	return cmd
+}

@@ -1,0 +1,235 @@
+package download
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func sum(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+
+func fast() *Downloader {
+	return &Downloader{Attempts: 4, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond, StallTimeout: 300 * time.Millisecond}
+}
+
+func noTemps(t *testing.T, dir string) {
+	t.Helper()
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Errorf("temp file left behind: %s", e.Name())
+		}
+	}
+}
+
+func TestFetch(t *testing.T) {
+	payload := []byte(strings.Repeat("kubelet-binary ", 1000))
+	good := sum(payload)
+	tests := []struct {
+		name     string
+		handler  func(n int, w http.ResponseWriter, r *http.Request)
+		sha      string // "" => good
+		wantErr  string
+		wantReqs int32
+		noFile   bool
+	}{
+		{name: "500s then success", wantReqs: 3, handler: func(n int, w http.ResponseWriter, r *http.Request) {
+			if n < 3 {
+				http.Error(w, "boom", 500)
+				return
+			}
+			w.Write(payload)
+		}},
+		{name: "cut mid-body then success", wantReqs: 2, handler: func(n int, w http.ResponseWriter, r *http.Request) {
+			if n == 1 {
+				w.Header().Set("Content-Length", fmt.Sprint(len(payload)))
+				w.Write(payload[:100])
+				hj, _ := w.(http.Hijacker)
+				conn, _, _ := hj.Hijack()
+				conn.Close()
+				return
+			}
+			w.Write(payload)
+		}},
+		{name: "stall then success", wantReqs: 2, handler: func(n int, w http.ResponseWriter, r *http.Request) {
+			if n == 1 {
+				w.Header().Set("Content-Length", fmt.Sprint(len(payload)))
+				w.Write(payload[:10])
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+				case <-time.After(5 * time.Second):
+				}
+				return
+			}
+			w.Write(payload)
+		}},
+		{name: "404 is not retried", wantReqs: 1, wantErr: "HTTP 404", noFile: true, handler: func(n int, w http.ResponseWriter, r *http.Request) {
+			http.NotFound(w, r)
+		}},
+		{name: "mismatch is not retried and leaves no file", wantReqs: 1, sha: strings.Repeat("0", 64), noFile: true,
+			wantErr: "sha256 mismatch for http://", handler: func(n int, w http.ResponseWriter, r *http.Request) { w.Write(payload) }},
+		{name: "persistent 503 gives up", wantReqs: 4, wantErr: "gave up after 4 attempts", noFile: true, handler: func(n int, w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "busy", 503)
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var reqs atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				tc.handler(int(reqs.Add(1)), w, r)
+			}))
+			defer srv.Close()
+			dir := t.TempDir()
+			dest := filepath.Join(dir, "kubelet")
+			sha := tc.sha
+			if sha == "" {
+				sha = good
+			}
+			res, err := fast().Fetch(context.Background(), Request{URL: srv.URL + "/kubelet", SHA256: sha, Dest: dest, Mode: 0o755})
+			if got := reqs.Load(); got != tc.wantReqs {
+				t.Errorf("requests = %d, want %d", got, tc.wantReqs)
+			}
+			noTemps(t, dir)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				if tc.sha != "" && (!strings.Contains(err.Error(), tc.sha) || !strings.Contains(err.Error(), good)) {
+					t.Errorf("mismatch error must name expected and actual hash: %v", err)
+				}
+				if _, err := os.Stat(dest); tc.noFile && !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("target exists after failure: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Downloaded || res.SHA256 != good {
+				t.Errorf("result = %+v", res)
+			}
+			got, _ := os.ReadFile(dest)
+			if string(got) != string(payload) {
+				t.Errorf("content differs")
+			}
+			if fi, _ := os.Stat(dest); fi.Mode().Perm() != 0o755 {
+				t.Errorf("mode = %v", fi.Mode())
+			}
+		})
+	}
+}
+
+func TestAlreadyPresentMakesNoRequest(t *testing.T) {
+	payload := []byte("present")
+	var reqs atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reqs.Add(1); w.Write(payload) }))
+	defer srv.Close()
+	dest := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(dest, payload, 0o644)
+	res, err := fast().Fetch(context.Background(), Request{URL: srv.URL + "/f", SHA256: sum(payload), Dest: dest})
+	if err != nil || res.Downloaded {
+		t.Fatalf("res=%+v err=%v", res, err)
+	}
+	if reqs.Load() != 0 {
+		t.Errorf("requests = %d, want 0", reqs.Load())
+	}
+}
+
+func TestChecksumFromSHA256File(t *testing.T) {
+	payload := []byte("cni plugins")
+	for name, body := range map[string]string{
+		"hash only":         sum(payload) + "\n",
+		"hash and filename": strings.ToUpper(sum(payload)) + "  cni.tgz\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if strings.HasSuffix(r.URL.Path, ".sha256") {
+					fmt.Fprint(w, body)
+					return
+				}
+				w.Write(payload)
+			}))
+			defer srv.Close()
+			dest := filepath.Join(t.TempDir(), "cni.tgz")
+			res, err := fast().Fetch(context.Background(), Request{URL: srv.URL + "/cni.tgz", Dest: dest})
+			if err != nil || !res.Downloaded || res.SHA256 != sum(payload) {
+				t.Fatalf("res=%+v err=%v", res, err)
+			}
+		})
+	}
+	t.Run("bad checksum file", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "<html>not a hash</html>") }))
+		defer srv.Close()
+		_, err := fast().Fetch(context.Background(), Request{URL: srv.URL + "/x", Dest: filepath.Join(t.TempDir(), "x")})
+		if err == nil || !strings.Contains(err.Error(), "64 hex digits") {
+			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+func TestFetchAllParallel(t *testing.T) {
+	const n = 4
+	var mu sync.Mutex
+	inflight, peak := 0, 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inflight++
+		peak = max(peak, inflight)
+		mu.Unlock()
+		time.Sleep(100 * time.Millisecond)
+		mu.Lock()
+		inflight--
+		mu.Unlock()
+		w.Write([]byte(r.URL.Path))
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	var reqs []Request
+	for i := range n {
+		p := fmt.Sprintf("/a%d", i)
+		reqs = append(reqs, Request{URL: srv.URL + p, SHA256: sum([]byte(p)), Dest: filepath.Join(dir, p)})
+	}
+	res, err := fast().FetchAll(context.Background(), reqs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak < 2 {
+		t.Errorf("not parallel: peak %d requests in flight", peak)
+	}
+	for i, r := range res {
+		if !r.Downloaded {
+			t.Errorf("request %d not downloaded", i)
+		}
+	}
+}
+
+func TestFileURL(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "src")
+	os.WriteFile(src, []byte("local"), 0o644)
+	dest := filepath.Join(t.TempDir(), "dst")
+	if _, err := fast().Fetch(context.Background(), Request{URL: "file://" + src, SHA256: sum([]byte("local")), Dest: dest}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRedactsCredentials(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	u := strings.Replace(srv.URL, "http://", "http://user:s3cret@", 1)
+	_, err := fast().Fetch(context.Background(), Request{URL: u + "/x", SHA256: strings.Repeat("a", 64), Dest: filepath.Join(t.TempDir(), "x")})
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Fatalf("err = %v", err)
+	}
+}

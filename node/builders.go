@@ -1,0 +1,361 @@
+package node
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/unit"
+
+	"github.com/provision-dev/provision/internal/kubeconfig"
+	"github.com/provision-dev/provision/node/tasks"
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+// Task names other tasks refer to (restart/reload triggers).
+const (
+	tArtifacts        = "artifacts/download"
+	tContainerdUnit   = "containerd/unit"
+	tContainerdConfig = "containerd/config"
+	tContainerdBin    = "containerd/binaries"
+	tRunc             = "containerd/runc"
+	tDockerDaemon     = "docker/daemon-json"
+	tKubeletBinary    = "kubelet/binary"
+	tKubeletConfig    = "kubelet/config"
+	tKubeletUnit      = "kubelet/unit"
+	tKubeletDropIn    = "kubelet/dropin"
+	tBootstrap        = "kubelet/bootstrap-kubeconfig"
+	tCACert           = "kubelet/ca-cert"
+	tCloudConfig      = "kubelet/cloud-config"
+)
+
+// builder declares the tasks of one concern.
+type builder func(n *Node) ([]tasks.Task, error)
+
+func (n *Node) baseTasks() ([]tasks.Task, error) {
+	return n.build(packagesBuilder, kernelBuilder, swapBuilder, artifactsBuilder, cniBuilder, runtimeBuilder, healthBuilder)
+}
+
+func (n *Node) joinTasks() ([]tasks.Task, error) {
+	return n.build(joinBuilder)
+}
+
+func (n *Node) build(bs ...builder) ([]tasks.Task, error) {
+	var out []tasks.Task
+	for _, b := range bs {
+		ts, err := b(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ts...)
+	}
+	return out, nil
+}
+
+func (n *Node) needsDocker() bool {
+	return n.Profile.NeedsDocker(kubeletMinor(n.Config.Kubernetes.Version))
+}
+
+func (n *Node) binPath(name string) string { return path.Join(n.Profile.BinDir, name) }
+
+// packagesBuilder: mirror repositories and the OS packages (none where /usr is immutable).
+func packagesBuilder(n *Node) ([]tasks.Task, error) {
+	p := n.Profile
+	if p.PackageManager == osprofiles.NoPackages {
+		return nil, nil
+	}
+	var out []tasks.Task
+	exclusiveRepo := ""
+	switch {
+	case p.IsDebianFamily() && n.Config.Packages.Apt != nil:
+		a := n.Config.Packages.Apt
+		data, err := renderAptSource(a)
+		if err != nil {
+			return nil, fmt.Errorf("packages.apt: %w", err)
+		}
+		out = append(out, &tasks.File{TaskName: "packages/apt-source", Path: AptSourcePath, Content: data})
+		if a.Exclusive {
+			out = append(out, &tasks.DisableOthers{TaskName: "packages/apt-exclusive", Dir: "/etc/apt/sources.list.d",
+				Suffixes: []string{".list", ".sources"}, Keep: path.Base(AptSourcePath), Extra: []string{"/etc/apt/sources.list"}})
+		}
+	case p.IsRHELFamily() && n.Config.Packages.Yum != nil:
+		y := n.Config.Packages.Yum
+		data, err := renderYumRepo(y)
+		if err != nil {
+			return nil, fmt.Errorf("packages.yum: %w", err)
+		}
+		out = append(out, &tasks.File{TaskName: "packages/yum-repo", Path: YumRepoPath, Content: data})
+		if y.Exclusive {
+			exclusiveRepo = YumRepoID
+			out = append(out, &tasks.DisableOthers{TaskName: "packages/yum-exclusive", Dir: "/etc/yum.repos.d",
+				Suffixes: []string{".repo"}, Keep: path.Base(YumRepoPath)})
+		}
+	}
+	names := append([]string(nil), p.Packages...)
+	if p.Runtime == osprofiles.RuntimePackage && p.ContainerdPackage != "" {
+		names = append(names, p.ContainerdPackage)
+	}
+	if n.needsDocker() && p.DockerPackage != "" {
+		names = append(names, p.DockerPackage)
+	}
+	out = append(out, &tasks.Packages{TaskName: "packages/install", Names: names, ExclusiveRepo: exclusiveRepo})
+	return out, nil
+}
+
+func kernelBuilder(n *Node) ([]tasks.Task, error) {
+	return []tasks.Task{
+		&tasks.File{TaskName: "kernel/modules-config", Path: ModulesPath, Content: renderModules()},
+		&tasks.File{TaskName: "kernel/sysctl-config", Path: SysctlPath, Content: renderSysctl()},
+		&tasks.Modprobe{TaskName: "kernel/modules-load", Modules: Modules},
+		&tasks.SysctlApply{TaskName: "kernel/sysctl-apply", File: SysctlPath, Values: Sysctls},
+	}, nil
+}
+
+func swapBuilder(n *Node) ([]tasks.Task, error) {
+	return []tasks.Task{
+		&tasks.SwapOff{TaskName: "swap/off"},
+		&tasks.EditFile{TaskName: "swap/fstab", Path: "/etc/fstab", Edit: tasks.CommentSwap, What: "comment out swap entries"},
+		&tasks.Symlink{TaskName: "swap/mask-swap-target", Path: "/etc/systemd/system/swap.target", Target: "/dev/null"},
+	}, nil
+}
+
+// cache paths of the archives.
+func cachePath(name string) string { return path.Join(CacheDir, name) }
+
+// artifactsBuilder declares one parallel download of every artifact of base.
+func artifactsBuilder(n *Node) ([]tasks.Task, error) {
+	a := n.Config.Artifacts
+	list := []tasks.Artifact{
+		{URL: a.Kubelet.URL, SHA256: a.Kubelet.SHA256, Path: n.binPath("kubelet"), Mode: 0o755},
+		{URL: a.CNIPlugins.URL, SHA256: a.CNIPlugins.SHA256, Path: cachePath("cni-plugins.tgz"), Mode: 0o644},
+		{URL: a.Crictl.URL, SHA256: a.Crictl.SHA256, Path: cachePath("crictl.tgz"), Mode: 0o644},
+	}
+	if n.Profile.Runtime == osprofiles.RuntimeTarball {
+		if a.Containerd.URL == "" || a.Runc.URL == "" {
+			return nil, fmt.Errorf("artifacts.containerd.url and artifacts.runc.url are required on %s (containerd from the release tarball)", n.Profile.Name)
+		}
+		list = append(list,
+			tasks.Artifact{URL: a.Containerd.URL, SHA256: a.Containerd.SHA256, Path: cachePath("containerd.tgz"), Mode: 0o644},
+			tasks.Artifact{URL: a.Runc.URL, SHA256: a.Runc.SHA256, Path: n.binPath("runc"), Mode: 0o755})
+	}
+	return []tasks.Task{&tasks.Download{TaskName: tArtifacts, Artifacts: list}}, nil
+}
+
+func cniBuilder(n *Node) ([]tasks.Task, error) {
+	return []tasks.Task{&tasks.Extract{TaskName: "cni/plugins", Archive: cachePath("cni-plugins.tgz"), Dest: CNIBinDir}}, nil
+}
+
+func runtimeBuilder(n *Node) ([]tasks.Task, error) {
+	var out []tasks.Task
+	restartOn := []string{tContainerdConfig}
+	reloadOn := []string{}
+	if n.Profile.Runtime == osprofiles.RuntimeTarball {
+		out = append(out,
+			&tasks.Extract{TaskName: tContainerdBin, Archive: cachePath("containerd.tgz"), Dest: n.Profile.BinDir, StripPrefix: "bin/"},
+			&tasks.File{TaskName: tContainerdUnit, Path: "/etc/systemd/system/containerd.service", Content: containerdUnit(n.binPath("containerd"))})
+		restartOn = append(restartOn, tContainerdBin, tArtifacts, tContainerdUnit)
+		reloadOn = append(reloadOn, tContainerdUnit)
+	}
+	cfg, err := renderContainerdConfig(n.Config.Containerd, n.Env.InContainer)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, &tasks.File{TaskName: tContainerdConfig, Path: ContainerdConfigPath, Content: cfg})
+	hosts := make([]string, 0, len(n.Config.Containerd.RegistryMirrors))
+	for h := range n.Config.Containerd.RegistryMirrors {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+	for _, h := range hosts {
+		data, err := renderHostsTOML(h, n.Config.Containerd.RegistryMirrors[h])
+		if err != nil {
+			return nil, err
+		}
+		name := "containerd/mirror-" + h
+		out = append(out, &tasks.File{TaskName: name, Path: path.Join(ContainerdCertsDir, h, "hosts.toml"), Content: data})
+	}
+	out = append(out, &tasks.Service{TaskName: "containerd/service", Unit: "containerd.service", Start: true, ReloadOn: reloadOn, RestartOn: restartOn})
+	crictl, err := renderCrictl()
+	if err != nil {
+		return nil, err
+	}
+	out = append(out,
+		&tasks.Extract{TaskName: "crictl/binary", Archive: cachePath("crictl.tgz"), Dest: n.Profile.BinDir, Only: []string{"crictl"}},
+		&tasks.File{TaskName: "crictl/config", Path: CrictlConfigPath, Content: crictl})
+	if n.needsDocker() {
+		daemon, err := renderDockerDaemon()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out,
+			&tasks.File{TaskName: tDockerDaemon, Path: DockerDaemonPath, Content: daemon},
+			&tasks.Service{TaskName: "docker/service", Unit: "docker.service", Start: true, RestartOn: []string{tDockerDaemon}})
+	}
+	return out, nil
+}
+
+func containerdUnit(bin string) []byte {
+	return serializeUnit([]*unit.UnitOption{
+		unit.NewUnitOption("Unit", "Description", "containerd container runtime"),
+		unit.NewUnitOption("Unit", "Documentation", "https://containerd.io"),
+		unit.NewUnitOption("Unit", "After", "network.target local-fs.target"),
+		unit.NewUnitOption("Service", "ExecStartPre", "-/sbin/modprobe overlay"),
+		unit.NewUnitOption("Service", "ExecStart", execLine([]string{bin})),
+		unit.NewUnitOption("Service", "Type", "notify"),
+		unit.NewUnitOption("Service", "Delegate", "yes"),
+		unit.NewUnitOption("Service", "KillMode", "process"),
+		unit.NewUnitOption("Service", "Restart", "always"),
+		unit.NewUnitOption("Service", "RestartSec", "5"),
+		unit.NewUnitOption("Service", "LimitNPROC", "infinity"),
+		unit.NewUnitOption("Service", "LimitCORE", "infinity"),
+		unit.NewUnitOption("Service", "TasksMax", "infinity"),
+		unit.NewUnitOption("Service", "OOMScoreAdjust", "-999"),
+		unit.NewUnitOption("Install", "WantedBy", "multi-user.target"),
+	})
+}
+
+// Health check units: a oneshot `provision health NAME` every 30 s from a timer.
+func healthUnits(provisionBin, name, after string, extra ...string) (service, timer []byte) {
+	service = serializeUnit([]*unit.UnitOption{
+		unit.NewUnitOption("Unit", "Description", "provision health check of "+name),
+		unit.NewUnitOption("Unit", "After", after),
+		unit.NewUnitOption("Service", "Type", "oneshot"),
+		unit.NewUnitOption("Service", "ExecStart", execLine(append([]string{provisionBin, "health", name}, extra...))),
+	})
+	timer = serializeUnit([]*unit.UnitOption{
+		unit.NewUnitOption("Unit", "Description", "Run the provision health check of "+name+" every 30s"),
+		unit.NewUnitOption("Timer", "OnBootSec", "2min"),
+		unit.NewUnitOption("Timer", "OnUnitActiveSec", "30s"),
+		unit.NewUnitOption("Timer", "AccuracySec", "5s"),
+		unit.NewUnitOption("Install", "WantedBy", "timers.target"),
+	})
+	return service, timer
+}
+
+func healthBuilder(n *Node) ([]tasks.Task, error) {
+	bin := n.opts.BinaryPath
+	if bin == "" {
+		bin = n.binPath("provision")
+	}
+	var out []tasks.Task
+	for _, c := range []struct {
+		name, after string
+		extra       []string
+	}{
+		{"kubelet", "kubelet.service", nil},
+		{"containerd", "containerd.service", []string{"--crictl", n.binPath("crictl")}},
+	} {
+		svc, tmr := healthUnits(bin, c.name, c.after, c.extra...)
+		base := "/etc/systemd/system/provision-health-" + c.name
+		svcTask, tmrTask := "health/"+c.name+"-service", "health/"+c.name+"-timer"
+		out = append(out,
+			&tasks.File{TaskName: svcTask, Path: base + ".service", Content: svc},
+			&tasks.File{TaskName: tmrTask, Path: base + ".timer", Content: tmr},
+			&tasks.Service{TaskName: "health/" + c.name + "-enable", Unit: "provision-health-" + c.name + ".timer", Start: true,
+				ReloadOn: []string{svcTask, tmrTask}, RestartOn: []string{tmrTask}})
+	}
+	return out, nil
+}
+
+// kubeletArgs returns the kubelet's command line.
+func (n *Node) kubeletArgs() []string {
+	k := n.Config.Kubernetes
+	minor := kubeletMinor(k.Version)
+	args := []string{n.binPath("kubelet"),
+		"--bootstrap-kubeconfig=" + k.BootstrapKubeconfigPath,
+		"--kubeconfig=" + k.KubeconfigPath,
+		"--config=" + KubeletConfigPath,
+	}
+	if !n.needsDocker() && minor < 27 {
+		if minor < 24 {
+			args = append(args, "--container-runtime=remote")
+		}
+		args = append(args, "--container-runtime-endpoint="+ContainerdSocket)
+	}
+	if k.CloudProvider != "" {
+		args = append(args, "--cloud-provider="+k.CloudProvider)
+		if k.CloudProvider != "external" && k.CloudConfigPath != "" {
+			args = append(args, "--cloud-config="+k.CloudConfigPath)
+		}
+	}
+	if k.NodeIP != "" {
+		args = append(args, "--node-ip="+k.NodeIP)
+	}
+	return args
+}
+
+func (n *Node) kubeletUnit() []byte {
+	return serializeUnit([]*unit.UnitOption{
+		unit.NewUnitOption("Unit", "Description", "kubelet: The Kubernetes Node Agent"),
+		unit.NewUnitOption("Unit", "Documentation", "https://kubernetes.io/docs/"),
+		unit.NewUnitOption("Unit", "Wants", "network-online.target"),
+		unit.NewUnitOption("Unit", "After", "network-online.target containerd.service"),
+		unit.NewUnitOption("Unit", "StartLimitIntervalSec", "0"),
+		unit.NewUnitOption("Service", "ExecStart", execLine([]string{n.binPath("kubelet")})),
+		unit.NewUnitOption("Service", "Restart", "always"),
+		unit.NewUnitOption("Service", "RestartSec", "5"),
+		unit.NewUnitOption("Install", "WantedBy", "multi-user.target"),
+	})
+}
+
+func (n *Node) kubeletDropIn() []byte {
+	return serializeUnit([]*unit.UnitOption{
+		unit.NewUnitOption("Service", "ExecStart", ""),
+		unit.NewUnitOption("Service", "ExecStart", execLine(n.kubeletArgs())),
+	})
+}
+
+func joinBuilder(n *Node) ([]tasks.Task, error) {
+	k := n.Config.Kubernetes
+	s := n.opts.Seed
+	out := []tasks.Task{&tasks.RequireFile{TaskName: "kubelet/binary-present", Path: n.binPath("kubelet"), Hint: "run `provision node base` first"}}
+	if s.CACert != "" {
+		ca, err := os.ReadFile(s.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-cert: %w", err)
+		}
+		out = append(out, &tasks.File{TaskName: tCACert, Path: k.CACertPath, Content: ca})
+	}
+	if s.CloudConfig != "" {
+		cc, err := os.ReadFile(s.CloudConfig)
+		if err != nil {
+			return nil, fmt.Errorf("--cloud-config: %w", err)
+		}
+		out = append(out, &tasks.File{TaskName: tCloudConfig, Path: k.CloudConfigPath, Content: cc, Secret: true})
+	}
+	if n.token != "" {
+		kc, err := kubeconfig.Build(kubeconfig.Bootstrap{Server: k.APIServerURL, CAPath: k.CACertPath, Token: n.token})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &tasks.File{TaskName: tBootstrap, Path: k.BootstrapKubeconfigPath, Content: kc, Secret: true})
+	} else if !n.Env.Root.Exists(k.KubeconfigPath) {
+		out = append(out, &tasks.RequireFile{TaskName: tBootstrap, Path: k.BootstrapKubeconfigPath,
+			Hint: "it is written by the generated userdata; or pass --token/--token-file with --apiserver-url and --ca-cert"})
+	}
+	out = append(out, &tasks.RequireFile{TaskName: "kubelet/ca-present", Path: k.CACertPath, Hint: "pass --ca-cert or let the userdata write it"})
+	kcfg, err := renderKubeletConfig(k)
+	if err != nil {
+		return nil, err
+	}
+	url := n.opts.HealthzURL
+	if url == "" {
+		url = KubeletHealthzURL
+	}
+	timeout := n.opts.HealthzTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	out = append(out,
+		&tasks.File{TaskName: tKubeletConfig, Path: KubeletConfigPath, Content: kcfg},
+		&tasks.File{TaskName: tKubeletUnit, Path: KubeletUnitPath, Content: n.kubeletUnit()},
+		&tasks.File{TaskName: tKubeletDropIn, Path: KubeletDropInPath, Content: n.kubeletDropIn()},
+		&tasks.Service{TaskName: "kubelet/service", Unit: "kubelet.service", Start: true,
+			ReloadOn:  []string{tKubeletUnit, tKubeletDropIn},
+			RestartOn: []string{tKubeletUnit, tKubeletDropIn, tKubeletConfig, tBootstrap, tCACert, tCloudConfig}},
+		&tasks.WaitHTTP{TaskName: "kubelet/healthz", URL: url, Timeout: timeout, Poll: 200 * time.Millisecond},
+	)
+	return out, nil
+}

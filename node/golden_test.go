@@ -1,0 +1,136 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/provision-dev/provision/node/nodeconfig"
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
+
+func golden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./node/ -run Golden -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs (rerun with -update to accept):\n--- got ---\n%s", path, got)
+	}
+}
+
+// goldenConfig is a pinned config with fixed URLs (a plan of a fresh root makes no request).
+func goldenConfig(version string) nodeconfig.NodeConfig {
+	c := nodeconfig.New(version, "amd64")
+	c.Kubernetes.APIServerURL = "https://10.0.0.1:6443"
+	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}
+	c.Kubernetes.ClusterDomain = "cluster.local"
+	c.Kubernetes.CloudProvider = "external"
+	c.Kubernetes.NodeIP = "10.0.0.20"
+	for _, a := range []*nodeconfig.Artifact{&c.Artifacts.Kubelet, &c.Artifacts.CNIPlugins, &c.Artifacts.Crictl, &c.Artifacts.Containerd, &c.Artifacts.Runc} {
+		a.SHA256 = strings.Repeat("ab", 32)
+	}
+	c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://mirror.internal"}}
+	return c
+}
+
+type goldenCase struct {
+	profile, version, file string
+}
+
+func goldenCases() []goldenCase {
+	var cs []goldenCase
+	for _, p := range osprofiles.All() {
+		cs = append(cs, goldenCase{p.Name, "v1.31.4", p.Name})
+	}
+	return append(cs, goldenCase{"ubuntu-18.04", "v1.23.17", "ubuntu-18.04-kubelet-1.23"}, goldenCase{"centos-7", "v1.23.17", "centos-7-kubelet-1.23"})
+}
+
+// TestPlanGolden: `provision node plan` of a fresh root, per OS profile (detected from the os-release fixture).
+func TestPlanGolden(t *testing.T) {
+	for _, c := range goldenCases() {
+		t.Run(c.file, func(t *testing.T) {
+			cfg := goldenConfig(c.version)
+			root := testRoot(t, c.profile, &cfg)
+			opts := testOptions(root, newFakeHost(""), true, nil)
+			opts.Seed.Token = testToken
+			n := prepare(t, opts)
+			entries, err := n.Plan(context.Background(), Base, Join)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			n.WritePlan(&out, entries)
+			golden(t, filepath.Join("testdata", "plan", c.file+".golden"), out.Bytes())
+			if _, err := os.Stat(filepath.Join(root, StatusPath)); err == nil {
+				t.Errorf("plan wrote a status file")
+			}
+			if _, err := os.Stat(filepath.Join(root, KubeletConfigPath)); err == nil {
+				t.Errorf("plan wrote a file")
+			}
+		})
+	}
+}
+
+// TestFilesGolden: every text file base and join write, per OS profile.
+func TestFilesGolden(t *testing.T) {
+	for _, c := range goldenCases() {
+		t.Run(c.file, func(t *testing.T) {
+			srv := newArtifactServer(t)
+			cfg := goldenConfig(c.version)
+			tc := testConfig(srv, "")
+			cfg.Artifacts = tc.Artifacts
+			root := testRoot(t, c.profile, &cfg)
+			before := map[string]bool{}
+			filepath.WalkDir(root, func(p string, d fs.DirEntry, _ error) error { before[p] = true; return nil })
+			opts := testOptions(root, newFakeHost(""), false, nil)
+			opts.Seed.Token = testToken
+			n := prepare(t, opts)
+			if err := n.Run(context.Background(), Base); err != nil {
+				t.Fatal(err)
+			}
+			os.MkdirAll(filepath.Join(root, "etc/kubernetes/pki"), 0o755)
+			os.WriteFile(filepath.Join(root, cfg.Kubernetes.CACertPath), []byte("CA"), 0o644)
+			if err := n.Run(context.Background(), Join); err != nil {
+				t.Fatal(err)
+			}
+			var files []string
+			filepath.WalkDir(root, func(p string, d fs.DirEntry, _ error) error {
+				rel := "/" + strings.TrimPrefix(p, root+"/")
+				if !before[p] && d.Type().IsRegular() && (strings.HasPrefix(rel, "/etc/") || strings.HasPrefix(rel, "/var/lib/kubelet/")) {
+					files = append(files, rel)
+				}
+				return nil
+			})
+			sort.Strings(files)
+			var out bytes.Buffer
+			for _, f := range files {
+				data, _ := os.ReadFile(filepath.Join(root, f))
+				fi, _ := os.Stat(filepath.Join(root, f))
+				if f == cfg.Kubernetes.BootstrapKubeconfigPath {
+					data = bytes.ReplaceAll(data, []byte(testToken), []byte("<token>"))
+				}
+				data = bytes.ReplaceAll(data, []byte(srv.URL), []byte("http://artifacts.test"))
+				fmt.Fprintf(&out, "==> %s (%04o)\n%s\n", f, fi.Mode().Perm(), data)
+			}
+			golden(t, filepath.Join("testdata", "files", c.file+".golden"), out.Bytes())
+		})
+	}
+}

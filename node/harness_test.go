@@ -1,0 +1,260 @@
+package node
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/provision-dev/provision/internal/download"
+	"github.com/provision-dev/provision/internal/logging"
+	"github.com/provision-dev/provision/internal/runner"
+	"github.com/provision-dev/provision/node/nodeconfig"
+)
+
+func sha(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+
+func tgz(t testing.TB, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	for _, n := range names {
+		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o755, Size: int64(len(files[n])), Typeflag: tar.TypeReg})
+		tw.Write([]byte(files[n]))
+	}
+	tw.Close()
+	gz.Close()
+	return buf.Bytes()
+}
+
+// artifactServer serves fake release artifacts and counts requests.
+type artifactServer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	files map[string][]byte
+	hits  map[string]int
+}
+
+func newArtifactServer(t testing.TB) *artifactServer {
+	s := &artifactServer{hits: map[string]int{}, files: map[string][]byte{
+		"/kubelet":        []byte("#!/bin/sh\necho fake kubelet\n"),
+		"/cni.tgz":        tgz(t, map[string]string{"./bridge": "bridge-bin", "./host-local": "host-local-bin", "./loopback": "lo-bin"}),
+		"/crictl.tgz":     tgz(t, map[string]string{"crictl": "crictl-bin"}),
+		"/containerd.tgz": tgz(t, map[string]string{"bin/containerd": "ctrd", "bin/ctr": "ctr", "bin/containerd-shim-runc-v2": "shim"}),
+		"/runc":           []byte("runc-bin"),
+	}}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.hits[r.URL.Path]++
+		s.mu.Unlock()
+		b, ok := s.files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *artifactServer) total() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.hits {
+		n += v
+	}
+	return n
+}
+
+func (s *artifactServer) artifact(p string) nodeconfig.Artifact {
+	return nodeconfig.Artifact{URL: s.URL + p, SHA256: sha(s.files[p])}
+}
+
+// testConfig is a pinned node config whose artifacts come from srv.
+func testConfig(srv *artifactServer, profile string) nodeconfig.NodeConfig {
+	c := nodeconfig.New("v1.31.4", "amd64")
+	c.OSProfile = profile
+	c.Kubernetes.APIServerURL = "https://10.0.0.1:6443"
+	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}
+	c.Kubernetes.ClusterDomain = "cluster.local"
+	c.Artifacts = nodeconfig.Artifacts{
+		Kubelet: srv.artifact("/kubelet"), CNIPlugins: srv.artifact("/cni.tgz"), Crictl: srv.artifact("/crictl.tgz"),
+		Containerd: srv.artifact("/containerd.tgz"), Runc: srv.artifact("/runc"),
+	}
+	c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://mirror-b.internal", "https://mirror-a.internal"}}
+	return c
+}
+
+// fakeHost is a fake runner that keeps the state real tools would change:
+// installed packages, enabled and active units.
+type fakeHost struct {
+	*runner.Fake
+	mu        sync.Mutex
+	installed map[string]bool
+	enabled   map[string]bool
+	active    map[string]bool
+	container string
+	root      string // sysctl and modprobe write their effect under root's /proc and /sys
+}
+
+func newFakeHost(container string) *fakeHost {
+	h := &fakeHost{Fake: &runner.Fake{}, installed: map[string]bool{}, enabled: map[string]bool{}, active: map[string]bool{}, container: container}
+	h.OnFunc(nil, h.answer)
+	return h
+}
+
+func (h *fakeHost) answer(c runner.Cmd) runner.Result {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	argv := c.Argv
+	if len(argv) > 2 && argv[0] == "chroot" {
+		argv = argv[2:]
+	}
+	var args []string // argv without --root/--installroot/--releasever options
+	for i := 0; i < len(argv); i++ {
+		switch argv[i] {
+		case "--root", "--installroot", "--releasever":
+			i++
+			continue
+		}
+		args = append(args, argv[i])
+	}
+	last := args[len(args)-1]
+	switch args[0] {
+	case "systemd-detect-virt":
+		if h.container == "" {
+			return runner.Result{Stdout: []byte("none\n"), ExitCode: 1}
+		}
+		return runner.Result{Stdout: []byte(h.container + "\n")}
+	case "dpkg-query":
+		var out strings.Builder
+		code := 0
+		for _, p := range args[3:] {
+			if h.installed[p] {
+				out.WriteString(p + "\tii \n")
+			} else {
+				code = 1
+			}
+		}
+		return runner.Result{Stdout: []byte(out.String()), ExitCode: code}
+	case "rpm":
+		var out strings.Builder
+		code := 0
+		for _, p := range args[4:] {
+			if h.installed[p] {
+				out.WriteString(p + "\n")
+			} else {
+				out.WriteString("package " + p + " is not installed\n")
+				code++
+			}
+		}
+		return runner.Result{Stdout: []byte(out.String()), ExitCode: code}
+	case "apt-get", "dnf", "yum":
+		install := false
+		for _, a := range args {
+			if install && !strings.HasPrefix(a, "-") {
+				h.installed[a] = true
+			}
+			if a == "install" {
+				install = true
+			}
+		}
+	case "sysctl":
+		data, _ := os.ReadFile(last)
+		for _, l := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(l, "="); ok && !strings.HasPrefix(l, "#") {
+				p := filepath.Join(h.root, "proc/sys", strings.ReplaceAll(strings.TrimSpace(k), ".", "/"))
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				os.WriteFile(p, []byte(strings.TrimSpace(v)+"\n"), 0o644)
+			}
+		}
+	case "modprobe":
+		os.MkdirAll(filepath.Join(h.root, "sys/module", last), 0o755)
+	case "systemctl":
+		switch args[1] {
+		case "is-enabled":
+			if h.enabled[last] {
+				return runner.Result{Stdout: []byte("enabled\n")}
+			}
+			return runner.Result{Stdout: []byte("disabled\n"), ExitCode: 1}
+		case "is-active":
+			if h.active[last] {
+				return runner.Result{}
+			}
+			return runner.Result{ExitCode: 3}
+		case "enable":
+			h.enabled[last] = true
+		case "start", "restart":
+			h.active[last] = true
+		}
+	}
+	return runner.Result{}
+}
+
+// testRoot is a temp root with an os-release fixture and, when config is set, a node.yaml.
+func testRoot(t testing.TB, profile string, cfg *nodeconfig.NodeConfig) string {
+	t.Helper()
+	root := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("..", "osprofiles", "testdata", "os-release", profile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc", "os-release"), data, 0o644)
+	os.WriteFile(filepath.Join(root, "etc", "fstab"), []byte("UUID=abc / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n"), 0o644)
+	if cfg != nil {
+		y, err := cfg.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(root, "etc", "provision"), 0o755)
+		os.WriteFile(filepath.Join(root, "etc", "provision", "node.yaml"), y, 0o644)
+	}
+	return root
+}
+
+const testToken = "abcdef.0123456789abcdef"
+
+func testOptions(root string, host runner.Runner, live bool, logs *bytes.Buffer) Options {
+	if h, ok := host.(*fakeHost); ok {
+		h.root = root
+	}
+	if logs == nil {
+		logs = &bytes.Buffer{}
+	}
+	return Options{
+		Root:           root,
+		Runner:         host,
+		Log:            logging.New(logs, -4),
+		Live:           &live,
+		Downloader:     &download.Downloader{Attempts: 2, BaseDelay: time.Millisecond, StallTimeout: 2 * time.Second},
+		HealthzTimeout: 2 * time.Second,
+		Now:            func() time.Time { return time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC) },
+	}
+}
+
+func prepare(t testing.TB, opts Options) *Node {
+	t.Helper()
+	n, err := Prepare(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

@@ -1,0 +1,312 @@
+// Package node is the imperative half of provision: it turns a node config into
+// the tasks of two phases, base (install and configure, no join; usable to
+// prebake an image) and join (kubelet unit, TLS bootstrap), runs them, and
+// records the outcome in /var/lib/provision/status.json and marker files.
+//
+// Builders (one per concern, in builders.go) only declare tasks; package tasks
+// runs them. `plan` runs the same lists dry.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"regexp"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/provision-dev/provision/internal/download"
+	"github.com/provision-dev/provision/internal/fsroot"
+	"github.com/provision-dev/provision/internal/logging"
+	"github.com/provision-dev/provision/internal/runner"
+	"github.com/provision-dev/provision/node/nodeconfig"
+	"github.com/provision-dev/provision/node/tasks"
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+// Phase is base or join.
+type Phase string
+
+const (
+	Base Phase = "base"
+	Join Phase = "join"
+)
+
+// Seed holds the seed's command-line settings, used when there is no config file
+// (and, for the join material, also with one).
+type Seed struct {
+	KubeletVersion string
+	CloudProvider  string
+	// CloudConfig is a host path copied to the node's cloud config path.
+	CloudConfig string
+	// Token or TokenFile give the bootstrap token; it only ever reaches the 0600
+	// bootstrap kubeconfig.
+	Token     string
+	TokenFile string
+	// CACert is a host path copied to the node's CA path.
+	CACert       string
+	APIServerURL string
+	Arch         string
+}
+
+// Options configure a node run.
+type Options struct {
+	// Root is the directory standing for "/" ("" = "/").
+	Root string
+	// ConfigPath is a host path; empty means /etc/provision/node.yaml under Root.
+	ConfigPath string
+	// OSProfile overrides detection from the root's /etc/os-release.
+	OSProfile string
+	Seed      Seed
+	Runner    runner.Runner
+	Log       *slog.Logger
+	// Downloader overrides the default downloader (tests: fast retries).
+	Downloader *download.Downloader
+	// Live overrides "the root is the running system" (default: Root is "/").
+	Live *bool
+	// HealthzURL and HealthzTimeout bound join's wait for the kubelet (defaults
+	// KubeletHealthzURL, 60s).
+	HealthzURL     string
+	HealthzTimeout time.Duration
+	// BinaryPath is where the provision binary lives on the node, for the health
+	// units (default: the profile's BinDir + "/provision").
+	BinaryPath string
+	// Now is time.Now, replaceable in tests.
+	Now func() time.Time
+}
+
+// Node is a prepared run: config, profile and environment.
+type Node struct {
+	Config  nodeconfig.NodeConfig
+	Profile osprofiles.Profile
+	// ProfileSource says how the profile was chosen (flag, config, os-release).
+	ProfileSource string
+	Env           *tasks.Env
+	opts          Options
+	token         string
+}
+
+var tokenRE = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)
+
+// Prepare loads the config (or builds it from the seed), picks the OS profile and
+// sets up the environment tasks run in.
+func Prepare(ctx context.Context, opts Options) (*Node, error) {
+	root, err := fsroot.New(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Log == nil {
+		opts.Log = logging.Discard()
+	}
+	if opts.Runner == nil {
+		opts.Runner = runner.Exec{Log: opts.Log}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	cfg, err := loadConfig(root, opts)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{Config: cfg, opts: opts}
+	switch {
+	case opts.OSProfile != "":
+		n.Profile, err = osprofiles.Get(opts.OSProfile)
+		n.ProfileSource = "--os"
+	case cfg.OSProfile != "":
+		n.Profile, err = osprofiles.Get(cfg.OSProfile)
+		n.ProfileSource = "config osProfile"
+	default:
+		var data []byte
+		data, err = root.ReadFile("/etc/os-release")
+		if err != nil {
+			return nil, fmt.Errorf("detect OS: %w (pass --os to choose a profile: %s)", err, strings.Join(osprofiles.Names(), ", "))
+		}
+		n.Profile, err = osprofiles.Detect(data)
+		n.ProfileSource = "/etc/os-release"
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := n.readToken(); err != nil {
+		return nil, err
+	}
+	live := root.IsHost()
+	if opts.Live != nil {
+		live = *opts.Live
+	}
+	if live && root.IsHost() && cfg.Arch != "" && cfg.Arch != runtime.GOARCH {
+		return nil, fmt.Errorf("arch: the config is for %s but this machine is %s", cfg.Arch, runtime.GOARCH)
+	}
+	dl := opts.Downloader
+	if dl == nil {
+		dl = &download.Downloader{Log: opts.Log}
+	}
+	n.Env = &tasks.Env{Root: root, Runner: opts.Runner, Profile: n.Profile, Live: live, Downloader: dl, Log: opts.Log}
+	if live {
+		var virt string
+		n.Env.InContainer, virt = tasks.DetectContainer(ctx, n.Env)
+		if n.Env.InContainer {
+			opts.Log.Info("running in a container: kernel-level actions are written to config and skipped", "virt", virt)
+		}
+	}
+	return n, nil
+}
+
+func loadConfig(root fsroot.Root, opts Options) (nodeconfig.NodeConfig, error) {
+	path, explicit := opts.ConfigPath, opts.ConfigPath != ""
+	if !explicit {
+		path = root.Path(nodeconfig.DefaultPath)
+	}
+	s := opts.Seed
+	cfg, err := nodeconfig.Load(path)
+	switch {
+	case err == nil:
+		var conflicts []string
+		if s.KubeletVersion != "" && s.KubeletVersion != cfg.Kubernetes.Version {
+			conflicts = append(conflicts, "--kubelet-version")
+		}
+		if s.CloudProvider != "" && s.CloudProvider != cfg.Kubernetes.CloudProvider {
+			conflicts = append(conflicts, "--cloud-provider")
+		}
+		if len(conflicts) > 0 {
+			return cfg, fmt.Errorf("%s conflict with the config file %s: edit the file or drop the flags", strings.Join(conflicts, ", "), path)
+		}
+		if s.APIServerURL != "" && cfg.Kubernetes.APIServerURL == "" {
+			cfg.Kubernetes.APIServerURL = s.APIServerURL
+		}
+		return cfg, nil
+	case explicit || !errors.Is(err, fs.ErrNotExist):
+		return cfg, err
+	}
+	if s.KubeletVersion == "" {
+		return cfg, fmt.Errorf("no node config at %s and no --kubelet-version: run `provision generate` or pass the seed flags (--kubelet-version, --apiserver-url, --token or --token-file, --ca-cert)", path)
+	}
+	arch := s.Arch
+	if arch == "" {
+		arch = runtime.GOARCH
+	}
+	cfg = nodeconfig.New(s.KubeletVersion, arch)
+	cfg.Kubernetes.CloudProvider = s.CloudProvider
+	cfg.Kubernetes.APIServerURL = s.APIServerURL
+	if s.CloudConfig != "" {
+		cfg.Kubernetes.CloudConfigPath = nodeconfig.CloudConfigPath
+	}
+	if err := cfg.Validate(); err != nil {
+		if es, ok := nodeconfig.AsErrors(err); ok {
+			for i := range es {
+				es[i].Field = seedFlag(es[i].Field)
+			}
+			return cfg, es
+		}
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// seedFlag names the flag behind a config field built from the seed.
+func seedFlag(field string) string {
+	switch field {
+	case "kubernetes.version":
+		return "--kubelet-version"
+	case "kubernetes.apiServerURL":
+		return "--apiserver-url"
+	case "arch":
+		return "arch (of this machine)"
+	}
+	return field
+}
+
+func (n *Node) readToken() error {
+	s := n.opts.Seed
+	if s.Token != "" && s.TokenFile != "" {
+		return errors.New("--token and --token-file: give only one")
+	}
+	tok := s.Token
+	if s.TokenFile != "" {
+		data, err := os.ReadFile(s.TokenFile)
+		if err != nil {
+			return fmt.Errorf("--token-file: %w", err)
+		}
+		tok = strings.TrimSpace(string(data))
+	}
+	if tok == "" {
+		return nil
+	}
+	if !tokenRE.MatchString(tok) {
+		return errors.New("bootstrap token: must have the form [a-z0-9]{6}.[a-z0-9]{16} (value not shown)")
+	}
+	if n.Config.Kubernetes.APIServerURL == "" {
+		return errors.New("--token needs --apiserver-url (or kubernetes.apiServerURL in the config) to build the bootstrap kubeconfig")
+	}
+	n.token = tok
+	return nil
+}
+
+// Tasks returns the tasks of a phase.
+func (n *Node) Tasks(p Phase) ([]tasks.Task, error) {
+	switch p {
+	case Base:
+		return n.baseTasks()
+	case Join:
+		return n.joinTasks()
+	}
+	return nil, fmt.Errorf("unknown phase %q: base or join", p)
+}
+
+// Run runs a phase for real and records status and markers. The returned error
+// names the failed task.
+func (n *Node) Run(ctx context.Context, p Phase) error {
+	list, err := n.Tasks(p)
+	if err != nil {
+		return n.record(p, n.opts.Now(), nil, &tasks.TaskError{Task: "build", Err: err})
+	}
+	start := n.opts.Now()
+	sts, err := tasks.Execute(ctx, n.Env, list, false)
+	n.opts.Log.Info("phase done", "phase", p, "tasks", len(sts), "changed", tasks.CountChanged(sts), "failed", err != nil, "duration", n.opts.Now().Sub(start).Round(time.Millisecond))
+	return n.record(p, start, sts, err)
+}
+
+// PlanEntry is one line of a plan.
+type PlanEntry struct {
+	Phase Phase
+	tasks.Status
+}
+
+// Plan runs the phases dry: nothing is applied.
+func (n *Node) Plan(ctx context.Context, phases ...Phase) ([]PlanEntry, error) {
+	var out []PlanEntry
+	for _, p := range phases {
+		list, err := n.Tasks(p)
+		if err != nil {
+			return out, err
+		}
+		sts, err := tasks.Execute(ctx, n.Env, list, true)
+		for _, s := range sts {
+			out = append(out, PlanEntry{Phase: p, Status: s})
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// WritePlan prints a plan as a table: phase, would-change/no-change/skip, task, detail.
+func (n *Node) WritePlan(w io.Writer, entries []PlanEntry) error {
+	fmt.Fprintf(w, "# provision node plan: profile %s (from %s), kubelet %s, arch %s\n",
+		n.Profile.Name, n.ProfileSource, n.Config.Kubernetes.Version, n.Config.Arch)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PHASE\tRESULT\tTASK\tDETAIL")
+	for _, e := range entries {
+		res := map[tasks.Result]string{tasks.Changed: "would-change", tasks.Unchanged: "no-change", tasks.Skipped: "skip", tasks.Failed: "fail"}[e.Result]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Phase, res, e.Name, e.Detail)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,112 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/provision-dev/provision/node/tasks"
+)
+
+// Status file and markers, under the root.
+const (
+	StatusPath   = StateDir + "/status.json"
+	DoneMarker   = StateDir + "/done"
+	FailedMarker = StateDir + "/failed"
+)
+
+// Status is /var/lib/provision/status.json: the last run of each phase.
+type Status struct {
+	Phases map[Phase]PhaseStatus `json:"phases"`
+}
+
+// PhaseStatus is one phase's run.
+type PhaseStatus struct {
+	// Result is "success" or "failed".
+	Result   string `json:"result"`
+	Started  string `json:"started"`
+	Finished string `json:"finished"`
+	// Error is the failure, naming the task (never a secret).
+	Error string         `json:"error,omitempty"`
+	Tasks []tasks.Status `json:"tasks"`
+}
+
+// ReadStatus reads the status file under root dir (a missing file is an empty status).
+func ReadStatus(n *Node) (Status, error) {
+	st := Status{Phases: map[Phase]PhaseStatus{}}
+	data, err := n.Env.Root.ReadFile(StatusPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return Status{Phases: map[Phase]PhaseStatus{}}, nil // a corrupt status is replaced
+	}
+	if st.Phases == nil {
+		st.Phases = map[Phase]PhaseStatus{}
+	}
+	return st, nil
+}
+
+// record writes the phase's status and the markers: "failed" (task and error) on
+// failure; on success the stale "failed" is removed and, after join, "done" written.
+func (n *Node) record(p Phase, start time.Time, sts []tasks.Status, runErr error) error {
+	now := n.opts.Now()
+	ps := PhaseStatus{Result: "success", Started: start.UTC().Format(time.RFC3339), Finished: now.UTC().Format(time.RFC3339), Tasks: sts}
+	if ps.Tasks == nil {
+		ps.Tasks = []tasks.Status{}
+	}
+	if runErr != nil {
+		ps.Result = "failed"
+		ps.Error = runErr.Error()
+	}
+	st, err := ReadStatus(n)
+	if err != nil {
+		return errors.Join(runErr, err)
+	}
+	st.Phases[p] = ps
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return errors.Join(runErr, err)
+	}
+	root := n.Env.Root
+	if _, err := root.WriteFile(StatusPath, append(data, '\n'), 0o644); err != nil {
+		return errors.Join(runErr, fmt.Errorf("write status: %w", err))
+	}
+	if runErr != nil {
+		task := "unknown"
+		var te *tasks.TaskError
+		if errors.As(runErr, &te) {
+			task = te.Task
+		}
+		marker := fmt.Sprintf("phase: %s\ntask: %s\nerror: %s\ntime: %s\n", p, task, oneLine(runErr.Error()), ps.Finished)
+		if _, err := root.WriteFile(FailedMarker, []byte(marker), 0o644); err != nil {
+			return errors.Join(runErr, err)
+		}
+		return runErr
+	}
+	if err := os.Remove(root.Path(FailedMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if p == Join {
+		if _, err := root.WriteFile(DoneMarker, []byte("joined: "+ps.Finished+"\n"), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func oneLine(s string) string {
+	out := []byte(s)
+	for i, c := range out {
+		if c == '\n' || c == '\r' {
+			out[i] = ' '
+		}
+	}
+	return string(out)
+}

@@ -1,0 +1,214 @@
+package tasks
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/provision-dev/provision/internal/download"
+	"github.com/provision-dev/provision/internal/fsroot"
+)
+
+// Artifact is one file to download to a node path.
+type Artifact struct {
+	URL    string
+	SHA256 string // empty: URL+".sha256"
+	Path   string
+	Mode   fs.FileMode
+}
+
+// Download fetches independent artifacts in parallel. A target that already has
+// the expected hash is not fetched again.
+type Download struct {
+	TaskName  string
+	Artifacts []Artifact
+}
+
+func (t *Download) Name() string { return t.TaskName }
+
+func (t *Download) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
+	if e.Downloader == nil {
+		e.Downloader = &download.Downloader{Log: e.Log}
+	}
+	if dry {
+		var would []string
+		for _, a := range t.Artifacts {
+			if a.SHA256 == "" {
+				if !e.Root.Exists(a.Path) {
+					would = append(would, a.Path)
+					continue
+				}
+				sum, err := e.Downloader.Checksum(ctx, download.Request{URL: a.URL})
+				if err != nil {
+					return Outcome{}, err
+				}
+				a.SHA256 = sum
+			}
+			if have, err := download.FileSHA256(e.Root.Path(a.Path)); err != nil || have != a.SHA256 {
+				would = append(would, a.Path)
+				continue
+			}
+			e.SetSum(a.Path, a.SHA256)
+		}
+		if len(would) == 0 {
+			return unchanged("%d artifacts present with the expected sha256", len(t.Artifacts))
+		}
+		return changed("download %s", strings.Join(would, ", "))
+	}
+	reqs := make([]download.Request, len(t.Artifacts))
+	for i, a := range t.Artifacts {
+		reqs[i] = download.Request{URL: a.URL, SHA256: a.SHA256, Dest: e.Root.Path(a.Path), Mode: a.Mode}
+	}
+	res, err := e.Downloader.FetchAll(ctx, reqs)
+	if err != nil {
+		return Outcome{}, err
+	}
+	var got []string
+	for i, r := range res {
+		e.SetSum(t.Artifacts[i].Path, r.SHA256)
+		if r.Downloaded {
+			got = append(got, t.Artifacts[i].Path)
+		}
+	}
+	if len(got) == 0 {
+		return unchanged("%d artifacts present with the expected sha256", len(t.Artifacts))
+	}
+	return changed("downloaded %s", strings.Join(got, ", "))
+}
+
+// Extract unpacks the regular files of a .tar.gz (verified by a Download task of
+// the same run) into Dest, in Go. StripPrefix is removed from member names; with
+// Only set, other members are ignored. A stamp under /var/lib/provision/extracted
+// records the archive's hash and the files written, so a re-run with the same
+// archive and intact files changes nothing.
+type Extract struct {
+	TaskName    string
+	Archive     string
+	Dest        string
+	StripPrefix string
+	Only        []string
+}
+
+func (t *Extract) Name() string { return t.TaskName }
+
+type stamp struct {
+	SHA256 string           `json:"sha256"`
+	Files  map[string]int64 `json:"files"` // node path -> size
+}
+
+func (t *Extract) stampPath() string {
+	return path.Join("/var/lib/provision/extracted", strings.ReplaceAll(t.TaskName, "/", "_")+".json")
+}
+
+func (t *Extract) Run(_ context.Context, e *Env, dry bool) (Outcome, error) {
+	sum, known := e.Sum(t.Archive)
+	if known && t.intact(e, sum) {
+		return unchanged("%s holds %s", t.Dest, path.Base(t.Archive))
+	}
+	if dry {
+		return changed("extract %s to %s", path.Base(t.Archive), t.Dest)
+	}
+	if !known {
+		return Outcome{}, fmt.Errorf("%s was not verified by a download task in this run", t.Archive)
+	}
+	files, err := t.extract(e)
+	if err != nil {
+		return Outcome{}, err
+	}
+	data, _ := json.Marshal(stamp{SHA256: sum, Files: files})
+	if _, err := e.Root.WriteFile(t.stampPath(), data, 0o644); err != nil {
+		return Outcome{}, err
+	}
+	names := make([]string, 0, len(files))
+	for f := range files {
+		names = append(names, path.Base(f))
+	}
+	sort.Strings(names)
+	return changed("extracted %s to %s: %s", path.Base(t.Archive), t.Dest, strings.Join(names, " "))
+}
+
+func (t *Extract) intact(e *Env, sum string) bool {
+	data, err := e.Root.ReadFile(t.stampPath())
+	if err != nil {
+		return false
+	}
+	var s stamp
+	if json.Unmarshal(data, &s) != nil || s.SHA256 != sum || len(s.Files) == 0 {
+		return false
+	}
+	for f, size := range s.Files {
+		fi, err := os.Stat(e.Root.Path(f))
+		if err != nil || fi.Size() != size {
+			return false
+		}
+	}
+	return true
+}
+
+func (t *Extract) extract(e *Env) (map[string]int64, error) {
+	f, err := os.Open(e.Root.Path(t.Archive))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Archive, err)
+	}
+	tr := tar.NewReader(gz)
+	only := map[string]bool{}
+	for _, o := range t.Only {
+		only[o] = true
+	}
+	files := map[string]int64{}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.Archive, err)
+		}
+		if h.Typeflag != tar.TypeReg {
+			continue
+		}
+		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
+		name = strings.TrimPrefix(name, t.StripPrefix)
+		if name == "" || (len(only) > 0 && !only[name]) {
+			continue
+		}
+		dst := path.Join(t.Dest, name) // Clean'd under Dest: ".." cannot escape
+		if !strings.HasPrefix(dst, strings.TrimSuffix(t.Dest, "/")+"/") {
+			return nil, fmt.Errorf("%s: member %q escapes %s", t.Archive, h.Name, t.Dest)
+		}
+		mode := fs.FileMode(h.Mode).Perm()
+		out, err := fsroot.CreateTemp(filepath.Dir(e.Root.Path(dst)), path.Base(dst), mode)
+		if err != nil {
+			return nil, err
+		}
+		n, err := io.Copy(out, tr)
+		if err != nil {
+			out.Close()
+			os.Remove(out.Name())
+			return nil, fmt.Errorf("%s: %s: %w", t.Archive, h.Name, err)
+		}
+		if err := fsroot.Commit(out, e.Root.Path(dst)); err != nil {
+			return nil, err
+		}
+		files[dst] = n
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: no files to extract (prefix %q, only %v)", t.Archive, t.StripPrefix, t.Only)
+	}
+	return files, nil
+}

@@ -1,0 +1,185 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"sort"
+	"strings"
+)
+
+// File makes node path Path hold Content with Mode. A Secret file is 0600 from
+// creation and its content never appears in a detail, log or error.
+type File struct {
+	TaskName string
+	Path     string
+	Mode     fs.FileMode
+	Content  []byte
+	Secret   bool
+}
+
+func (t *File) Name() string { return t.TaskName }
+
+func (t *File) mode() fs.FileMode {
+	if t.Secret {
+		return 0o600
+	}
+	if t.Mode == 0 {
+		return 0o644
+	}
+	return t.Mode
+}
+
+func (t *File) Run(_ context.Context, e *Env, dry bool) (Outcome, error) {
+	st, err := e.Root.Compare(t.Path, t.Content, t.mode())
+	if err != nil {
+		return Outcome{}, fmt.Errorf("read %s: %w", t.Path, err)
+	}
+	if st.UpToDate() {
+		return unchanged("%s up to date", t.Path)
+	}
+	what := "write"
+	switch {
+	case !st.Exists:
+		what = "create"
+	case st.SameContent:
+		what = "chmod"
+	}
+	if !dry {
+		if _, err := e.Root.WriteFile(t.Path, t.Content, t.mode()); err != nil {
+			return Outcome{}, fmt.Errorf("write %s: %w", t.Path, err)
+		}
+	}
+	return changed("%s %s (%04o)", what, t.Path, t.mode().Perm())
+}
+
+// Symlink makes node path Path a symlink to Target (e.g. a unit masked to /dev/null).
+type Symlink struct {
+	TaskName string
+	Path     string
+	Target   string
+}
+
+func (t *Symlink) Name() string { return t.TaskName }
+
+func (t *Symlink) Run(_ context.Context, e *Env, dry bool) (Outcome, error) {
+	if e.Root.SymlinkIs(t.Target, t.Path) {
+		return unchanged("%s -> %s", t.Path, t.Target)
+	}
+	if !dry {
+		if _, err := e.Root.Symlink(t.Target, t.Path); err != nil {
+			return Outcome{}, err
+		}
+	}
+	return changed("link %s -> %s", t.Path, t.Target)
+}
+
+// EditFile rewrites an existing file through Edit (e.g. comment out swap in
+// /etc/fstab), keeping its mode. A missing file is left alone.
+type EditFile struct {
+	TaskName string
+	Path     string
+	Edit     func([]byte) []byte
+	// What describes the edit, e.g. "comment out swap entries".
+	What string
+}
+
+func (t *EditFile) Name() string { return t.TaskName }
+
+func (t *EditFile) Run(_ context.Context, e *Env, dry bool) (Outcome, error) {
+	old, err := e.Root.ReadFile(t.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return unchanged("%s absent", t.Path)
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	fi, err := os.Stat(e.Root.Path(t.Path))
+	if err != nil {
+		return Outcome{}, err
+	}
+	neu := t.Edit(old)
+	if string(neu) == string(old) {
+		return unchanged("%s: nothing to %s", t.Path, t.What)
+	}
+	if !dry {
+		if _, err := e.Root.WriteFile(t.Path, neu, fi.Mode().Perm()); err != nil {
+			return Outcome{}, err
+		}
+	}
+	return changed("%s: %s", t.Path, t.What)
+}
+
+// DisableOthers renames the files in Dir matching one of the Suffixes (and the
+// Extra files), except Keep, to NAME.disabled-by-provision: the package manager
+// then reads only provision's sources. Nothing is deleted.
+type DisableOthers struct {
+	TaskName string
+	Dir      string
+	Suffixes []string
+	Keep     string
+	Extra    []string
+}
+
+const disabledSuffix = ".disabled-by-provision"
+
+func (t *DisableOthers) Name() string { return t.TaskName }
+
+func (t *DisableOthers) Run(_ context.Context, e *Env, dry bool) (Outcome, error) {
+	var victims []string
+	ents, err := os.ReadDir(e.Root.Path(t.Dir))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return Outcome{}, err
+	}
+	for _, ent := range ents {
+		n := ent.Name()
+		if n == t.Keep || ent.IsDir() {
+			continue
+		}
+		for _, s := range t.Suffixes {
+			if strings.HasSuffix(n, s) {
+				victims = append(victims, path.Join(t.Dir, n))
+				break
+			}
+		}
+	}
+	for _, x := range t.Extra {
+		if fi, err := os.Stat(e.Root.Path(x)); err == nil && fi.Mode().IsRegular() {
+			victims = append(victims, x)
+		}
+	}
+	sort.Strings(victims)
+	if len(victims) == 0 {
+		return unchanged("no other sources enabled")
+	}
+	if !dry {
+		for _, v := range victims {
+			if err := os.Rename(e.Root.Path(v), e.Root.Path(v+disabledSuffix)); err != nil {
+				return Outcome{}, err
+			}
+		}
+	}
+	return changed("disable %s", strings.Join(victims, ", "))
+}
+
+// RequireFile fails unless node path Path exists; Hint says how to get it.
+type RequireFile struct {
+	TaskName string
+	Path     string
+	Hint     string
+}
+
+func (t *RequireFile) Name() string { return t.TaskName }
+
+func (t *RequireFile) Run(_ context.Context, e *Env, dry bool) (Outcome, error) {
+	if e.Root.Exists(t.Path) {
+		return unchanged("%s present", t.Path)
+	}
+	if dry {
+		return skipped("%s not present yet: %s", t.Path, t.Hint)
+	}
+	return Outcome{}, fmt.Errorf("%s is missing: %s", t.Path, t.Hint)
+}

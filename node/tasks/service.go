@@ -1,0 +1,132 @@
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Service enables (and on a live root starts) a systemd unit. It runs
+// daemon-reload first when one of ReloadOn changed, and restarts a running unit
+// when one of RestartOn changed.
+type Service struct {
+	TaskName  string
+	Unit      string
+	Start     bool
+	ReloadOn  []string
+	RestartOn []string
+}
+
+func (t *Service) Name() string { return t.TaskName }
+
+// systemctl talks to the running systemd on a live root, and works on the unit
+// files of the root (systemctl --root) otherwise.
+func (t *Service) systemctl(e *Env, args ...string) []string {
+	if e.Live || e.Root.IsHost() {
+		return append([]string{"systemctl"}, args...)
+	}
+	return append([]string{"systemctl", "--root", e.Root.Dir}, args...)
+}
+
+func (t *Service) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
+	var did, skip []string
+	run := func(args ...string) error {
+		if dry {
+			return nil
+		}
+		_, err := e.Exec(ctx, nil, t.systemctl(e, args...)...)
+		return err
+	}
+	if e.Live && len(e.Changed(t.ReloadOn...)) > 0 {
+		if err := run("daemon-reload"); err != nil {
+			return Outcome{}, err
+		}
+		did = append(did, "daemon-reload")
+	}
+	res, _ := e.Exec(ctx, nil, t.systemctl(e, "is-enabled", t.Unit)...)
+	if st := strings.TrimSpace(string(res.Stdout)); st != "enabled" && st != "enabled-runtime" && st != "static" {
+		if err := run("enable", t.Unit); err != nil {
+			return Outcome{}, err
+		}
+		did = append(did, "enable "+t.Unit)
+	}
+	if t.Start {
+		if !e.Live {
+			skip = append(skip, "not started: root is not the running system")
+		} else {
+			_, err := e.Exec(ctx, nil, t.systemctl(e, "is-active", "--quiet", t.Unit)...)
+			active := err == nil
+			switch why := e.Changed(t.RestartOn...); {
+			case !active:
+				if err := run("start", t.Unit); err != nil {
+					return Outcome{}, err
+				}
+				did = append(did, "start "+t.Unit)
+			case len(why) > 0:
+				if err := run("restart", t.Unit); err != nil {
+					return Outcome{}, err
+				}
+				did = append(did, fmt.Sprintf("restart %s (%s changed)", t.Unit, strings.Join(why, ", ")))
+			}
+		}
+	}
+	if len(did) > 0 {
+		return changed("%s", joinNonEmpty(strings.Join(did, ", "), strings.Join(skip, ", ")))
+	}
+	if len(skip) > 0 {
+		return skipped("%s enabled; %s", t.Unit, strings.Join(skip, ", "))
+	}
+	return unchanged("%s enabled%s", t.Unit, map[bool]string{true: " and active", false: ""}[t.Start])
+}
+
+// WaitHTTP waits, bounded, polling fast, for URL to answer 200 (kubelet's healthz).
+type WaitHTTP struct {
+	TaskName string
+	URL      string
+	Timeout  time.Duration
+	Poll     time.Duration
+	Client   *http.Client
+}
+
+func (t *WaitHTTP) Name() string { return t.TaskName }
+
+func (t *WaitHTTP) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
+	if !e.Live {
+		return skipped("root is not the running system: %s not checked", t.URL)
+	}
+	if dry {
+		return unchanged("would wait up to %s for %s", t.Timeout, t.URL)
+	}
+	client := t.Client
+	if client == nil {
+		client = &http.Client{Timeout: 2 * time.Second}
+	}
+	start := time.Now()
+	deadline := start.Add(t.Timeout)
+	var last string
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, t.URL, nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return unchanged("%s healthy after %s", t.URL, time.Since(start).Round(time.Millisecond))
+			}
+			last = fmt.Sprintf("HTTP %d %s", resp.StatusCode, strings.TrimSpace(string(body)))
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return Outcome{}, fmt.Errorf("%s not healthy after %s: %s", t.URL, t.Timeout, last)
+		}
+		select {
+		case <-ctx.Done():
+			return Outcome{}, ctx.Err()
+		case <-time.After(t.Poll):
+		}
+	}
+}

@@ -1,0 +1,216 @@
+// Package tasks is the node's unit of work, in the style of kOps nodeup: a task
+// reads the actual state, computes the difference, applies only that, and says
+// whether it changed anything. Builders (package node) only declare tasks; the
+// same list, run with dry=true, is the plan.
+package tasks
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/provision-dev/provision/internal/download"
+	"github.com/provision-dev/provision/internal/fsroot"
+	"github.com/provision-dev/provision/internal/logging"
+	"github.com/provision-dev/provision/internal/runner"
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+// Result is what a task did (or, dry, would do).
+type Result string
+
+const (
+	Changed   Result = "changed"
+	Unchanged Result = "unchanged"
+	Skipped   Result = "skipped"
+	Failed    Result = "failed"
+)
+
+// Outcome is a task's result and a one-line, secret-free description.
+type Outcome struct {
+	Result Result
+	Detail string
+}
+
+func changed(format string, a ...any) (Outcome, error) {
+	return Outcome{Result: Changed, Detail: fmt.Sprintf(format, a...)}, nil
+}
+
+func unchanged(format string, a ...any) (Outcome, error) {
+	return Outcome{Result: Unchanged, Detail: fmt.Sprintf(format, a...)}, nil
+}
+
+func skipped(format string, a ...any) (Outcome, error) {
+	return Outcome{Result: Skipped, Detail: fmt.Sprintf(format, a...)}, nil
+}
+
+// Task is one idempotent step.
+type Task interface {
+	// Name is stable and unique within a phase, e.g. "kernel/sysctl-config".
+	Name() string
+	// Run reads the actual state and, unless dry, applies the difference.
+	// Dry, Changed means "would change".
+	Run(ctx context.Context, e *Env, dry bool) (Outcome, error)
+}
+
+// Env is what tasks act on.
+type Env struct {
+	Root    fsroot.Root
+	Runner  runner.Runner
+	Profile osprofiles.Profile
+	// Live is true when the root is the running system: services are started and
+	// kernel settings applied. With --root DIR it is false; those steps are skipped.
+	Live bool
+	// InContainer is true inside a container (systemd-detect-virt --container):
+	// kernel-level actions are written to config and reported skipped.
+	InContainer bool
+	Downloader  *download.Downloader
+	Log         *slog.Logger
+
+	mu      sync.Mutex
+	changed map[string]bool
+	sums    map[string]string // node path -> verified sha256 of a downloaded artifact
+}
+
+// InRoot returns argv to run a command inside the root: as is on a live root,
+// under chroot(8) otherwise. Tools with their own root option (dnf --installroot,
+// rpm --root, systemctl --root) use that instead.
+func (e *Env) InRoot(argv ...string) []string {
+	if e.Root.IsHost() {
+		return argv
+	}
+	return append([]string{"chroot", e.Root.Dir}, argv...)
+}
+
+// Exec runs argv (already rooted by the caller) with extra environment.
+func (e *Env) Exec(ctx context.Context, env []string, argv ...string) (runner.Result, error) {
+	return e.Runner.Run(ctx, runner.Cmd{Argv: argv, Env: env})
+}
+
+// KernelSkip returns why kernel-level actions must not run here, or "".
+func (e *Env) KernelSkip() string {
+	switch {
+	case !e.Live:
+		return "root is not the running system"
+	case e.InContainer:
+		return "running in a container"
+	}
+	return ""
+}
+
+// Changed reports whether any of the named tasks changed (or would) in this run.
+func (e *Env) Changed(names ...string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, n := range names {
+		if e.changed[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (e *Env) markChanged(name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.changed == nil {
+		e.changed = map[string]bool{}
+	}
+	e.changed[name] = true
+}
+
+// SetSum records the verified sha256 of the artifact at node path p.
+func (e *Env) SetSum(p, sum string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sums == nil {
+		e.sums = map[string]string{}
+	}
+	e.sums[p] = sum
+}
+
+// Sum returns the verified sha256 of the artifact at node path p, if known.
+func (e *Env) Sum(p string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.sums[p]
+	return s, ok
+}
+
+func (e *Env) log() *slog.Logger {
+	if e.Log != nil {
+		return e.Log
+	}
+	return logging.Discard()
+}
+
+// Status is one task's entry in status.json and in the plan.
+type Status struct {
+	Name            string  `json:"name"`
+	Result          Result  `json:"result"`
+	Detail          string  `json:"detail,omitempty"`
+	DurationSeconds float64 `json:"durationSeconds"`
+}
+
+// TaskError is the failure of one task.
+type TaskError struct {
+	Task string
+	Err  error
+}
+
+func (e *TaskError) Error() string { return fmt.Sprintf("task %s: %v", e.Task, e.Err) }
+func (e *TaskError) Unwrap() error { return e.Err }
+
+// Execute runs the tasks in order, stopping at the first failure (later tasks
+// depend on earlier ones). It returns every task's status so far.
+func Execute(ctx context.Context, e *Env, list []Task, dry bool) ([]Status, error) {
+	var out []Status
+	for _, t := range list {
+		var o Outcome
+		result, detail, d, err := logging.Step(ctx, e.log(), t.Name(), func(ctx context.Context) (string, string, error) {
+			var err error
+			o, err = t.Run(ctx, e, dry)
+			return string(o.Result), o.Detail, err
+		})
+		st := Status{Name: t.Name(), Result: Result(result), Detail: detail, DurationSeconds: d.Seconds()}
+		if err != nil {
+			st.Result = Failed
+			st.Detail = err.Error()
+			out = append(out, st)
+			return out, &TaskError{Task: t.Name(), Err: err}
+		}
+		if o.Result == Changed {
+			e.markChanged(t.Name())
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// CountChanged returns how many statuses are Changed.
+func CountChanged(sts []Status) int {
+	n := 0
+	for _, s := range sts {
+		if s.Result == Changed {
+			n++
+		}
+	}
+	return n
+}
+
+// Since is time.Since, replaceable in tests.
+var Since = time.Since
+
+func joinNonEmpty(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "; ")
+}
