@@ -16,12 +16,22 @@ export GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local
 
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
+# Version checks capture output first: `cmd | grep -q` under pipefail fails when grep exits
+# early and the command gets SIGPIPE.
+reports() { local out; out=$("$@" 2>/dev/null) || return 1; [[ "$out" == *"$want"* ]]; }
+
 kube_ok() {
-  [ -x "$out/kubelet" ] && [ -x "$out/kube-apiserver" ] && [ -x "$out/kube-controller-manager" ] && [ -x "$out/kubectl" ] || return 1
-  "$out/kubelet" --version 2>/dev/null | grep -qx "Kubernetes $version" &&
-    "$out/kube-apiserver" --version 2>/dev/null | grep -qx "Kubernetes $version" &&
-    "$out/kube-controller-manager" --version 2>/dev/null | grep -qx "Kubernetes $version" &&
-    "$out/kubectl" version --client 2>/dev/null | grep -q "Client Version: $version"
+  local want="Kubernetes $version" b
+  for b in kubelet kube-apiserver kube-controller-manager; do
+    [ -x "$out/$b" ] && reports "$out/$b" --version || return 1
+  done
+  want="Client Version: $version"
+  [ -x "$out/kubectl" ] && reports "$out/kubectl" version --client
+}
+
+etcd_ok() {
+  local want="etcd Version: ${etcd_version#v}"
+  [ -x "$etcd_out/etcd" ] && reports "$etcd_out/etcd" --version
 }
 
 if kube_ok; then
@@ -48,14 +58,20 @@ else
   echo "kube $version: built in $(ms "$t") ms"
 fi
 
-if [ -x "$etcd_out/etcd" ] && "$etcd_out/etcd" --version 2>/dev/null | grep -q "etcd Version: ${etcd_version#v}"; then
+if etcd_ok; then
   echo "etcd $etcd_version: cached in $etcd_out"
 else
   t=$(date +%s%N)
-  go install -trimpath -ldflags "-s -w" "go.etcd.io/etcd/server/v3@$etcd_version" 2>/dev/null || true
-  gobin=$(go env GOPATH)/bin
-  if [ -x "$gobin/server" ]; then mv "$gobin/server" "$etcd_out/etcd"; fi
-  "$etcd_out/etcd" --version | grep -q "etcd Version: ${etcd_version#v}" || { echo "build-kube: etcd $etcd_version build failed" >&2; exit 1; }
+  esrc=$(mktemp -d)
+  dir=$(go mod download -json "go.etcd.io/etcd/server/v3@$etcd_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] || { echo "build-kube: go mod download etcd server $etcd_version failed" >&2; exit 1; }
+  cp -r "$dir/." "$esrc/"
+  chmod -R u+w "$esrc"
+  # The module's replace directives point at sibling directories of etcd's repository:
+  # drop them so the published go.etcd.io/etcd/*/v3 modules of the same version are used.
+  (cd "$esrc" && sed -i '/^replace (/,/^)/d' go.mod && go build -trimpath -ldflags "-s -w" -o "$etcd_out/etcd" .)
+  chmod -R u+w "$esrc" && rm -rf "$esrc"
+  etcd_ok || { echo "build-kube: etcd $etcd_version build failed" >&2; exit 1; }
   echo "etcd $etcd_version: built in $(ms "$t") ms"
 fi
 ls -la "$out" "$etcd_out"
