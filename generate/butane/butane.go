@@ -1,0 +1,137 @@
+// Package butane renders a plan.Plan as a Butane config (variant flatcar or
+// fcos), built as a Go struct and marshalled with go-yaml v2 (field order kept,
+// compact sequences, literal blocks for text; modes are decimal integers, which
+// Butane accepts like 0644). Translated by Butane, it yields exactly the
+// Ignition config the ignition package renders from the same plan.
+package butane
+
+import (
+	"fmt"
+	"unicode/utf8"
+
+	yaml "sigs.k8s.io/yaml/goyaml.v2"
+
+	"github.com/provision-dev/provision/generate/ignition"
+	"github.com/provision-dev/provision/generate/plan"
+)
+
+// Options select the variant, the Ignition spec version the Butane version
+// translates to, and compression of the files Butane cannot inline.
+type Options struct {
+	// Variant is "flatcar" or "fcos".
+	Variant string
+	// IgnitionVersion is "3.3", "3.4" or "3.5"; empty means ignition.DefaultVersion.
+	IgnitionVersion string
+	// Gzip compresses the files embedded as data URLs (inline contents are
+	// compressed by Butane itself, which does so by default).
+	Gzip bool
+}
+
+// Version returns the Butane config version of variant that translates to
+// Ignition spec ignVersion.
+func Version(variant, ignVersion string) (string, error) {
+	full, ok := ignition.SpecVersion(ignVersion)
+	if !ok {
+		return "", fmt.Errorf("unsupported Ignition spec version %q", ignVersion)
+	}
+	versions := map[string]map[string]string{
+		"fcos":    {"3.3.0": "1.4.0", "3.4.0": "1.5.0", "3.5.0": "1.6.0"},
+		"flatcar": {"3.3.0": "1.0.0", "3.4.0": "1.1.0"},
+	}
+	byIgn, ok := versions[variant]
+	if !ok {
+		return "", fmt.Errorf("unsupported Butane variant %q (supported: fcos, flatcar)", variant)
+	}
+	v, ok := byIgn[full]
+	if !ok {
+		return "", fmt.Errorf("Butane variant %s has no stable version for Ignition %s (use 3.3 or 3.4)", variant, full[:3])
+	}
+	return v, nil
+}
+
+type config struct {
+	Variant string   `yaml:"variant"`
+	Version string   `yaml:"version"`
+	Storage *storage `yaml:"storage,omitempty"`
+	Passwd  *passwd  `yaml:"passwd,omitempty"`
+	Systemd *systemd `yaml:"systemd,omitempty"`
+}
+
+type storage struct {
+	Files []file `yaml:"files"`
+}
+
+type file struct {
+	Path      string   `yaml:"path"`
+	Mode      int      `yaml:"mode"`
+	Overwrite bool     `yaml:"overwrite,omitempty"`
+	Contents  resource `yaml:"contents"`
+}
+
+type resource struct {
+	Inline      *string `yaml:"inline,omitempty"`
+	Source      string  `yaml:"source,omitempty"`
+	Compression *string `yaml:"compression,omitempty"`
+}
+
+type passwd struct {
+	Users []user `yaml:"users"`
+}
+
+type user struct {
+	Name              string   `yaml:"name"`
+	SSHAuthorizedKeys []string `yaml:"ssh_authorized_keys,omitempty"`
+}
+
+type systemd struct {
+	Units []unit `yaml:"units"`
+}
+
+type unit struct {
+	Name     string `yaml:"name"`
+	Enabled  bool   `yaml:"enabled,omitempty"`
+	Contents string `yaml:"contents,omitempty"`
+}
+
+// Render returns the Butane YAML for p.
+func Render(p plan.Plan, o Options) ([]byte, error) {
+	v, err := Version(o.Variant, o.IgnitionVersion)
+	if err != nil {
+		return nil, fmt.Errorf("butane: %w", err)
+	}
+	c := config{Variant: o.Variant, Version: v}
+	if files := plan.WithHostnameFile(p); len(files) > 0 {
+		c.Storage = &storage{}
+		for _, f := range files {
+			c.Storage.Files = append(c.Storage.Files, file{Path: f.Path, Mode: f.Mode, Overwrite: f.Overwrite, Contents: contents(f.Contents, o.Gzip)})
+		}
+	}
+	if len(p.Users) > 0 {
+		c.Passwd = &passwd{}
+		for _, u := range p.Users {
+			c.Passwd.Users = append(c.Passwd.Users, user{Name: u.Name, SSHAuthorizedKeys: u.SSHAuthorizedKeys})
+		}
+	}
+	if len(p.Units) > 0 {
+		c.Systemd = &systemd{}
+		for _, u := range p.Units {
+			c.Systemd.Units = append(c.Systemd.Units, unit{Name: u.Name, Enabled: u.Enabled, Contents: u.Contents})
+		}
+	}
+	out, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("butane: marshal: %T", err) // never quote the document: it holds the token
+	}
+	return out, nil
+}
+
+// contents inlines text; bytes that are not UTF-8 (not a YAML string) go into a
+// data URL, encoded exactly as the ignition package encodes them.
+func contents(b []byte, gz bool) resource {
+	if utf8.Valid(b) {
+		s := string(b)
+		return resource{Inline: &s}
+	}
+	src, comp := ignition.DataURL(b, gz)
+	return resource{Source: src, Compression: &comp}
+}

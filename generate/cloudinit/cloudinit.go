@@ -1,0 +1,123 @@
+// Package cloudinit renders a plan.Plan as a #cloud-config document: a Go struct
+// marshalled with sigs.k8s.io/yaml. Files go through write_files (plain text when
+// YAML carries it unchanged, base64 otherwise), units are written as files and
+// started by runcmd in argv form, keys go to the image's default user.
+package cloudinit
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"fmt"
+	"path"
+	"unicode/utf8"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/provision-dev/provision/generate/plan"
+)
+
+// Header is the first line cloud-init requires.
+const Header = "#cloud-config\n"
+
+// Config is the subset of cloud-config provision writes.
+type Config struct {
+	Hostname          string      `json:"hostname,omitempty"`
+	SSHAuthorizedKeys []string    `json:"ssh_authorized_keys,omitempty"`
+	Users             []User      `json:"users,omitempty"`
+	WriteFiles        []WriteFile `json:"write_files,omitempty"`
+	RunCmd            [][]string  `json:"runcmd,omitempty"`
+}
+
+// User is a cloud-config user entry (only for users other than the default one).
+type User struct {
+	Name              string   `json:"name"`
+	SSHAuthorizedKeys []string `json:"ssh_authorized_keys,omitempty"`
+}
+
+// WriteFile is one write_files entry.
+type WriteFile struct {
+	Path        string `json:"path"`
+	Permissions string `json:"permissions"`
+	Owner       string `json:"owner,omitempty"`
+	Encoding    string `json:"encoding,omitempty"`
+	Content     string `json:"content"`
+}
+
+// Render returns the cloud-config for p; with gz, the whole document is
+// gzip-compressed (cloud-init detects and decompresses it), deterministically.
+func Render(p plan.Plan, gz bool) ([]byte, error) {
+	c := Config{Hostname: p.Hostname}
+	for _, u := range p.Users {
+		if u.Default {
+			c.SSHAuthorizedKeys = append(c.SSHAuthorizedKeys, u.SSHAuthorizedKeys...)
+			continue
+		}
+		c.Users = append(c.Users, User{Name: u.Name, SSHAuthorizedKeys: u.SSHAuthorizedKeys})
+	}
+	if len(c.Users) > 0 {
+		c.Users = append([]User{{Name: "default"}}, c.Users...)
+	}
+	for _, f := range p.Files {
+		c.WriteFiles = append(c.WriteFiles, writeFile(f.Path, f.Mode, f.Contents))
+	}
+	var enable []string
+	for _, u := range p.Units {
+		c.WriteFiles = append(c.WriteFiles, writeFile(path.Join(plan.UnitDir, u.Name), 0o644, []byte(u.Contents)))
+		if u.Enabled {
+			enable = append(enable, u.Name)
+		}
+	}
+	if len(p.Units) > 0 {
+		c.RunCmd = append(c.RunCmd, []string{"systemctl", "daemon-reload"})
+	}
+	if len(enable) > 0 {
+		// --no-block: runcmd runs inside cloud-final.service; waiting there for a
+		// unit ordered after network-online.target could stall boot.
+		c.RunCmd = append(c.RunCmd, append([]string{"systemctl", "enable", "--now", "--no-block"}, enable...))
+	}
+	body, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("cloud-init: marshal: %T", err) // never quote the document: it holds the token
+	}
+	out := append([]byte(Header), body...)
+	if !gz {
+		return out, nil
+	}
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // zero header: no name, no mtime
+	_, _ = w.Write(out)                                     // writes to a bytes.Buffer cannot fail
+	_ = w.Close()
+	return buf.Bytes(), nil
+}
+
+func writeFile(p string, mode int, b []byte) WriteFile {
+	f := WriteFile{Path: p, Permissions: fmt.Sprintf("0%o", mode)}
+	if Plain(b) {
+		f.Content = string(b)
+	} else {
+		f.Encoding = "b64"
+		f.Content = base64.StdEncoding.EncodeToString(b)
+	}
+	return f
+}
+
+// Plain reports whether b can be written as a plain YAML string that every YAML
+// parser (cloud-init's PyYAML included) reads back byte for byte: UTF-8 text of
+// printable characters, tabs and newlines, without \r, NEL, line/paragraph
+// separators or a byte order mark (which YAML parsers normalise or reject).
+func Plain(b []byte) bool {
+	if !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		switch {
+		case r == '\n' || r == '\t':
+		case r < 0x20 || r == 0x7f:
+			return false
+		case r >= 0x80 && r <= 0x9f, r == 0x2028, r == 0x2029, r == 0xfeff, r >= 0xfff0 && r <= 0xffff:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,108 @@
+package generate
+
+import (
+	"fmt"
+	"path"
+
+	"github.com/provision-dev/provision/generate/butane"
+	"github.com/provision-dev/provision/generate/cloudinit"
+	"github.com/provision-dev/provision/generate/ignition"
+	"github.com/provision-dev/provision/generate/plan"
+	"github.com/provision-dev/provision/generate/setup"
+	"github.com/provision-dev/provision/internal/kubeconfig"
+	"github.com/provision-dev/provision/node/nodeconfig"
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+// Render validates spec and returns the userdata in format; an empty format
+// means spec.Format, or else the OS profile's default. On invalid input the
+// error is Errors, naming every bad field and flag.
+func Render(spec Spec, format osprofiles.Format) ([]byte, error) {
+	if format != "" {
+		spec.Format = format
+	}
+	r, err := spec.resolve()
+	if err != nil {
+		return nil, err
+	}
+	p, err := r.plan()
+	if err != nil {
+		return nil, err
+	}
+	switch r.format {
+	case osprofiles.CloudInit:
+		return cloudinit.Render(p, r.Gzip)
+	case osprofiles.Ignition:
+		return ignition.Render(p, ignition.Options{Version: r.IgnitionVersion, Gzip: r.Gzip})
+	default:
+		return butane.Render(p, butane.Options{Variant: r.butaneVariant(), IgnitionVersion: r.IgnitionVersion, Gzip: r.Gzip})
+	}
+}
+
+// BuildPlan validates spec and returns the neutral plan every format renders.
+func BuildPlan(spec Spec) (plan.Plan, error) {
+	r, err := spec.resolve()
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	return r.plan()
+}
+
+// ResolvedFormat returns the format Render uses for spec: spec.Format, or the OS
+// profile's default; empty if the OS is unknown.
+func ResolvedFormat(spec Spec) osprofiles.Format {
+	if spec.Format != "" {
+		return spec.Format
+	}
+	if p, err := osprofiles.Get(spec.OS); err == nil {
+		return p.DefaultFormat
+	}
+	return ""
+}
+
+// ProvisionBinary returns where the machine installs the provision binary.
+func ProvisionBinary(p osprofiles.Profile) string { return path.Join(p.BinDir, "provision") }
+
+func (r resolved) plan() (plan.Plan, error) {
+	kc, err := kubeconfig.Build(kubeconfig.Bootstrap{Server: r.APIServerURL, CAPath: nodeconfig.CACertPath, Token: r.token})
+	if err != nil {
+		return plan.Plan{}, err // kubeconfig.Build's error never quotes the token
+	}
+	nc := nodeconfig.New(r.KubeletVersion, r.Arch)
+	nc.OSProfile = r.profile.Name
+	nc.Kubernetes.CloudProvider = r.CloudProvider
+	if len(r.cloudConfig) > 0 {
+		nc.Kubernetes.CloudConfigPath = nodeconfig.CloudConfigPath
+	}
+	if r.profile.Runtime != osprofiles.RuntimeTarball {
+		// Lean: only profiles that install containerd from the tarball need these.
+		nc.Artifacts.Containerd, nc.Artifacts.Runc = nodeconfig.Artifact{}, nodeconfig.Artifact{}
+	}
+	if err := nc.Validate(); err != nil {
+		return plan.Plan{}, fmt.Errorf("node config: %w", err)
+	}
+	ncYAML, err := nc.Marshal()
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	unit, err := setup.Unit(setup.Inputs{Source: r.ProvisionSource, SHA256: r.ProvisionSHA256, Bin: ProvisionBinary(r.profile), AllowHTTP: r.AllowHTTPSource})
+	if err != nil {
+		return plan.Plan{}, err
+	}
+
+	p := plan.Plan{Hostname: r.Hostname}
+	p.Files = append(p.Files, plan.File{Path: nodeconfig.CACertPath, Mode: 0o644, Contents: r.caCert})
+	if len(r.cloudConfig) > 0 {
+		p.Files = append(p.Files, plan.File{Path: nodeconfig.CloudConfigPath, Mode: 0o600, Contents: r.cloudConfig})
+	}
+	p.Files = append(p.Files,
+		plan.File{Path: nodeconfig.BootstrapKubeconfigPath, Mode: 0o600, Contents: kc},
+		plan.File{Path: nodeconfig.DefaultPath, Mode: 0o644, Contents: ncYAML},
+		plan.File{Path: setup.ScriptPath, Mode: 0o755, Contents: setup.Script()},
+	)
+	p.Units = []plan.Unit{{Name: setup.UnitName, Contents: unit, Enabled: true}}
+	if len(r.SSHAuthorizedKeys) > 0 {
+		p.Users = []plan.User{{Name: r.profile.DefaultUser, SSHAuthorizedKeys: append([]string(nil), r.SSHAuthorizedKeys...), Default: true}}
+	}
+	return p, nil
+}

@@ -1,0 +1,66 @@
+package generate
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+// readmeSpec is the README example: a 2 KiB CA and a 1 KiB OpenStack cloud-config.
+func readmeSpec(t testing.TB, os string) Spec {
+	t.Helper()
+	abs := func(p string) string {
+		a, err := filepath.Abs(filepath.Join("testdata", p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	return Spec{
+		OS:                os,
+		KubeletVersion:    "v1.31.4",
+		APIServerURL:      "https://10.0.0.10:6443",
+		TokenFile:         abs("token"),
+		CACertFile:        abs("ca.crt"),
+		CloudProvider:     "openstack",
+		CloudConfigFile:   abs("cloud.conf"),
+		Hostname:          "worker-1",
+		SSHAuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3f5Q2Xq0yQmQ7cX9mJtq3VbqHq3oYkq7o0Jm3sR1z ops@example"},
+		ProvisionSource:   "https://example.com/provision/v0.1.0/provision-linux-amd64",
+		ProvisionSHA256:   strings.Repeat("ab", 32),
+	}
+}
+
+func testToken(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// combos is every supported profile × format.
+func combos() []struct {
+	Profile osprofiles.Profile
+	Format  osprofiles.Format
+} {
+	var out []struct {
+		Profile osprofiles.Profile
+		Format  osprofiles.Format
+	}
+	for _, p := range osprofiles.All() {
+		for _, f := range osprofiles.Formats() {
+			if p.SupportsFormat(f) {
+				out = append(out, struct {
+					Profile osprofiles.Profile
+					Format  osprofiles.Format
+				}{p, f})
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,232 @@
+package setup
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/coreos/go-systemd/v22/unit"
+)
+
+func need(t *testing.T, tool, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		t.Fatalf("%s not found: install it (apt-get install -y %s)", tool, pkg)
+	}
+}
+
+func TestShellcheck(t *testing.T) {
+	need(t, "shellcheck", "shellcheck")
+	if out, err := exec.Command("shellcheck", "-s", "sh", "setup.sh").CombinedOutput(); err != nil {
+		t.Fatalf("shellcheck: %v\n%s", err, out)
+	}
+}
+
+func TestScriptHasNoDangerousConstructs(t *testing.T) {
+	s := string(Script())
+	for _, bad := range []string{"set -x", "curl -k", "--insecure", "curl -v", "--verbose", "TOKEN", "token"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("setup.sh contains %q", bad)
+		}
+	}
+	if len(s) > 1200 {
+		t.Errorf("setup.sh is %d bytes: keep it short, node does the rest", len(s))
+	}
+}
+
+var testInputs = Inputs{Source: "https://example.com/p%20q/provision?x=1&y=2#f", SHA256: strings.Repeat("ab", 32), Bin: "/opt/bin/provision"}
+
+// TestSystemdAnalyzeVerify verifies the unit offline: a root holding the
+// distribution's unit files, the unit, and stand-ins for the commands it runs.
+func TestSystemdAnalyzeVerify(t *testing.T) {
+	need(t, "systemd-analyze", "systemd")
+	for _, in := range []Inputs{testInputs, {Source: "http://mirror:8080/p", SHA256: testInputs.SHA256, Bin: "/usr/local/bin/provision", AllowHTTP: true}} {
+		u, err := Unit(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		root := t.TempDir()
+		sysdir := "/lib/systemd/system"
+		entries, err := os.ReadDir(sysdir)
+		if err != nil || len(entries) == 0 {
+			t.Fatalf("%s: %v (install systemd)", sysdir, err)
+		}
+		mustWrite(t, filepath.Join(root, "usr/lib/systemd/system/.keep"), "", 0o644)
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".target") || strings.HasSuffix(e.Name(), ".slice") {
+				b, err := os.ReadFile(filepath.Join(sysdir, e.Name()))
+				if err != nil {
+					continue // dangling alias
+				}
+				mustWrite(t, filepath.Join(root, "usr/lib/systemd/system", e.Name()), string(b), 0o644)
+			}
+		}
+		mustWrite(t, filepath.Join(root, "etc/systemd/system", UnitName), u, 0o644)
+		mustWrite(t, filepath.Join(root, ScriptPath), string(Script()), 0o755)
+		mustWrite(t, filepath.Join(root, "bin/touch"), "#!/bin/sh\n", 0o755)
+		out, err := exec.Command("systemd-analyze", "verify", "--root="+root, UnitName).CombinedOutput()
+		if err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Fatalf("systemd-analyze verify: %v\n%s\n%s", err, out, u)
+		}
+	}
+}
+
+func mustWrite(t *testing.T, p, content string, mode os.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestUnitParsesBack(t *testing.T) {
+	u, err := Unit(testInputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := unit.DeserializeOptions(strings.NewReader(u))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, o := range opts {
+		got[o.Section+"."+o.Name] = o.Value
+	}
+	want := map[string]string{
+		"Unit.After":               "network-online.target",
+		"Unit.Wants":               "network-online.target",
+		"Unit.ConditionPathExists": "!" + DoneMarker,
+		"Service.Type":             "oneshot",
+		"Service.RemainAfterExit":  "yes",
+		"Service.ExecStart":        ScriptPath + " https://example.com/p%%20q/provision?x=1&y=2#f " + testInputs.SHA256 + " /opt/bin/provision",
+		"Service.ExecStartPost":    "/bin/touch " + DoneMarker,
+		"Install.WantedBy":         "multi-user.target",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if _, err := Unit(Inputs{Source: "https://x/a b", SHA256: "x", Bin: "/b"}); err == nil {
+		t.Fatal("unsafe argument accepted")
+	}
+	for _, bad := range []string{"", "a b", "a'b", `a"b`, `a\b`, "a$b", "a`b", "a;b", "a\nb", "ä"} {
+		if SafeValue(bad) {
+			t.Errorf("SafeValue(%q) = true", bad)
+		}
+	}
+}
+
+// runSetup runs setup.sh against a local HTTP server serving body, with state
+// and the binary under a temp dir. It returns the exit error, stderr and the dir.
+func runSetup(t *testing.T, body []byte, want string, status int) (error, string, string) {
+	t.Helper()
+	need(t, "curl", "curl")
+	need(t, "sha256sum", "coreutils")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+		w.Write(body)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	script := filepath.Join(dir, "setup.sh")
+	mustWrite(t, script, string(Script()), 0o755)
+	bin := filepath.Join(dir, "bin", "provision")
+	cmd := exec.Command(script, srv.URL+"/provision", want, bin, "allow-http")
+	cmd.Env = append(os.Environ(), "PROVISION_STATE_DIR="+filepath.Join(dir, "state"), "PROVISION_ATTEMPTS=2", "PROVISION_NODE_CONFIG=/etc/provision/node.yaml")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.Stdout = &stderr
+	err := cmd.Run()
+	return err, stderr.String(), dir
+}
+
+func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+func TestSetupInstallsVerifiedBinaryAndExecsNode(t *testing.T) {
+	// The "binary" records how it was run.
+	body := []byte("#!/bin/sh\necho \"ran: $*\"\n")
+	err, out, dir := runSetup(t, body, sum(body), 200)
+	if err != nil {
+		t.Fatalf("setup.sh: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "ran: node --config /etc/provision/node.yaml") {
+		t.Fatalf("binary not exec'd as provision node: %q", out)
+	}
+	st, err := os.Stat(filepath.Join(dir, "bin", "provision"))
+	if err != nil || st.Mode().Perm() != 0o755 {
+		t.Fatalf("binary: %v %v", st, err)
+	}
+	assertNoTemp(t, dir)
+	if _, err := os.Stat(filepath.Join(dir, "state", "setup-failed")); !os.IsNotExist(err) {
+		t.Fatal("failure marker left behind")
+	}
+}
+
+func TestSetupRejectsChecksumMismatch(t *testing.T) {
+	body := []byte("#!/bin/sh\necho tampered\n")
+	want := strings.Repeat("0", 64)
+	err, out, dir := runSetup(t, body, want, 200)
+	if err == nil {
+		t.Fatalf("mismatch accepted:\n%s", out)
+	}
+	if strings.Contains(out, "tampered") {
+		t.Fatal("the unverified binary ran")
+	}
+	for _, s := range []string{"sha256 mismatch", "/provision", "expected " + want, "got " + sum(body)} {
+		if !strings.Contains(out, s) {
+			t.Errorf("message lacks %q: %s", s, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bin", "provision")); !os.IsNotExist(err) {
+		t.Fatal("a binary was left behind")
+	}
+	assertNoTemp(t, dir)
+	marker, err := os.ReadFile(filepath.Join(dir, "state", "setup-failed"))
+	if err != nil || !strings.Contains(string(marker), "sha256 mismatch") {
+		t.Fatalf("failure marker: %q %v", marker, err)
+	}
+}
+
+func TestSetupDownloadFailure(t *testing.T) {
+	err, out, dir := runSetup(t, []byte("nope"), strings.Repeat("0", 64), 404)
+	if err == nil || !strings.Contains(out, "failed 2 times") {
+		t.Fatalf("want a download failure after 2 attempts: %v\n%s", err, out)
+	}
+	assertNoTemp(t, dir)
+	if b, _ := os.ReadFile(filepath.Join(dir, "state", "setup-failed")); !strings.Contains(string(b), "download of") {
+		t.Fatalf("marker: %q", b)
+	}
+}
+
+func TestSetupRefusesHTTPWithoutAllow(t *testing.T) {
+	need(t, "curl", "curl")
+	dir := t.TempDir()
+	script := filepath.Join(dir, "setup.sh")
+	mustWrite(t, script, string(Script()), 0o755)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("x")) }))
+	defer srv.Close()
+	cmd := exec.Command(script, srv.URL+"/p", strings.Repeat("0", 64), filepath.Join(dir, "bin", "p"))
+	cmd.Env = append(os.Environ(), "PROVISION_STATE_DIR="+filepath.Join(dir, "state"), "PROVISION_ATTEMPTS=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "Protocol") {
+		t.Fatalf("plain http accepted without allow-http: %v %s", err, out)
+	}
+}
+
+func assertNoTemp(t *testing.T, dir string) {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "bin", "provision.*"))
+	if len(m) > 0 {
+		t.Fatalf("temp files left: %v", m)
+	}
+}

@@ -1,0 +1,187 @@
+package generate
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+func TestValidateErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	notCert := write("key.pem", "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n")
+	garbageCert := write("bad.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+	textFile := write("text", "hello\n")
+	tests := []struct {
+		name         string
+		mutate       func(*Spec)
+		field, flag  string
+		msg          string
+		formatOption osprofiles.Format
+	}{
+		{"bad token", func(s *Spec) { s.TokenFile, s.Token = "", "abcdef.0123456789ABCDEF" }, "token", "--token-file", "[a-z0-9]{6}.[a-z0-9]{16}", ""},
+		{"token file with junk", func(s *Spec) { s.TokenFile = textFile }, "token", "--token-file", "must be of the form", ""},
+		{"token and file", func(s *Spec) { s.Token = "abcdef.0123456789abcdef" }, "token", "--token-file", "not both", ""},
+		{"missing token", func(s *Spec) { s.TokenFile = "" }, "token", "--token-file", "is required", ""},
+		{"unreadable token file", func(s *Spec) { s.TokenFile = filepath.Join(dir, "nope") }, "tokenFile", "--token-file", "cannot read", ""},
+		{"ca not pem", func(s *Spec) { s.CACertFile = textFile }, "caCert", "--ca-cert", "PEM CERTIFICATE", ""},
+		{"ca private key", func(s *Spec) { s.CACertFile = notCert }, "caCert", "--ca-cert", `"PRIVATE KEY", must be CERTIFICATE`, ""},
+		{"ca garbage", func(s *Spec) { s.CACertFile = garbageCert }, "caCert", "--ca-cert", "not an X.509 certificate", ""},
+		{"ca missing", func(s *Spec) { s.CACertFile = "" }, "caCert", "--ca-cert", "is required", ""},
+		{"kubelet version", func(s *Spec) { s.KubeletVersion = "1.31.4" }, "kubeletVersion", "--kubelet-version", "vMAJOR.MINOR.PATCH", ""},
+		{"kubelet version missing", func(s *Spec) { s.KubeletVersion = "" }, "kubeletVersion", "--kubelet-version", "is required", ""},
+		{"http apiserver", func(s *Spec) { s.APIServerURL = "http://10.0.0.10:6443" }, "apiServerURL", "--apiserver-url", "https://", ""},
+		{"apiserver with credentials", func(s *Spec) { s.APIServerURL = "https://u:p@10.0.0.10:6443" }, "apiServerURL", "--apiserver-url", "credentials", ""},
+		{"apiserver newline", func(s *Spec) { s.APIServerURL = "https://a\n:6443" }, "apiServerURL", "--apiserver-url", "without spaces", ""},
+		{"http source", func(s *Spec) { s.ProvisionSource = "http://example.com/p" }, "provisionSource", "--provision-source", "--allow-http-source", ""},
+		{"ftp source", func(s *Spec) { s.ProvisionSource, s.AllowHTTPSource = "ftp://example.com/p", true }, "provisionSource", "--provision-source", "https:// or http://", ""},
+		{"source with quote", func(s *Spec) { s.ProvisionSource = "https://example.com/p'x" }, "provisionSource", "--provision-source", "without spaces, quotes", ""},
+		{"source with $", func(s *Spec) { s.ProvisionSource = "https://example.com/$HOME" }, "provisionSource", "--provision-source", "'$'", ""},
+		{"sha256 short", func(s *Spec) { s.ProvisionSHA256 = "abc" }, "provisionSHA256", "--provision-sha256", "64 lower-case hex", ""},
+		{"sha256 upper", func(s *Spec) { s.ProvisionSHA256 = strings.Repeat("AB", 32) }, "provisionSHA256", "--provision-sha256", "64 lower-case hex", ""},
+		{"hostname underscore", func(s *Spec) { s.Hostname = "worker_1" }, "hostname", "--hostname", "RFC 1123", ""},
+		{"hostname newline", func(s *Spec) { s.Hostname = "worker\nruncmd: x" }, "hostname", "--hostname", "RFC 1123", ""},
+		{"hostname long label", func(s *Spec) { s.Hostname = strings.Repeat("a", 64) }, "hostname", "--hostname", "RFC 1123", ""},
+		{"hostname upper", func(s *Spec) { s.Hostname = "Worker" }, "hostname", "--hostname", "lower-case", ""},
+		{"unknown os", func(s *Spec) { s.OS = "windows" }, "os", "--os", "one of centos-7, debian-12", ""},
+		{"missing os", func(s *Spec) { s.OS = "" }, "os", "--os", "is required", ""},
+		{"unknown format", func(s *Spec) {}, "format", "--format", "one of cloud-init, ignition, butane", "yaml"},
+		{"format unsupported by os", func(s *Spec) { s.OS = "fedora-coreos" }, "format", "--format", "does not boot from cloud-init", osprofiles.CloudInit},
+		{"ignition version", func(s *Spec) { s.IgnitionVersion = "3.0" }, "ignitionVersion", "--ignition-version", "3.3, 3.4, 3.5", osprofiles.Ignition},
+		{"ignition version for cloud-init", func(s *Spec) { s.IgnitionVersion = "3.4" }, "ignitionVersion", "--ignition-version", "only to --format ignition or butane", osprofiles.CloudInit},
+		{"flatcar butane 3.5", func(s *Spec) { s.OS, s.IgnitionVersion = "flatcar", "3.5" }, "ignitionVersion", "--ignition-version", "no stable version", osprofiles.Butane},
+		{"arch", func(s *Spec) { s.Arch = "s390x" }, "arch", "--arch", "amd64 or arm64", ""},
+		{"ssh key newline", func(s *Spec) { s.SSHAuthorizedKeys = []string{"ssh-ed25519 AAAA\nssh-rsa AAAA"} }, "sshAuthorizedKeys[0]", "--ssh-authorized-key", "single line", ""},
+		{"ssh key type", func(s *Spec) { s.SSHAuthorizedKeys = []string{s.SSHAuthorizedKeys[0], "foo AAAA"} }, "sshAuthorizedKeys[1]", "--ssh-authorized-key", "OpenSSH public key", ""},
+		{"ssh key base64", func(s *Spec) { s.SSHAuthorizedKeys = []string{"ssh-ed25519 not!base64"} }, "sshAuthorizedKeys[0]", "--ssh-authorized-key", "base64", ""},
+		{"cloud provider name", func(s *Spec) { s.CloudProvider = "Open Stack" }, "cloudProvider", "--cloud-provider", "provider name", ""},
+		{"cloud config without provider", func(s *Spec) { s.CloudProvider = "" }, "cloudProvider", "--cloud-provider", "required when a cloud config", ""},
+		{"cloud config both", func(s *Spec) { s.CloudConfig = "x" }, "cloudConfig", "--cloud-config", "not both", ""},
+		{"cloud config too big", func(s *Spec) { s.CloudConfigFile, s.CloudConfig = "", strings.Repeat("x", MaxFileSize+1) }, "cloudConfig", "--cloud-config", "larger than", ""},
+		{"cloud config empty file", func(s *Spec) { s.CloudConfigFile = write("empty", "") }, "cloudConfigFile", "--cloud-config", "is empty", ""},
+		{"bad apiVersion", func(s *Spec) { s.APIVersion = "v2" }, "apiVersion", "", "provision.dev/v1alpha1", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := readmeSpec(t, "ubuntu-22.04")
+			tt.mutate(&s)
+			out, err := Render(s, tt.formatOption)
+			if err == nil || out != nil {
+				t.Fatalf("want an error and no output, got %v, %d bytes", err, len(out))
+			}
+			es, ok := err.(Errors)
+			if !ok {
+				t.Fatalf("error %T is not Errors: %v", err, err)
+			}
+			for _, e := range es {
+				if e.Field == tt.field && e.Flag == tt.flag && strings.Contains(e.Message, tt.msg) {
+					if !strings.Contains(err.Error(), tt.flag+" / "+tt.field+": ") && tt.flag != "" {
+						t.Fatalf("Error() does not name flag and field: %q", err.Error())
+					}
+					return
+				}
+			}
+			t.Fatalf("no error {%s %s %q} in:\n%v", tt.field, tt.flag, tt.msg, err)
+		})
+	}
+}
+
+// TestAllErrorsAtOnce: every problem is reported, in input order.
+func TestAllErrorsAtOnce(t *testing.T) {
+	s := Spec{OS: "windows", Arch: "x", KubeletVersion: "latest", APIServerURL: "http://x", Token: "nope",
+		CACert: "not pem", Hostname: "-bad", ProvisionSource: "ftp://x", ProvisionSHA256: "zz"}
+	err := s.Validate()
+	es, ok := err.(Errors)
+	if !ok {
+		t.Fatalf("%T %v", err, err)
+	}
+	var fields []string
+	for _, e := range es {
+		fields = append(fields, e.Field)
+	}
+	want := "os arch kubeletVersion apiServerURL token caCert hostname provisionSource provisionSHA256"
+	if got := strings.Join(fields, " "); got != want {
+		t.Fatalf("fields = %s\nwant     %s", got, want)
+	}
+}
+
+// TestSecretsNeverInErrors: neither the token (nor a prefix of it) nor the cloud
+// config appears in any error, whatever else is wrong.
+func TestSecretsNeverInErrors(t *testing.T) {
+	secrets := []string{"abcdef.0123456789abcdef", "ABCDEF.0123456789ABCDEF", "abcdef.0123456789abcdefX", "tok\nen: with: yaml"}
+	const cloudSecret = "password = hunter2-cloud-secret"
+	for _, tok := range secrets {
+		for _, mut := range []func(*Spec){
+			func(s *Spec) {},
+			func(s *Spec) { s.APIServerURL = "http://" + tok },
+			func(s *Spec) { s.OS, s.Hostname = "", "-x" },
+			func(s *Spec) { s.CloudProvider = "" },
+			func(s *Spec) { s.CACert, s.CACertFile = cloudSecret, "" },
+		} {
+			s := readmeSpec(t, "ubuntu-22.04")
+			s.TokenFile, s.Token = "", tok
+			s.CloudConfigFile, s.CloudConfig = "", cloudSecret
+			mut(&s)
+			_, err := Render(s, "")
+			if err == nil {
+				continue
+			}
+			msg := err.Error()
+			if strings.Contains(s.APIServerURL, tok) {
+				continue // the user put it in a non-secret field; that field may be quoted
+			}
+			for _, leak := range []string{tok[:6], tok, "hunter2"} {
+				if strings.Contains(msg, leak) {
+					t.Fatalf("error leaks %q: %s", leak, msg)
+				}
+			}
+		}
+	}
+	// The token file's contents are never quoted either.
+	p := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(p, []byte("qwerty.secretsecretsecretsecret\n"), 0o600)
+	s := readmeSpec(t, "ubuntu-22.04")
+	s.TokenFile = p
+	if _, err := Render(s, ""); err == nil || strings.Contains(err.Error(), "qwerty") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("token file: %v", err)
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	doc := []byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: flatcar\ncaCertFile: ca.crt\ntokenFile: /abs/token\nsshAuthorizedKeys: [a, b]\n")
+	s, err := ParseConfig(doc, "/base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.OS != "flatcar" || s.CACertFile != "/base/ca.crt" || s.TokenFile != "/abs/token" || len(s.SSHAuthorizedKeys) != 2 {
+		t.Fatalf("%+v", s)
+	}
+	if _, err := ParseConfig([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nbogus: 1\n"), ""); err == nil || !strings.Contains(err.Error(), "bogus") {
+		t.Fatalf("unknown field: %v", err)
+	}
+	if _, err := ParseConfig([]byte("os: flatcar\n"), ""); err == nil || !strings.Contains(err.Error(), "apiVersion") {
+		t.Fatalf("missing apiVersion: %v", err)
+	}
+	if _, err := ParseConfig([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\ntoken: [abcdef.0123456789abcdef]\n"), ""); err == nil || strings.Contains(err.Error(), "abcdef") {
+		t.Fatalf("type error must not quote the token: %v", err)
+	}
+}
+
+func TestSizesReport(t *testing.T) {
+	r := Sizes(make([]byte, 16385))
+	if r.Raw != 16385 || r.Base64 != 21848 || r.Fits(Limits[0]) || !r.Fits(Limits[1]) {
+		t.Fatalf("%+v", r)
+	}
+	if s := r.String(); !strings.Contains(s, "AWS EC2") || !strings.Contains(s, "DOES NOT FIT") || !strings.Contains(s, "OpenStack Nova") {
+		t.Fatal(s)
+	}
+}
