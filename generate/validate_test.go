@@ -56,6 +56,7 @@ func TestValidateErrors(t *testing.T) {
 		{"missing os", func(s *Spec) { s.OS = "" }, "os", "--os", "is required", ""},
 		{"unknown format", func(s *Spec) {}, "format", "--format", "one of cloud-init, ignition, butane", "yaml"},
 		{"format unsupported by os", func(s *Spec) { s.OS = "fedora-coreos" }, "format", "--format", "does not boot from cloud-init", osprofiles.CloudInit},
+		{"flatcar cloud-init", func(s *Spec) { s.OS = "flatcar" }, "format", "--format", "flatcar does not boot from cloud-init userdata; use ignition", osprofiles.CloudInit},
 		{"ignition version", func(s *Spec) { s.IgnitionVersion = "3.0" }, "ignitionVersion", "--ignition-version", "3.3, 3.4, 3.5", osprofiles.Ignition},
 		{"ignition version for cloud-init", func(s *Spec) { s.IgnitionVersion = "3.4" }, "ignitionVersion", "--ignition-version", "only to --format ignition or butane", osprofiles.CloudInit},
 		{"flatcar butane 3.5", func(s *Spec) { s.OS, s.IgnitionVersion = "flatcar", "3.5" }, "ignitionVersion", "--ignition-version", "no stable version", osprofiles.Butane},

@@ -109,13 +109,16 @@ func (p Profile) IsRHELFamily() bool { return p.PackageManager == Yum || p.Packa
 func (p Profile) IsContainerLinux() bool { return p.ImmutableUsr }
 
 // SupportsFormat reports whether userdata in format f boots this OS.
-// Ignition-based OSes read Ignition (and Butane, translated); the others read cloud-init.
+// Ignition-based OSes read only Ignition (and Butane, translated): Flatcar's
+// coreos-cloudinit ignores runcmd, so cloud-init userdata would never start setup.
+// The cloud-init OSes also accept Ignition/Butane, because Ignition's files stage runs
+// against any root (image builds, tests).
 func (p Profile) SupportsFormat(f Format) bool {
 	switch f {
 	case CloudInit:
-		return p.DefaultFormat == CloudInit || p.Name == "flatcar" // Flatcar's coreos-cloudinit reads a subset; Ignition is preferred.
+		return p.DefaultFormat == CloudInit
 	case Ignition, Butane:
-		return true // Ignition's files stage also runs against any root (tests, image builds).
+		return true
 	}
 	return false
 }

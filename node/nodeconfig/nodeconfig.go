@@ -50,8 +50,8 @@ type NodeConfig struct {
 	Arch       string     `json:"arch,omitempty"`
 	Kubernetes Kubernetes `json:"kubernetes"`
 	Artifacts  Artifacts  `json:"artifacts"`
-	Containerd Containerd `json:"containerd,omitempty"`
-	Packages   Packages   `json:"packages,omitempty"`
+	Containerd Containerd `json:"containerd,omitzero"`
+	Packages   Packages   `json:"packages,omitzero"`
 }
 
 // Kubernetes holds the kubelet's settings.
@@ -86,8 +86,8 @@ type Artifacts struct {
 	CNIPlugins Artifact `json:"cniPlugins"`
 	Crictl     Artifact `json:"crictl"`
 	// Containerd and Runc are used where the profile installs containerd from the release tarball.
-	Containerd Artifact `json:"containerd,omitempty"`
-	Runc       Artifact `json:"runc,omitempty"`
+	Containerd Artifact `json:"containerd,omitzero"`
+	Runc       Artifact `json:"runc,omitzero"`
 }
 
 // Containerd configures the container runtime.
