@@ -63,14 +63,13 @@ func ResolvedFormat(spec Spec) osprofiles.Format {
 // ProvisionBinary returns where the machine installs the provision binary.
 func ProvisionBinary(p osprofiles.Profile) string { return path.Join(p.BinDir, "provision") }
 
-func (r resolved) plan() (plan.Plan, error) {
-	kc, err := kubeconfig.Build(kubeconfig.Bootstrap{Server: r.APIServerURL, CAPath: nodeconfig.CACertPath, Token: r.token})
-	if err != nil {
-		return plan.Plan{}, err // kubeconfig.Build's error never quotes the token
-	}
+// nodeConfig is the node's settings file: defaults for the version and arch, the
+// profile, and the user's overrides.
+func (r resolved) nodeConfig() nodeconfig.NodeConfig {
 	nc := nodeconfig.New(r.KubeletVersion, r.Arch)
 	nc.OSProfile = r.profile.Name
 	nc.Kubernetes.CloudProvider = r.CloudProvider
+	nc.Kubernetes.NodeIP = r.NodeIP
 	if len(r.cloudConfig) > 0 {
 		nc.Kubernetes.CloudConfigPath = nodeconfig.CloudConfigPath
 	}
@@ -78,14 +77,41 @@ func (r resolved) plan() (plan.Plan, error) {
 		// Lean: only profiles that install containerd from the tarball need these.
 		nc.Artifacts.Containerd, nc.Artifacts.Runc = nodeconfig.Artifact{}, nodeconfig.Artifact{}
 	}
+	for _, o := range []struct{ dst, src *nodeconfig.Artifact }{
+		{&nc.Artifacts.Kubelet, &r.Artifacts.Kubelet},
+		{&nc.Artifacts.CNIPlugins, &r.Artifacts.CNIPlugins},
+		{&nc.Artifacts.Crictl, &r.Artifacts.Crictl},
+		{&nc.Artifacts.Containerd, &r.Artifacts.Containerd},
+		{&nc.Artifacts.Runc, &r.Artifacts.Runc},
+	} {
+		if o.src.URL != "" {
+			*o.dst = *o.src
+		} else if o.src.SHA256 != "" && o.dst.URL != "" {
+			o.dst.SHA256 = o.src.SHA256
+		}
+	}
+	nc.Packages = r.Packages
+	if r.Containerd.SandboxImage != "" {
+		nc.Containerd.SandboxImage = r.Containerd.SandboxImage
+	}
+	nc.Containerd.RegistryMirrors = r.Containerd.RegistryMirrors
+	return nc
+}
+
+func (r resolved) plan() (plan.Plan, error) {
+	kc, err := kubeconfig.Build(kubeconfig.Bootstrap{Server: r.APIServerURL, CAPath: nodeconfig.CACertPath, Token: r.token})
+	if err != nil {
+		return plan.Plan{}, err // kubeconfig.Build's error never quotes the token
+	}
+	nc := r.nodeConfig()
 	if err := nc.Validate(); err != nil {
-		return plan.Plan{}, fmt.Errorf("node config: %w", err)
+		return plan.Plan{}, fmt.Errorf("node config: %w", err) // resolve already reported these by field
 	}
 	ncYAML, err := nc.Marshal()
 	if err != nil {
 		return plan.Plan{}, err
 	}
-	unit, err := setup.Unit(setup.Inputs{Source: r.ProvisionSource, SHA256: r.ProvisionSHA256, Bin: ProvisionBinary(r.profile), AllowHTTP: r.AllowHTTPSource})
+	unit, err := setup.Unit(setup.Inputs{Source: r.ProvisionSource, SHA256: r.ProvisionSHA256, Bin: ProvisionBinary(r.profile), AllowHTTP: r.AllowHTTPSource, JoinOnly: r.Prebaked})
 	if err != nil {
 		return plan.Plan{}, err
 	}

@@ -6,6 +6,7 @@ package generate
 
 import (
 	"fmt"
+	"github.com/provision-dev/provision/node/nodeconfig"
 	"os"
 	"path/filepath"
 
@@ -73,6 +74,21 @@ type Spec struct {
 	IgnitionVersion string `json:"ignitionVersion,omitempty"`
 	// Gzip compresses the output: the whole cloud-config, or per file for Ignition/Butane (--gzip).
 	Gzip bool `json:"gzip,omitempty"`
+
+	// NodeIP is the kubelet's --node-ip; empty lets the kubelet pick (--node-ip).
+	NodeIP string `json:"nodeIP,omitempty"`
+	// Prebaked says the image already ran `provision node base` and holds the provision
+	// binary: setup downloads nothing when the binary's sha256 matches and runs only
+	// `provision node join` (--prebaked).
+	Prebaked bool `json:"prebaked,omitempty"`
+	// Artifacts overrides the node's downloads (mirrors, airgap) and pins their sha256s.
+	// An entry with an empty URL keeps the upstream default (its sha256, if given, pins
+	// that default). Config file only.
+	Artifacts nodeconfig.Artifacts `json:"artifacts,omitzero"`
+	// Packages names the node's apt/yum mirrors. Config file only.
+	Packages nodeconfig.Packages `json:"packages,omitzero"`
+	// Containerd sets the sandbox image and registry mirrors. Config file only.
+	Containerd nodeconfig.Containerd `json:"containerd,omitzero"`
 }
 
 // ParseConfig reads a GenerateConfig document strictly (unknown fields are

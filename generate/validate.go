@@ -238,13 +238,37 @@ func (s Spec) resolve() (resolved, error) {
 		add("provisionSHA256", "--provision-sha256", "must be 64 lower-case hex digits")
 	}
 
-	if len(errs) > 0 {
-		return resolved{}, errs
-	}
+	// The node's settings: nodeconfig's own validator, its field paths mapped to ours.
 	if r.Arch == "" {
 		r.Arch = "amd64"
 	}
+	if len(errs) == 0 || profileOK {
+		if es, ok := nodeconfig.AsErrors(r.nodeConfig().Validate()); ok {
+			for _, e := range es {
+				field, flag := nodeConfigField(e.Field)
+				if field != "" {
+					add(field, flag, "%s", e.Message)
+				}
+			}
+		}
+	}
+
+	if len(errs) > 0 {
+		return resolved{}, errs
+	}
 	return r, nil
+}
+
+// nodeConfigField maps a NodeConfig field path to the GenerateConfig field and flag that
+// set it; "" for fields generate already checked under its own names (version, arch, ...).
+func nodeConfigField(f string) (field, flag string) {
+	switch {
+	case f == "kubernetes.nodeIP":
+		return "nodeIP", "--node-ip"
+	case strings.HasPrefix(f, "artifacts."), strings.HasPrefix(f, "packages."), strings.HasPrefix(f, "containerd."):
+		return f, ""
+	}
+	return "", ""
 }
 
 func (r resolved) butaneVariant() string {

@@ -1,6 +1,7 @@
 package generate
 
 import (
+	"github.com/provision-dev/provision/node/nodeconfig"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,6 +71,17 @@ func TestValidateErrors(t *testing.T) {
 		{"cloud config too big", func(s *Spec) { s.CloudConfigFile, s.CloudConfig = "", strings.Repeat("x", MaxFileSize+1) }, "cloudConfig", "--cloud-config", "larger than", ""},
 		{"cloud config empty file", func(s *Spec) { s.CloudConfigFile = write("empty", "") }, "cloudConfigFile", "--cloud-config", "is empty", ""},
 		{"bad apiVersion", func(s *Spec) { s.APIVersion = "v2" }, "apiVersion", "", "provision.dev/v1alpha1", ""},
+		{"node ip", func(s *Spec) { s.NodeIP = "10.0.0" }, "nodeIP", "--node-ip", "must be an IP address", ""},
+		{"artifact sha", func(s *Spec) {
+			s.Artifacts.Kubelet = nodeconfig.Artifact{URL: "https://mirror.internal/kubelet", SHA256: "xyz"}
+		}, "artifacts.kubelet.sha256", "", "64 lower-case hex", ""},
+		{"artifact url", func(s *Spec) { s.Artifacts.Crictl = nodeconfig.Artifact{URL: "ftp://mirror/crictl.tgz"} }, "artifacts.crictl.url", "", "http(s)://", ""},
+		{"apt mirror", func(s *Spec) {
+			s.Packages.Apt = &nodeconfig.AptRepository{URL: "https://m/debian", Suite: "bookworm"}
+		}, "packages.apt.components", "", "at least one component", ""},
+		{"registry mirror", func(s *Spec) {
+			s.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"mirror:5000"}}
+		}, "containerd.registryMirrors[docker.io][0]", "", "http(s)://", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

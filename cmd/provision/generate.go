@@ -76,6 +76,8 @@ reported at once; nothing is written on failure. The size report goes to stderr.
 	f.BoolVar(&s.AllowHTTPSource, "allow-http-source", false, "allow a plain http --provision-source (internal mirrors; the sha256 still protects it)")
 	f.StringVar(&s.IgnitionVersion, "ignition-version", "", "Ignition spec for ignition/butane: 3.3, 3.4 (default) or 3.5")
 	f.BoolVar(&s.Gzip, "gzip", false, "compress: the whole cloud-config, or each Ignition/Butane file where smaller")
+	f.StringVar(&s.NodeIP, "node-ip", "", "the kubelet's --node-ip (default: the kubelet picks)")
+	f.BoolVar(&s.Prebaked, "prebaked", false, "the image already ran `provision node base`: setup only joins, downloading nothing if the binary is present")
 	f.IntVar(&maxSize, "max-size", 0, "fail (writing nothing) if the userdata is larger than this many bytes")
 	f.StringVar(&configPath, "config", "", "GenerateConfig YAML file; flags override its settings")
 	f.StringVarP(&output, "output", "o", "-", "output file (written atomically, mode 0600), - for stdout")
@@ -106,6 +108,8 @@ func mergeGenerateFlags(cmd *cobra.Command, spec *generate.Spec, flags generate.
 	set("allow-http-source", func() { spec.AllowHTTPSource = flags.AllowHTTPSource })
 	set("ignition-version", func() { spec.IgnitionVersion = flags.IgnitionVersion })
 	set("gzip", func() { spec.Gzip = flags.Gzip })
+	set("node-ip", func() { spec.NodeIP = flags.NodeIP })
+	set("prebaked", func() { spec.Prebaked = flags.Prebaked })
 }
 
 func profileNames() string { return strings.Join(osprofiles.Names(), ", ") }

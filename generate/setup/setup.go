@@ -24,7 +24,8 @@ const (
 	ScriptPath = "/etc/provision/setup.sh"
 	// StateDir holds the markers.
 	StateDir = "/var/lib/provision"
-	// DoneMarker is created after `provision node` succeeded; the unit does not run again.
+	// DoneMarker is written by `provision node` after a successful join (node.DoneMarker);
+	// while it exists the unit does not run again.
 	DoneMarker = StateDir + "/done"
 	// FailedMarker holds the reason of the last failed setup run.
 	FailedMarker = StateDir + "/setup-failed"
@@ -43,6 +44,8 @@ type Inputs struct {
 	Bin string
 	// AllowHTTP permits a plain http:// source (and redirects to it).
 	AllowHTTP bool
+	// JoinOnly runs `provision node join` instead of base and join (prebaked images).
+	JoinOnly bool
 }
 
 // SafeValue reports whether s can be one ExecStart argument without quoting:
@@ -89,9 +92,13 @@ func Unit(in Inputs) (string, error) {
 		unit.NewUnitOption("Service", "Type", "oneshot"),
 		unit.NewUnitOption("Service", "RemainAfterExit", "yes"),
 		unit.NewUnitOption("Service", "ExecStart", strings.Join(exec, " ")),
-		unit.NewUnitOption("Service", "ExecStartPost", "/bin/touch "+DoneMarker),
-		unit.NewUnitOption("Install", "WantedBy", "multi-user.target"),
 	}
+	if in.JoinOnly {
+		opts = append(opts, unit.NewUnitOption("Service", "Environment", "PROVISION_PHASE=join"))
+	}
+	opts = append(opts,
+		unit.NewUnitOption("Install", "WantedBy", "multi-user.target"),
+	)
 	b, _ := io.ReadAll(unit.Serialize(opts)) // reading a bytes.Buffer cannot fail
 	return string(b), nil
 }

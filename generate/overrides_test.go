@@ -1,0 +1,82 @@
+package generate
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/provision-dev/provision/generate/setup"
+	"github.com/provision-dev/provision/node/nodeconfig"
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+// Overrides from the GenerateConfig land in the node config the machine reads, and a
+// prebaked image's unit runs only join.
+func TestOverridesReachNodeConfig(t *testing.T) {
+	pin := strings.Repeat("c", 64)
+	tests := []struct {
+		name   string
+		mutate func(*Spec)
+		check  func(t *testing.T, nc nodeconfig.NodeConfig, unit string)
+	}{
+		{"artifact mirror with pin", func(s *Spec) {
+			s.Artifacts.Kubelet = nodeconfig.Artifact{URL: "http://10.0.0.2/kubelet", SHA256: pin}
+		}, func(t *testing.T, nc nodeconfig.NodeConfig, _ string) {
+			if nc.Artifacts.Kubelet != (nodeconfig.Artifact{URL: "http://10.0.0.2/kubelet", SHA256: pin}) {
+				t.Fatalf("kubelet = %+v", nc.Artifacts.Kubelet)
+			}
+			if !strings.HasPrefix(nc.Artifacts.CNIPlugins.URL, "https://github.com/containernetworking/") {
+				t.Fatalf("unset override changed the default: %+v", nc.Artifacts.CNIPlugins)
+			}
+		}},
+		{"pin the default url", func(s *Spec) { s.Artifacts.Crictl = nodeconfig.Artifact{SHA256: pin} }, func(t *testing.T, nc nodeconfig.NodeConfig, _ string) {
+			if nc.Artifacts.Crictl.SHA256 != pin || !strings.Contains(nc.Artifacts.Crictl.URL, "cri-tools") {
+				t.Fatalf("crictl = %+v", nc.Artifacts.Crictl)
+			}
+		}},
+		{"mirrors, sandbox image, node ip", func(s *Spec) {
+			s.NodeIP = "10.213.0.1"
+			s.Packages.Apt = &nodeconfig.AptRepository{URL: "http://10.213.0.2/debian", Suite: "bookworm", Components: []string{"main"}, Exclusive: true}
+			s.Containerd = nodeconfig.Containerd{SandboxImage: "mirror.internal/pause:3.10", RegistryMirrors: map[string][]string{"docker.io": {"https://mirror.internal"}}}
+		}, func(t *testing.T, nc nodeconfig.NodeConfig, _ string) {
+			if nc.Kubernetes.NodeIP != "10.213.0.1" || nc.Packages.Apt == nil || !nc.Packages.Apt.Exclusive ||
+				nc.Containerd.SandboxImage != "mirror.internal/pause:3.10" || nc.Containerd.RegistryMirrors["docker.io"][0] != "https://mirror.internal" {
+				t.Fatalf("node config = %+v", nc)
+			}
+		}},
+		{"prebaked", func(s *Spec) { s.Prebaked = true }, func(t *testing.T, _ nodeconfig.NodeConfig, unit string) {
+			if !strings.Contains(unit, "Environment=PROVISION_PHASE=join") {
+				t.Fatalf("prebaked unit does not join only:\n%s", unit)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := readmeSpec(t, "debian-12")
+			tt.mutate(&s)
+			p, err := BuildPlan(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var nc nodeconfig.NodeConfig
+			for _, f := range p.Files {
+				if f.Path == nodeconfig.DefaultPath {
+					if nc, err = nodeconfig.Parse(f.Contents); err != nil {
+						t.Fatalf("node.yaml does not parse back: %v", err)
+					}
+				}
+			}
+			var unit string
+			for _, u := range p.Units {
+				if u.Name == setup.UnitName {
+					unit = u.Contents
+				}
+			}
+			tt.check(t, nc, unit)
+			for _, f := range osprofiles.Formats() {
+				if _, err := Render(s, f); err != nil {
+					t.Fatalf("%s: %v", f, err)
+				}
+			}
+		})
+	}
+}
