@@ -139,7 +139,7 @@ func (s Spec) resolve() (resolved, error) {
 	}
 	if s.APIServerURL == "" {
 		add("apiServerURL", "--apiserver-url", "is required, an https:// URL such as https://10.0.0.10:6443")
-	} else if msg := checkURL(s.APIServerURL, false); msg != "" {
+	} else if msg := checkURL(s.APIServerURL, false, "the API server is only reached over TLS; --allow-http-source applies to --provision-source only"); msg != "" {
 		add("apiServerURL", "--apiserver-url", "%s", msg)
 	}
 
@@ -226,7 +226,7 @@ func (s Spec) resolve() (resolved, error) {
 	// The provision binary.
 	if s.ProvisionSource == "" {
 		add("provisionSource", "--provision-source", "is required, the https:// URL of the provision binary")
-	} else if msg := checkURL(s.ProvisionSource, s.AllowHTTPSource); msg != "" {
+	} else if msg := checkURL(s.ProvisionSource, s.AllowHTTPSource, "plain http only with --allow-http-source / allowHTTPSource; the pinned sha256 still protects it"); msg != "" {
 		add("provisionSource", "--provision-source", "%s", msg)
 	} else if !setup.SafeValue(s.ProvisionSource) {
 		add("provisionSource", "--provision-source", "must be printable ASCII without spaces, quotes, backslashes, '$', '`' or ';' (percent-encode them)")
@@ -329,7 +329,9 @@ func errorsCause(err error) error {
 	return err
 }
 
-func checkURL(raw string, allowHTTP bool) string {
+// checkURL returns what is wrong with raw, or "". httpHint says why a plain
+// http:// URL is refused (and whether anything allows it).
+func checkURL(raw string, allowHTTP bool, httpHint string) string {
 	want := "an https:// URL"
 	if allowHTTP {
 		want = "an https:// or http:// URL"
@@ -348,7 +350,7 @@ func checkURL(raw string, allowHTTP bool) string {
 	case u.Scheme == "https":
 	case u.Scheme == "http" && allowHTTP:
 	case u.Scheme == "http":
-		return "must be an https:// URL (plain http only with --allow-http-source / allowHTTPSource; the pinned sha256 still protects it)"
+		return "must be an https:// URL (" + httpHint + ")"
 	default:
 		return "must be " + want
 	}

@@ -39,6 +39,9 @@ func (n *Node) baseTasks() ([]tasks.Task, error) {
 }
 
 func (n *Node) joinTasks() ([]tasks.Task, error) {
+	if err := n.checkBaseDone(); err != nil {
+		return nil, err
+	}
 	return n.build(joinBuilder)
 }
 
@@ -59,6 +62,14 @@ func (n *Node) needsDocker() bool {
 }
 
 func (n *Node) binPath(name string) string { return path.Join(n.Profile.BinDir, name) }
+
+// provisionPath is where the provision binary lives on the node.
+func (n *Node) provisionPath() string {
+	if n.opts.BinaryPath != "" {
+		return n.opts.BinaryPath
+	}
+	return n.binPath("provision")
+}
 
 // packagesBuilder: mirror repositories and the OS packages (none where /usr is immutable).
 func packagesBuilder(n *Node) ([]tasks.Task, error) {
@@ -124,9 +135,13 @@ func swapBuilder(n *Node) ([]tasks.Task, error) {
 // cache paths of the archives.
 func cachePath(name string) string { return path.Join(CacheDir, name) }
 
-// artifactsBuilder declares one parallel download of every artifact of base.
+// artifactsBuilder declares one parallel download of every artifact of base,
+// from the config's sources or, airgapped, from a verified bundle (airgap.go).
 func artifactsBuilder(n *Node) ([]tasks.Task, error) {
-	a := n.Config.Artifacts
+	pre, a, provision, err := n.bundleArtifacts()
+	if err != nil {
+		return nil, err
+	}
 	list := []tasks.Artifact{
 		{URL: a.Kubelet.URL, SHA256: a.Kubelet.SHA256, Path: n.binPath("kubelet"), Mode: 0o755},
 		{URL: a.CNIPlugins.URL, SHA256: a.CNIPlugins.SHA256, Path: cachePath("cni-plugins.tgz"), Mode: 0o644},
@@ -140,7 +155,10 @@ func artifactsBuilder(n *Node) ([]tasks.Task, error) {
 			tasks.Artifact{URL: a.Containerd.URL, SHA256: a.Containerd.SHA256, Path: cachePath("containerd.tgz"), Mode: 0o644},
 			tasks.Artifact{URL: a.Runc.URL, SHA256: a.Runc.SHA256, Path: n.binPath("runc"), Mode: 0o755})
 	}
-	return []tasks.Task{&tasks.Download{TaskName: tArtifacts, Artifacts: list}}, nil
+	if provision != nil {
+		list = append(list, tasks.Artifact{URL: provision.URL, SHA256: provision.SHA256, Path: n.provisionPath(), Mode: 0o755})
+	}
+	return append(pre, &tasks.Download{TaskName: tArtifacts, Artifacts: list}), nil
 }
 
 func cniBuilder(n *Node) ([]tasks.Task, error) {
@@ -235,10 +253,7 @@ func healthUnits(provisionBin, name, after string, extra ...string) (service, ti
 }
 
 func healthBuilder(n *Node) ([]tasks.Task, error) {
-	bin := n.opts.BinaryPath
-	if bin == "" {
-		bin = n.binPath("provision")
-	}
+	bin := n.provisionPath()
 	var out []tasks.Task
 	for _, c := range []struct {
 		name, after string
@@ -355,6 +370,10 @@ func joinBuilder(n *Node) ([]tasks.Task, error) {
 		&tasks.Service{TaskName: "kubelet/service", Unit: "kubelet.service", Start: true,
 			ReloadOn:  []string{tKubeletUnit, tKubeletDropIn},
 			RestartOn: []string{tKubeletUnit, tKubeletDropIn, tKubeletConfig, tBootstrap, tCACert, tCloudConfig}},
+		// The kubelet serves healthz only after its TLS bootstrap: wait for that
+		// first, failing fast with the kubelet's error when the token is refused.
+		&tasks.KubeletBootstrap{TaskName: "kubelet/tls-bootstrap", CertPath: KubeletClientCertPath, Unit: "kubelet.service",
+			Timeout: timeout, Grace: bootstrapRefusalGrace, Poll: 200 * time.Millisecond},
 		&tasks.WaitHTTP{TaskName: "kubelet/healthz", URL: url, Timeout: timeout, Poll: 200 * time.Millisecond},
 	)
 	return out, nil

@@ -112,6 +112,10 @@ type fakeHost struct {
 	active    map[string]bool
 	container string
 	root      string // sysctl and modprobe write their effect under root's /proc and /sys
+	// kubeletLog is what journalctl shows of the kubelet. Unless refuse is set,
+	// starting kubelet.service completes its TLS bootstrap (writes the client certificate).
+	kubeletLog string
+	refuse     bool
 }
 
 func newFakeHost(container string) *fakeHost {
@@ -203,7 +207,14 @@ func (h *fakeHost) answer(c runner.Cmd) runner.Result {
 			h.enabled[last] = true
 		case "start", "restart":
 			h.active[last] = true
+			if last == "kubelet.service" && !h.refuse && h.root != "" {
+				p := filepath.Join(h.root, KubeletClientCertPath)
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				os.WriteFile(p, []byte("cert"), 0o600)
+			}
 		}
+	case "journalctl":
+		return runner.Result{Stdout: []byte(h.kubeletLog)}
 	}
 	return runner.Result{}
 }

@@ -79,6 +79,11 @@ type Options struct {
 	BinaryPath string
 	// Now is time.Now, replaceable in tests.
 	Now func() time.Time
+	// Bundle is a host path of an artifact bundle (`provision bundle`) base
+	// verifies as a whole and installs from, with no network for artifacts.
+	Bundle string
+	// BundleSHA256 optionally pins the bundle file's own sha256.
+	BundleSHA256 string
 }
 
 // Node is a prepared run: config, profile and environment.
@@ -90,6 +95,8 @@ type Node struct {
 	Env           *tasks.Env
 	opts          Options
 	token         string
+	// baseInPlan is set while a plan runs base before join (join's prebake check is then moot).
+	baseInPlan bool
 }
 
 var tokenRE = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)
@@ -282,7 +289,9 @@ type PlanEntry struct {
 // Plan runs the phases dry: nothing is applied.
 func (n *Node) Plan(ctx context.Context, phases ...Phase) ([]PlanEntry, error) {
 	var out []PlanEntry
+	defer func() { n.baseInPlan = false }()
 	for _, p := range phases {
+		n.baseInPlan = n.baseInPlan || p == Base
 		list, err := n.Tasks(p)
 		if err != nil {
 			return out, err

@@ -37,7 +37,13 @@ const (
 	CacheDir             = "/var/cache/provision"
 	StateDir             = "/var/lib/provision"
 	KubeletHealthzURL    = "http://127.0.0.1:10248/healthz"
+	// KubeletClientCertPath is the client certificate the kubelet's TLS bootstrap ends with.
+	KubeletClientCertPath = "/var/lib/kubelet/pki/kubelet-client-current.pem"
 )
+
+// bootstrapRefusalGrace is how long the API server may refuse the bootstrap
+// token (a token created a moment ago may not be known to it yet) before join fails.
+const bootstrapRefusalGrace = 10 * time.Second
 
 // Sysctls are the kernel parameters kubelet and most CNI plugins need.
 var Sysctls = map[string]string{

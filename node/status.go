@@ -88,10 +88,20 @@ func (n *Node) record(p Phase, start time.Time, sts []tasks.Status, runErr error
 		if _, err := root.WriteFile(FailedMarker, []byte(marker), 0o644); err != nil {
 			return errors.Join(runErr, err)
 		}
+		if p == Base { // a failed base leaves the root not known to be prebaked
+			if err := os.Remove(root.Path(BaseDoneMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return errors.Join(runErr, err)
+			}
+		}
 		return runErr
 	}
 	if err := os.Remove(root.Path(FailedMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
+	}
+	if p == Base {
+		if err := n.writeBaseDone(ps.Finished); err != nil {
+			return err
+		}
 	}
 	if p == Join {
 		if _, err := root.WriteFile(DoneMarker, []byte("joined: "+ps.Finished+"\n"), 0o644); err != nil {

@@ -96,8 +96,16 @@ func mergeGenerateFlags(cmd *cobra.Command, spec *generate.Spec, flags generate.
 	set("arch", func() { spec.Arch = flags.Arch })
 	set("kubelet-version", func() { spec.KubeletVersion = flags.KubeletVersion })
 	set("apiserver-url", func() { spec.APIServerURL = flags.APIServerURL })
+	// A flag replaces the config's token source; both flags at once stay both,
+	// so validation refuses them ("not both") instead of one silently winning.
+	both := cmd.Flags().Changed("token") && cmd.Flags().Changed("token-file")
 	set("token-file", func() { spec.TokenFile, spec.Token = flags.TokenFile, "" })
-	set("token", func() { spec.Token, spec.TokenFile = flags.Token, "" })
+	set("token", func() {
+		spec.Token = flags.Token
+		if !both {
+			spec.TokenFile = ""
+		}
+	})
 	set("ca-cert", func() { spec.CACertFile, spec.CACert = flags.CACertFile, "" })
 	set("cloud-provider", func() { spec.CloudProvider = flags.CloudProvider })
 	set("cloud-config", func() { spec.CloudConfigFile, spec.CloudConfig = flags.CloudConfigFile, "" })

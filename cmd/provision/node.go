@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -37,6 +38,8 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.opts.Seed.CACert, "ca-cert", "", "cluster CA certificate to install (copied to /etc/kubernetes/pki/ca.crt)")
 	fl.StringVar(&f.opts.BinaryPath, "provision-path", "", "path of the provision binary on the node, run by the health timers (default: the profile's binary dir + /provision)")
 	fl.StringVar(&f.opts.Seed.APIServerURL, "apiserver-url", "", "https URL of the API server (for the bootstrap kubeconfig)")
+	fl.StringVar(&f.opts.Bundle, "bundle", "", "base: install the artifacts from this bundle (provision bundle), verified as a whole, with no network")
+	fl.StringVar(&f.opts.BundleSHA256, "bundle-sha256", "", "pinned sha256 of the --bundle file itself")
 }
 
 func (f *nodeFlags) prepare(cmd *cobra.Command) (context.Context, *node.Node, func(), error) {
@@ -55,6 +58,12 @@ func (f *nodeFlags) prepare(cmd *cobra.Command) (context.Context, *node.Node, fu
 }
 
 func (f *nodeFlags) run(cmd *cobra.Command, phases ...node.Phase) error {
+	if (f.opts.Bundle != "" || f.opts.BundleSHA256 != "") && !slices.Contains(phases, node.Base) {
+		return fmt.Errorf("--bundle and --bundle-sha256 are for base (provision node base --bundle FILE); join installs no artifact")
+	}
+	if f.opts.BundleSHA256 != "" && f.opts.Bundle == "" {
+		return fmt.Errorf("--bundle-sha256 needs --bundle")
+	}
 	ctx, n, stop, err := f.prepare(cmd)
 	if err != nil {
 		return err

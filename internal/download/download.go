@@ -30,6 +30,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/provision-dev/provision/internal/faultinject"
 	"github.com/provision-dev/provision/internal/fsroot"
 )
 
@@ -359,9 +360,10 @@ func (d *Downloader) fetchOnce(ctx context.Context, rawURL, want, dest string, m
 			watchdog.Reset(stall)
 			h.Write(buf[:m])
 			if _, err := f.Write(buf[:m]); err != nil {
-				return n, fmt.Errorf("write %s: %w", f.Name(), err)
+				return n, fmt.Errorf("write %s: %w", dest, err)
 			}
 			n += int64(m)
+			faultinject.Point("download: mid-body " + dest)
 			if now := time.Now(); now.After(next) {
 				next = now.Add(every)
 				rate := float64(n) / now.Sub(start).Seconds()

@@ -10,7 +10,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
+
+	"github.com/provision-dev/provision/internal/faultinject"
 )
 
 // Root is a directory that stands for "/" of the node: "/" on a live host, a
@@ -133,10 +137,20 @@ func WriteAtomic(path string, data []byte, mode fs.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	faultinject.Point("fsroot: temp created " + path)
+	first := data
+	if faultinject.Enabled() && len(data) > 1 { // a kill point mid-write
+		first = data[:len(data)/2]
+	}
+	_, err = f.Write(first)
+	if err == nil && len(first) < len(data) {
+		faultinject.Point("fsroot: mid-write " + path)
+		_, err = f.Write(data[len(first):])
+	}
+	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", f.Name(), err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return Commit(f, path)
 }
@@ -147,6 +161,7 @@ func CreateTemp(dir, base string, mode fs.FileMode) (*os.File, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
+	RemoveStaleTemps(dir, base)
 	var lastErr error
 	for i := 0; i < 100; i++ {
 		name := filepath.Join(dir, fmt.Sprintf(".%s.provision-%d-%d.tmp", base, os.Getpid(), randSuffix()))
@@ -175,16 +190,18 @@ func Commit(f *os.File, path string) error {
 	if err := f.Sync(); err != nil {
 		f.Close()
 		os.Remove(name)
-		return fmt.Errorf("fsync %s: %w", name, err)
+		return fmt.Errorf("fsync %s (temp file for %s): %w", name, path, err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(name)
-		return fmt.Errorf("close %s: %w", name, err)
+		return fmt.Errorf("close %s (temp file for %s): %w", name, path, err)
 	}
+	faultinject.Point("fsroot: before rename " + path)
 	if err := os.Rename(name, path); err != nil {
 		os.Remove(name)
 		return fmt.Errorf("rename to %s: %w", path, err)
 	}
+	faultinject.Point("fsroot: after rename " + path)
 	if d, err := os.Open(filepath.Dir(path)); err == nil {
 		_ = d.Sync()
 		d.Close()
@@ -201,10 +218,12 @@ func (r Root) Symlink(target, p string) (bool, error) {
 	if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
 		return false, err
 	}
-	tmp := filepath.Join(filepath.Dir(hp), fmt.Sprintf(".%s.provision-%d.lnk", filepath.Base(hp), randSuffix()))
+	RemoveStaleTemps(filepath.Dir(hp), filepath.Base(hp))
+	tmp := filepath.Join(filepath.Dir(hp), fmt.Sprintf(".%s.provision-%d-%d.lnk", filepath.Base(hp), os.Getpid(), randSuffix()))
 	if err := os.Symlink(target, tmp); err != nil {
 		return false, err
 	}
+	faultinject.Point("fsroot: symlink before rename " + hp)
 	if err := os.Rename(tmp, hp); err != nil {
 		os.Remove(tmp)
 		return false, err
@@ -216,4 +235,34 @@ func (r Root) Symlink(target, p string) (bool, error) {
 func (r Root) SymlinkIs(target, p string) bool {
 	cur, err := os.Readlink(r.Path(p))
 	return err == nil && cur == target
+}
+
+// RemoveStaleTemps removes the temp files (".BASE.provision-PID-N.tmp" and
+// ".lnk") that a killed run left in dir for the target base: their PID is not a
+// running process. A crash between create and rename thus leaves nothing behind
+// once the file is written again. Errors are ignored: a leftover is only clutter.
+func RemoveStaleTemps(dir, base string) {
+	prefix := "." + base + ".provision-"
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		name := e.Name()
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok || !(strings.HasSuffix(rest, ".tmp") || strings.HasSuffix(rest, ".lnk")) {
+			continue
+		}
+		pidStr, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		_ = os.Remove(filepath.Join(dir, name))
+	}
+}
+
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -1,8 +1,12 @@
 package fsroot
 
 import (
+	"bytes"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -56,4 +60,68 @@ func TestCreateTempHasFinalModeBeforeContent(t *testing.T) {
 		t.Errorf("temp mode %v size %d", fi.Mode(), fi.Size())
 	}
 	f.Close()
+}
+
+// TestRemoveStaleTemps: a killed run's temp files for a target (dead PID) are
+// removed when the target is written again; a live process's and other targets'
+// temps are kept.
+func TestRemoveStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	dead := filepath.Join(dir, ".kubelet.provision-999999999-1.tmp") // no such PID
+	deadLink := filepath.Join(dir, ".kubelet.provision-999999999-2.lnk")
+	live := filepath.Join(dir, ".kubelet.provision-1-3.tmp") // PID 1 is alive
+	other := filepath.Join(dir, ".crictl.provision-999999999-4.tmp")
+	for _, p := range []string{dead, live, other} {
+		if err := os.WriteFile(p, []byte("partial"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/dev/null", deadLink); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAtomic(filepath.Join(dir, "kubelet"), []byte("full"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{dead: false, deadLink: false, live: true, other: true} {
+		if _, err := os.Lstat(p); (err == nil) != want {
+			t.Errorf("%s: exists=%v, want %v", filepath.Base(p), err == nil, want)
+		}
+	}
+}
+
+// TestDiskFull: an atomic write that does not fit fails naming the target path
+// and the cause (ENOSPC); the old content stays, no temp file is left.
+func TestDiskFull(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root to mount a tmpfs: run as root")
+	}
+	if _, err := exec.LookPath("mount"); err != nil {
+		t.Fatal("mount(8) is missing: apt-get install mount")
+	}
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	r, _ := New(dir)
+	if _, err := r.WriteFile("/etc/containerd/config.toml", []byte("version = 3\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("x"), 2<<20)
+	_, err := r.WriteFile("/etc/containerd/config.toml", big, 0o644)
+	target := r.Path("/etc/containerd/config.toml")
+	if err == nil || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), target) {
+		t.Fatalf("err = %v, want ENOSPC naming %s", err, target)
+	}
+	t.Logf("disk full: %v", err)
+	if got, _ := os.ReadFile(target); string(got) != "version = 3\n" {
+		t.Errorf("old content lost: %d bytes", len(got))
+	}
+	if ents, _ := os.ReadDir(filepath.Dir(target)); len(ents) != 1 {
+		t.Errorf("temp files left: %v", ents)
+	}
 }

@@ -21,6 +21,8 @@ type Machine struct {
 	Net  *NetNS
 	// Leader is the PID (in the host's PID namespace) of the container's systemd.
 	Leader int
+	// Started is when systemd-nspawn was started (the machine's "power on").
+	Started time.Time
 
 	t       testing.TB
 	cmd     *exec.Cmd
@@ -51,6 +53,19 @@ const BootTimeout = 90 * time.Second
 // t.Cleanup.
 func Boot(t testing.TB, root *Root, ns *NetNS) *Machine {
 	t.Helper()
+	return boot(t, root, ns, true)
+}
+
+// BootStarted is Boot without waiting for start-up to finish: it returns as
+// soon as the machine's systemd answers, for machines whose first-boot units
+// (cloud-init, provision-setup) run long or fail. Use WaitRunning to wait.
+func BootStarted(t testing.TB, root *Root, ns *NetNS) *Machine {
+	t.Helper()
+	return boot(t, root, ns, false)
+}
+
+func boot(t testing.TB, root *Root, ns *NetNS, wait bool) *Machine {
+	t.Helper()
 	Require(t)
 	unlock := lockFile(t, filepath.Join(CacheDir(t), "boot.lock"))
 	done := Phase(t, "boot")
@@ -72,11 +87,12 @@ func Boot(t testing.TB, root *Root, ns *NetNS) *Machine {
 	// If the test binary dies without its cleanups (a -timeout panic), the
 	// kernel sends systemd-nspawn SIGTERM: a clean poweroff of the machine.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		unlock()
 		t.Fatalf("start systemd-nspawn: %v", err)
 	}
-	m := &Machine{Root: root, Net: ns, t: t, cmd: cmd, exited: make(chan struct{}), console: console, unlock: unlock, cgroups: cgroups}
+	m := &Machine{Root: root, Net: ns, Started: started, t: t, cmd: cmd, exited: make(chan struct{}), console: console, unlock: unlock, cgroups: cgroups}
 	go func() {
 		cmd.Wait()
 		close(m.exited)
@@ -84,6 +100,14 @@ func Boot(t testing.TB, root *Root, ns *NetNS) *Machine {
 	t.Cleanup(m.Stop)
 	if err := m.waitLeader(30 * time.Second); err != nil {
 		t.Fatalf("boot: %v\nconsole:\n%s", err, lastLines(console.String(), 40))
+	}
+	if !wait {
+		if err := m.waitSystemd(30 * time.Second); err != nil {
+			t.Fatalf("boot: %v\nconsole:\n%s", err, lastLines(console.String(), 20))
+		}
+		done()
+		t.Logf("machine %s started (leader pid %d)", ns.Name, m.Leader)
+		return m
 	}
 	state, err := m.waitRunning(BootTimeout)
 	if err != nil {
@@ -118,6 +142,33 @@ func (m *Machine) waitLeader(timeout time.Duration) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return fmt.Errorf("no systemd child of systemd-nspawn (pid %d) after %v", pid, timeout)
+}
+
+// waitSystemd polls until the machine's systemd answers `systemctl is-system-running`.
+func (m *Machine) waitSystemd(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		select {
+		case <-m.exited:
+			return fmt.Errorf("systemd-nspawn exited: %v", m.cmd.ProcessState)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		out, _ := m.Output(ctx, "systemctl", "is-system-running")
+		cancel()
+		switch strings.TrimSpace(out) {
+		case "initializing", "starting", "running", "degraded", "maintenance":
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("systemd in the machine not answering after %v", timeout)
+}
+
+// WaitRunning waits until start-up has finished (running or degraded) and
+// returns the state, with the failed units when degraded.
+func (m *Machine) WaitRunning(timeout time.Duration) (string, error) {
+	return m.waitRunning(timeout)
 }
 
 // waitRunning polls `systemctl is-system-running` until running or degraded.

@@ -18,6 +18,11 @@ type RootSpec struct {
 	Variant string
 	// Include lists the packages added to the variant's set.
 	Include []string
+	// Install lists packages installed with apt-get (no recommends) in a chroot
+	// after debootstrap, with the host's network: for packages whose maintainer
+	// scripts need a complete base system (debootstrap --include=cloud-init
+	// fails configuring python3-cryptography).
+	Install []string
 }
 
 // Bookworm is a minimal Debian 12 root that boots with systemd.
@@ -28,8 +33,10 @@ var Bookworm = RootSpec{
 	Include: []string{"systemd", "systemd-sysv", "dbus", "procps", "kmod", "ca-certificates", "curl"},
 }
 
-// BookwormCloudInit is Bookworm with cloud-init, for the userdata path.
-var BookwormCloudInit = Bookworm.With("cloud-init")
+// BookwormCloudInit is Bookworm with cloud-init, for the userdata path, and
+// locales (without it cloud-init's locale module fails, as on a cloud image
+// without locales).
+var BookwormCloudInit = Bookworm.WithInstalled("cloud-init", "locales")
 
 // With returns a copy of s that also includes pkgs.
 func (s RootSpec) With(pkgs ...string) RootSpec {
@@ -37,10 +44,58 @@ func (s RootSpec) With(pkgs ...string) RootSpec {
 	return s
 }
 
+// WithInstalled returns a copy of s that also installs pkgs after debootstrap.
+func (s RootSpec) WithInstalled(pkgs ...string) RootSpec {
+	s.Install = append(append([]string(nil), s.Install...), pkgs...)
+	return s
+}
+
 func (s RootSpec) key() string {
 	inc := append([]string(nil), s.Include...)
 	sort.Strings(inc)
-	return cacheKey("debootstrap", s.Suite, s.Mirror, s.Variant, strings.Join(inc, ","))
+	parts := []string{"debootstrap", s.Suite, s.Mirror, s.Variant, strings.Join(inc, ",")}
+	if len(s.Install) > 0 { // absent from older keys, which stay valid
+		ins := append([]string(nil), s.Install...)
+		sort.Strings(ins)
+		parts = append(parts, "install:"+strings.Join(ins, ","))
+	}
+	return cacheKey(parts...)
+}
+
+// installInChroot installs pkgs into a debootstrapped root with apt-get in a
+// chroot, with the host's resolv.conf and network, then cleans apt's caches.
+func installInChroot(ctx context.Context, t testing.TB, rootfs string, pkgs []string) error {
+	done := Phase(t, "apt-get install "+strings.Join(pkgs, " "))
+	defer done()
+	resolv, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		return err
+	}
+	rc := filepath.Join(rootfs, "etc/resolv.conf")
+	os.Remove(rc)
+	if err := os.WriteFile(rc, resolv, 0o644); err != nil {
+		return err
+	}
+	umountProc, err := mountProc(rootfs)
+	if err != nil {
+		return fmt.Errorf("mount proc in %s: %w", rootfs, err)
+	}
+	defer umountProc()
+	env := []string{"DEBIAN_FRONTEND=noninteractive", "LANG=C.UTF-8"}
+	for _, argv := range [][]string{
+		{"apt-get", "-q", "update"},
+		append([]string{"apt-get", "-q", "-y", "--no-install-recommends", "install"}, pkgs...),
+		{"apt-get", "clean"},
+	} {
+		if _, err := run(ctx, "", env, append([]string{"chroot", rootfs}, argv...)...); err != nil {
+			return err
+		}
+	}
+	lists, _ := filepath.Glob(filepath.Join(rootfs, "var/lib/apt/lists/*_*"))
+	for _, l := range lists {
+		os.Remove(l)
+	}
+	return nil
 }
 
 // RootTarball returns the cached tarball of the root spec, debootstrapping it once.
@@ -60,6 +115,11 @@ func RootTarball(t testing.TB, spec RootSpec) string {
 			return err
 		}
 		done()
+		if len(spec.Install) > 0 {
+			if err := installInChroot(ctx, t, rootfs, spec.Install); err != nil {
+				return err
+			}
+		}
 		// Debootstrap copies the host's resolv.conf and hostname: the copy is
 		// made neutral here and set per test by NewRoot.
 		for name, content := range map[string]string{

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/provision-dev/provision/internal/download"
+	"github.com/provision-dev/provision/internal/faultinject"
 	"github.com/provision-dev/provision/internal/fsroot"
 	"github.com/provision-dev/provision/internal/logging"
 	"github.com/provision-dev/provision/internal/runner"
@@ -170,6 +171,7 @@ func (e *TaskError) Unwrap() error { return e.Err }
 func Execute(ctx context.Context, e *Env, list []Task, dry bool) ([]Status, error) {
 	var out []Status
 	for _, t := range list {
+		faultinject.Point("task: before " + t.Name())
 		var o Outcome
 		result, detail, d, err := logging.Step(ctx, e.log(), t.Name(), func(ctx context.Context) (string, string, error) {
 			var err error
@@ -187,6 +189,7 @@ func Execute(ctx context.Context, e *Env, list []Task, dry bool) ([]Status, erro
 			e.markChanged(t.Name())
 		}
 		out = append(out, st)
+		faultinject.Point("task: after " + t.Name())
 	}
 	return out, nil
 }

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provision-dev/provision/node/nodeconfig"
+)
+
+// TestBundleCLI: bundle from a node config served on loopback, verify it, plan
+// base from it with the server stopped.
+func TestBundleCLI(t *testing.T) {
+	files := map[string][]byte{"/kubelet": []byte("kubelet"), "/cni.tgz": []byte("cni"), "/crictl.tgz": []byte("crictl")}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b, ok := files[r.URL.Path]; ok {
+			w.Write(b)
+			return
+		}
+		if b, ok := files[strings.TrimSuffix(r.URL.Path, ".sha256")]; ok {
+			h := sha256.Sum256(b)
+			w.Write([]byte(hex.EncodeToString(h[:]) + "\n"))
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	cfg := nodeconfig.New("v1.31.4", "amd64")
+	cfg.OSProfile = "flatcar" // no package manager: the dry run needs no chroot tools
+	cfg.Artifacts.Kubelet.URL = srv.URL + "/kubelet"
+	cfg.Artifacts.CNIPlugins.URL = srv.URL + "/cni.tgz"
+	cfg.Artifacts.Crictl.URL = srv.URL + "/crictl.tgz"
+	y, _ := cfg.Marshal()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "node.yaml")
+	os.WriteFile(cfgPath, y, 0o644)
+	out := filepath.Join(dir, "bundle.tar")
+
+	stdout, logs, err := runCLI(t, "bundle", "--config", cfgPath, "-o", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	for _, want := range []string{"kubelet v1.31.4, flatcar, amd64", "kubelet", "cniPlugins", srv.URL + "/crictl.tgz"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("bundle output lacks %q:\n%s", want, stdout)
+		}
+	}
+	sum, _ := os.ReadFile(out + ".sha256")
+	srv.Close()
+	if stdout, _, err = runCLI(t, "bundle", "verify", out, "--sha256", strings.Fields(string(sum))[0]); err != nil {
+		t.Errorf("bundle verify: %v\n%s", err, stdout)
+	}
+	if _, _, err = runCLI(t, "bundle", "verify", out, "--sha256", strings.Repeat("0", 64)); err == nil || !strings.Contains(err.Error(), "bundle file: sha256 expected") {
+		t.Errorf("bundle verify with a wrong pin: %v", err)
+	}
+
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc/provision"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/provision/node.yaml"), y, 0o644)
+	stdout, logs, err = runCLI(t, "node", "base", "--dry-run", "--root", root, "--bundle", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	if !strings.Contains(stdout, "bundle/install") || !strings.Contains(stdout, "verify bundle.tar and extract it to /var/lib/provision/bundle") {
+		t.Errorf("plan lacks the bundle task:\n%s", stdout)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/provision/bundle")); err == nil {
+		t.Errorf("--dry-run extracted the bundle")
+	}
+	if _, _, err = runCLI(t, "node", "join", "--root", root, "--bundle", out); err == nil || !strings.Contains(err.Error(), "--bundle and --bundle-sha256 are for base") {
+		t.Errorf("join --bundle: %v", err)
+	}
+}
+
+func TestBundleCLIErrors(t *testing.T) {
+	dir := t.TempDir()
+	_, _, err := runCLI(t, "bundle", "--kubelet-version", "1.31", "--os", "plan9", "--arch", "s390x")
+	for _, want := range []string{"--kubelet-version: must be vMAJOR.MINOR.PATCH", "--os: unknown OS profile", "--arch: must be amd64 or arm64", "--output: is required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	cfg := nodeconfig.New("v1.31.4", "arm64")
+	cfg.OSProfile = "debian-12"
+	y, _ := cfg.Marshal()
+	cfgPath := filepath.Join(dir, "node.yaml")
+	os.WriteFile(cfgPath, y, 0o644)
+	_, _, err = runCLI(t, "bundle", "--config", cfgPath, "--kubelet-version", "v1.30.0", "--arch", "amd64", "--os", "rocky-9", "-o", filepath.Join(dir, "b.tar"))
+	for _, want := range []string{"--kubelet-version: v1.30.0 conflicts", "--arch: amd64 conflicts", "--os: rocky-9 conflicts"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("a failed bundle left files: %v", entries)
+	}
+}

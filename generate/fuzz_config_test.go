@@ -1,0 +1,98 @@
+package generate
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provision-dev/provision/generate/ignition"
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+// FuzzParseConfig feeds arbitrary GenerateConfig documents (file paths resolve
+// under testdata/, so "tokenFile: token" and "caCertFile: ca.crt" work).
+// Properties: no panic; a parse error is an apiVersion field error or a YAML
+// error; a parsed config either fails Validate with field errors (every entry
+// names a field and has a message, none quotes the token) or renders a
+// document its format's parser accepts.
+//
+//	go test ./generate -run '^$' -fuzz FuzzParseConfig -fuzztime 60s
+func FuzzParseConfig(f *testing.F) {
+	base, err := filepath.Abs("testdata")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, ex := range []string{"openstack-ubuntu", "flatcar-butane"} {
+		data, err := os.ReadFile(filepath.Join("..", "examples", ex, "generate.yaml"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: rocky-9\nformat: ignition\nignitionVersion: \"3.5\"\nkubeletVersion: v1.30.0\n" +
+		"apiServerURL: https://[fd00::1]:6443\ntoken: abcdef.0123456789abcdef\ncaCertFile: ca.crt\nprovisionSource: http://mirror:8080/p\nallowHTTPSource: true\n" +
+		"provisionSHA256: " + strings.Repeat("0", 64) + "\ngzip: true\nnodeIP: 10.0.0.5\nprebaked: true\n" +
+		"artifacts:\n  kubelet:\n    url: https://m.internal/kubelet\n    sha256: " + strings.Repeat("a", 64) + "\n" +
+		"packages:\n  yum:\n    baseURL: https://m.internal/rocky\n    exclusive: true\n" +
+		"containerd:\n  registryMirrors:\n    docker.io: [\"https://mirror.internal\"]\n"))
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: [a, b]\n"))
+	f.Add([]byte("apiVersion: v0\n"))
+	f.Add([]byte("{\"apiVersion\":\"provision.dev/v1alpha1\",\"kind\":\"GenerateConfig\",\"unknown\":1}"))
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\ntokenFile: token\ncaCertFile: ca.crt\ncloudConfig: \"a: b\\n\"\n&x [*x]"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseConfig(data, base)
+		if err != nil {
+			var es Errors
+			if errors.As(err, &es) {
+				if len(es) != 1 || es[0].Field != "apiVersion" {
+					t.Fatalf("parse error names no field: %+v", es)
+				}
+				return
+			}
+			if !strings.HasPrefix(err.Error(), "parse "+Kind+": ") {
+				t.Fatalf("parse error without context: %v", err)
+			}
+			return
+		}
+		format := ResolvedFormat(s)
+		out, err := Render(s, "")
+		if err != nil {
+			var es Errors
+			if !errors.As(err, &es) || len(es) == 0 {
+				t.Fatalf("rejected without field errors: %T %v", err, err)
+			}
+			for _, e := range es {
+				if e.Field == "" || e.Message == "" {
+					t.Fatalf("error names no field: %+v", e)
+				}
+			}
+			if tok := s.Token; len(tok) >= 8 && !strings.Contains(string(data), tok+tok) && strings.Contains(err.Error(), tok) {
+				t.Fatalf("error quotes the token: %v", err)
+			}
+			return
+		}
+		if len(out) == 0 {
+			t.Fatal("accepted config, empty document")
+		}
+		prof, err := osprofiles.Get(s.OS)
+		if err != nil {
+			t.Fatalf("accepted an unknown OS %q", s.OS)
+		}
+		switch format {
+		case osprofiles.Ignition:
+			v := s.IgnitionVersion
+			if v == "" {
+				v = ignition.DefaultVersion
+			}
+			if _, err := ignition.Parse(v, out); err != nil {
+				t.Fatalf("accepted config, invalid Ignition %s: %v", v, err)
+			}
+		case osprofiles.Butane:
+			translateButane(t, out, s.Gzip) // Butane's strict translation must accept it
+		case osprofiles.CloudInit:
+			decodeAny(t, out, format, prof, "", s.Gzip)
+		}
+	})
+}

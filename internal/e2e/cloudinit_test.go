@@ -1,0 +1,35 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provision-dev/provision/internal/testenv"
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+// TestCloudInitJoin is scenario 1: `provision generate --format cloud-init` →
+// a NoCloud seed in a fresh Debian 12 root with cloud-init → booted with
+// systemd-nspawn → real cloud-init writes the files and starts setup.sh →
+// setup.sh fetches provision (sha256 pinned) → `provision node` (base from the
+// local apt repository and artifact server, then join) → kubelet TLS-bootstraps
+// → the Node is Ready and a pod runs on it.
+func TestCloudInitJoin(t *testing.T) {
+	e := newJoinEnv(t)
+	token := e.cluster.CreateToken(t, 15*time.Minute)
+	u := e.generateUserdata(t, osprofiles.CloudInit, "e2e-cloudinit", token, e.provSHA)
+	root := testenv.NewRoot(t, testenv.BookwormCloudInit)
+	testenv.InstallNodeShims(t, root, e.pauseTar)
+	e.installE2EConfig(t, root, u.nodeYAML)
+	seedNoCloud(t, root, u, "e2e-cloudinit-1")
+	m, _ := e.bootAndJoin(t, root, u, "cloud-init", 6*time.Minute)
+
+	out, _ := m.Exec(t.Context(), "cloud-init", "status", "--long")
+	if !strings.Contains(out.Stdout, "status: done") {
+		t.Errorf("cloud-init status:\n%s", out.Stdout)
+	}
+	t.Logf("requests: provision server %v, artifact server %v", e.provReqs.reset(), e.artReqs.reset())
+}

@@ -1,0 +1,214 @@
+package reliability
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/provision-dev/provision/node/nodeconfig"
+)
+
+// provisionBin is the provision binary built once for the package's tests.
+var provisionBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "provision-reliability-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	provisionBin = filepath.Join(dir, "provision")
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(gobin); err != nil {
+		gobin = "go"
+	}
+	build := exec.Command(gobin, "build", "-o", provisionBin, "github.com/provision-dev/provision/cmd/provision")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build provision: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func sha(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+
+// noise is n deterministic, incompressible bytes.
+func noise(seed uint64, n int) []byte {
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func tgz(t testing.TB, files map[string][]byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o755, Size: int64(len(files[n])), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(files[n])
+	}
+	tw.Close()
+	gz.Close()
+	return buf.Bytes()
+}
+
+// artifacts is a loopback server of fake release artifacts, written in 64 KiB
+// flushed chunks so a download spans many reads (and kill points).
+type artifacts struct {
+	*httptest.Server
+	files map[string][]byte
+}
+
+func newArtifacts(t testing.TB) *artifacts {
+	a := &artifacts{files: map[string][]byte{
+		"/kubelet": noise(1, 512<<10),
+		"/cni.tgz": tgz(t, map[string][]byte{"./bridge": noise(2, 96<<10), "./host-local": noise(3, 96<<10), "./loopback": noise(4, 64<<10),
+			"./portmap": noise(5, 64<<10), "./bandwidth": noise(6, 32<<10), "./firewall": noise(7, 32<<10)}),
+		"/crictl.tgz": tgz(t, map[string][]byte{"crictl": noise(8, 192<<10), "LICENSE": []byte("license\n")}),
+	}}
+	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, ok := a.files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+		for len(b) > 0 {
+			n := min(len(b), 64<<10)
+			if _, err := w.Write(b[:n]); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			b = b[n:]
+		}
+	}))
+	t.Cleanup(a.Close)
+	return a
+}
+
+func (a *artifacts) artifact(p string) nodeconfig.Artifact {
+	return nodeconfig.Artifact{URL: a.URL + p, SHA256: sha(a.files[p])}
+}
+
+// nodeConfig is a debian-12 node config whose artifacts come from a.
+func (a *artifacts) nodeConfig() nodeconfig.NodeConfig {
+	c := nodeconfig.New("v1.31.4", runtime.GOARCH)
+	c.OSProfile = "debian-12"
+	c.Kubernetes.APIServerURL = "https://127.0.0.1:6443"
+	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}
+	c.Kubernetes.ClusterDomain = "cluster.local"
+	c.Artifacts = nodeconfig.Artifacts{Kubelet: a.artifact("/kubelet"), CNIPlugins: a.artifact("/cni.tgz"), Crictl: a.artifact("/crictl.tgz")}
+	c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://mirror.internal"}}
+	return c
+}
+
+// Stub commands for a node run against --root: chroot runs the stub inside
+// "the root" by exporting it; dpkg-query/apt-get keep the installed packages in
+// ROOT/var/lib/stub-dpkg/installed; systemctl --root enables a unit with the
+// same WantedBy symlink systemctl would make.
+var stubs = map[string]string{
+	"chroot": `#!/bin/sh
+root=$1; shift
+STUB_ROOT=$root exec "$@"
+`,
+	"dpkg-query": `#!/bin/sh
+db="$STUB_ROOT/var/lib/stub-dpkg/installed"
+shift 2
+rc=0
+for p in "$@"; do
+  if [ -f "$db" ] && grep -qx "$p" "$db"; then printf '%s\tii \n' "$p"; else rc=1; fi
+done
+exit $rc
+`,
+	"apt-get": `#!/bin/sh
+db="$STUB_ROOT/var/lib/stub-dpkg/installed"
+inst=0
+for a in "$@"; do
+  if [ $inst = 1 ]; then
+    case $a in -*) ;; *) mkdir -p "${db%/*}"; grep -qsx "$a" "$db" || echo "$a" >> "$db";; esac
+  fi
+  [ "$a" = install ] && inst=1
+done
+exit 0
+`,
+	"systemctl": `#!/bin/sh
+[ "$1" = --root ] || { echo "stub systemctl: only --root is supported: $*" >&2; exit 1; }
+root=$2 cmd=$3 unit=$4
+f=$root/etc/systemd/system/$unit
+target=/etc/systemd/system/$unit
+if [ ! -f "$f" ]; then target=/lib/systemd/system/$unit wanted=multi-user.target
+else wanted=$(sed -n 's/^WantedBy=//p' "$f" | head -n 1); fi
+link=$root/etc/systemd/system/$wanted.wants/$unit
+case $cmd in
+is-enabled) if [ -n "$wanted" ] && [ -L "$link" ]; then echo enabled; exit 0; fi; echo disabled; exit 1;;
+enable) [ -n "$wanted" ] || { echo "stub systemctl: $unit has no WantedBy" >&2; exit 1; }
+  mkdir -p "${link%/*}"; ln -sfn "$target" "$link";;
+*) echo "stub systemctl: unsupported $cmd" >&2; exit 1;;
+esac
+`,
+	"systemd-detect-virt": "#!/bin/sh\necho none\nexit 1\n",
+}
+
+// stubPath writes the stubs to a directory and returns a PATH with it first.
+func stubPath(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, body := range stubs {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir + string(os.PathListSeparator) + os.Getenv("PATH")
+}
+
+// seedRoot makes a fresh node root: os-release, an fstab with swap, the node config.
+func seedRoot(t testing.TB, dir string, cfg nodeconfig.NodeConfig) {
+	t.Helper()
+	osr, err := os.ReadFile(filepath.Join("..", "..", "osprofiles", "testdata", "os-release", "debian-12"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := cfg.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, c := range map[string][]byte{
+		"etc/os-release":          osr,
+		"etc/fstab":               []byte("UUID=abc / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n"),
+		"etc/provision/node.yaml": y,
+	} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), c, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

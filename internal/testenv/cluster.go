@@ -1,0 +1,538 @@
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// APIServerPort is where kube-apiserver listens on ServerAddr.
+const APIServerPort = "6443"
+
+// BootstrapGroup is the extra group kubeadm gives its node bootstrap tokens;
+// the RBAC bindings of StartCluster name it.
+const BootstrapGroup = "system:bootstrappers:kubeadm:default-node-token"
+
+// Cluster is etcd, kube-apiserver and kube-controller-manager started by the
+// test inside its network namespace, as child processes stopped by PID at cleanup.
+type Cluster struct {
+	Version string
+	// URL is the API server's https URL on ServerAddr.
+	URL string
+	// CACert is the cluster CA (PEM) and CACertFile a host file holding it.
+	CACert     []byte
+	CACertFile string
+	// Client is an admin (system:masters) client dialling from inside the namespace.
+	Client kubernetes.Interface
+	// KubeDir holds the Kubernetes binaries (kubelet included).
+	KubeDir string
+
+	t     testing.TB
+	ns    *NetNS
+	dir   string
+	procs []*process
+}
+
+// StartCluster builds (or finds cached) the binaries of version, generates the
+// PKI, starts etcd, kube-apiserver and kube-controller-manager inside ns, and
+// waits until the API server is ready and the controller-manager signs: the
+// bootstrapsigner has signed the cluster-info ConfigMap for a probe token.
+func StartCluster(t testing.TB, ns *NetNS, version string) *Cluster {
+	t.Helper()
+	Require(t)
+	kubeDir, etcdBin := KubeBinaries(t, version)
+	done := Phase(t, "cluster start")
+	defer done()
+	dir := t.TempDir()
+	c := &Cluster{Version: version, URL: "https://" + net.JoinHostPort(ServerAddr, APIServerPort), KubeDir: kubeDir, t: t, ns: ns, dir: dir}
+	t.Cleanup(c.stop)
+
+	ca := newCA(t, "provision-e2e-ca")
+	c.CACert = ca.certPEM()
+	caFile, caKey := ca.write(t, dir, "ca")
+	c.CACertFile = caFile
+	serving := ca.issue(t, "kube-apiserver", nil,
+		[]net.IP{net.ParseIP(ServerAddr), net.ParseIP("10.96.0.1"), net.ParseIP("127.0.0.1")},
+		[]string{"kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"})
+	servingCrt, servingKey := serving.write(t, dir, "apiserver")
+	kubeletClientCrt, kubeletClientKey := ca.issue(t, "kube-apiserver-kubelet-client", []string{"system:masters"}, nil, nil).write(t, dir, "apiserver-kubelet-client")
+	admin := ca.issue(t, "provision-e2e-admin", []string{"system:masters"}, nil, nil)
+	saPub, saKey := writeServiceAccountKeys(t, dir)
+
+	etcdData := filepath.Join(dir, "etcd")
+	c.start(t, "etcd", etcdBin,
+		"--name=e2e", "--data-dir="+etcdData, "--unsafe-no-fsync",
+		"--listen-client-urls=http://127.0.0.1:2379", "--advertise-client-urls=http://127.0.0.1:2379",
+		"--listen-peer-urls=http://127.0.0.1:2380", "--initial-advertise-peer-urls=http://127.0.0.1:2380",
+		"--initial-cluster=e2e=http://127.0.0.1:2380", "--log-level=warn")
+	c.start(t, "kube-apiserver", filepath.Join(kubeDir, "kube-apiserver"),
+		"--etcd-servers=http://127.0.0.1:2379",
+		"--bind-address="+ServerAddr, "--advertise-address="+ServerAddr, "--secure-port="+APIServerPort,
+		"--tls-cert-file="+servingCrt, "--tls-private-key-file="+servingKey,
+		"--client-ca-file="+caFile,
+		"--kubelet-client-certificate="+kubeletClientCrt, "--kubelet-client-key="+kubeletClientKey,
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file="+saPub, "--service-account-signing-key-file="+saKey,
+		"--service-cluster-ip-range=10.96.0.0/16",
+		"--enable-bootstrap-token-auth",
+		"--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction",
+		"--allow-privileged=true",
+		"--profiling=false")
+
+	cfg := &rest.Config{
+		Host:            c.URL,
+		TLSClientConfig: rest.TLSClientConfig{CAData: c.CACert, CertData: admin.certPEM(), KeyData: keyPEM(t, admin.key)},
+		Dial:            ns.DialContext,
+		QPS:             100,
+		Burst:           200,
+		Timeout:         30 * time.Second,
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Client = client
+	c.waitReady(t, cfg)
+
+	kcmKubeconfig := filepath.Join(dir, "controller-manager.conf")
+	if err := clientcmd.WriteToFile(clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"e2e": {Server: c.URL, CertificateAuthorityData: c.CACert}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"admin": {ClientCertificateData: admin.certPEM(), ClientKeyData: keyPEM(t, admin.key)}},
+		Contexts:       map[string]*clientcmdapi.Context{"e2e": {Cluster: "e2e", AuthInfo: "admin"}},
+		CurrentContext: "e2e",
+	}, kcmKubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	c.start(t, "kube-controller-manager", filepath.Join(kubeDir, "kube-controller-manager"),
+		"--kubeconfig="+kcmKubeconfig,
+		"--controllers=*,bootstrapsigner,tokencleaner",
+		"--cluster-signing-cert-file="+caFile, "--cluster-signing-key-file="+caKey,
+		"--use-service-account-credentials=true",
+		"--root-ca-file="+caFile,
+		"--service-account-private-key-file="+saKey,
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1",
+		"--profiling=false")
+
+	c.setupBootstrapRBAC(t)
+	c.waitControllerManager(t)
+	return c
+}
+
+// process is one child process of the cluster.
+type process struct {
+	name   string
+	cmd    *exec.Cmd
+	log    string
+	exited chan struct{}
+}
+
+// start runs argv inside the namespace (ip netns exec execs the binary, so the
+// PID is the binary's own) with its output in dir/NAME.log.
+func (c *Cluster) start(t testing.TB, name string, argv ...string) {
+	t.Helper()
+	ns := c.ns.Name
+	logPath := filepath.Join(c.dir, name+".log")
+	f, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
+	cmd.Stdout, cmd.Stderr = f, f
+	// If the test binary dies without its cleanups, the kernel kills the child.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &process{name: name, cmd: cmd, log: logPath, exited: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		close(p.exited)
+	}()
+	c.procs = append(c.procs, p)
+	t.Logf("cluster: started %s (pid %d, log %s)", name, cmd.Process.Pid, logPath)
+}
+
+// stop stops the processes in reverse order: SIGTERM by PID, SIGKILL after 10 s.
+func (c *Cluster) stop() {
+	for i := len(c.procs) - 1; i >= 0; i-- {
+		p := c.procs[i]
+		select {
+		case <-p.exited:
+			continue
+		default:
+		}
+		syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
+		select {
+		case <-p.exited:
+		case <-time.After(10 * time.Second):
+			c.t.Logf("cluster: %s (pid %d) still running 10s after SIGTERM: SIGKILL", p.name, p.cmd.Process.Pid)
+			syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
+			<-p.exited
+		}
+	}
+}
+
+// Logs returns the tail of a component's log (etcd, kube-apiserver, kube-controller-manager).
+func (c *Cluster) Logs(name string, lines int) string {
+	data, err := os.ReadFile(filepath.Join(c.dir, name+".log"))
+	if err != nil {
+		return err.Error()
+	}
+	return lastLines(string(data), lines)
+}
+
+// checkAlive fails the test if a component has exited.
+func (c *Cluster) checkAlive(t testing.TB) {
+	t.Helper()
+	for _, p := range c.procs {
+		select {
+		case <-p.exited:
+			t.Fatalf("cluster: %s exited: %v\n%s", p.name, p.cmd.ProcessState, c.Logs(p.name, 40))
+		default:
+		}
+	}
+}
+
+// waitReady polls /readyz every 100 ms.
+func (c *Cluster) waitReady(t testing.TB, cfg *rest.Config) {
+	t.Helper()
+	done := Phase(t, "kube-apiserver ready")
+	defer done()
+	rt, err := rest.TransportFor(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: rt, Timeout: 5 * time.Second}
+	deadline := time.Now().Add(90 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		c.checkAlive(t)
+		resp, err := hc.Get(c.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("kube-apiserver not ready after 90s: %s\n%s", last, c.Logs("kube-apiserver", 40))
+}
+
+// setupBootstrapRBAC creates the bindings kubeadm creates for node bootstrap:
+// bootstrap tokens may create node-client CSRs, which are auto-approved, and
+// nodes may renew their own client certificates.
+func (c *Cluster) setupBootstrapRBAC(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for name, b := range map[string][2]string{
+		"kubeadm:kubelet-bootstrap":                     {"system:node-bootstrapper", BootstrapGroup},
+		"kubeadm:node-autoapprove-bootstrap":            {"system:certificates.k8s.io:certificatesigningrequests:nodeclient", BootstrapGroup},
+		"kubeadm:node-autoapprove-certificate-rotation": {"system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", "system:nodes"},
+	} {
+		crb := &rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: b[0]},
+			Subjects:   []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "Group", Name: b[1]}},
+		}
+		if _, err := c.Client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("create ClusterRoleBinding %s: %v", name, err)
+		}
+	}
+	// cluster-info, as kubeadm publishes it; the bootstrapsigner signs it per token.
+	kc, err := clientcmd.Write(clientcmdapi.Config{
+		Clusters: map[string]*clientcmdapi.Cluster{"": {Server: c.URL, CertificateAuthorityData: c.CACert}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cluster-info", Namespace: "kube-public"}, Data: map[string]string{"kubeconfig": string(kc)}}
+	if _, err := c.Client.CoreV1().ConfigMaps("kube-public").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create cluster-info: %v", err)
+	}
+}
+
+// waitControllerManager waits until kube-controller-manager's controllers run:
+// a probe token's signature appears in cluster-info (bootstrapsigner), then the
+// probe token is deleted. It takes about 5 s after start.
+func (c *Cluster) waitControllerManager(t testing.TB) {
+	t.Helper()
+	done := Phase(t, "kube-controller-manager signing")
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	id := c.CreateToken(t, time.Hour)[:6]
+	key := "jws-kubeconfig-" + id
+	for {
+		c.checkAlive(t)
+		cm, err := c.Client.CoreV1().ConfigMaps("kube-public").Get(ctx, "cluster-info", metav1.GetOptions{})
+		if err == nil && cm.Data[key] != "" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("kube-controller-manager did not sign cluster-info within 90s (%v)\n%s", err, c.Logs("kube-controller-manager", 40))
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := c.Client.CoreV1().Secrets("kube-system").Delete(ctx, "bootstrap-token-"+id, metav1.DeleteOptions{}); err != nil {
+		t.Fatalf("delete probe token: %v", err)
+	}
+}
+
+// NewTokenValue returns a random bootstrap token [a-z0-9]{6}.[a-z0-9]{16}
+// that is not (yet) known to any cluster.
+func NewTokenValue(t testing.TB) string {
+	t.Helper()
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, 23)
+	for i := range b {
+		if i == 6 {
+			b[i] = '.'
+			continue
+		}
+		n, err := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[i] = alphabet[n.Int64()]
+	}
+	return string(b)
+}
+
+// CreateToken creates a bootstrap token as kubeadm does (Secret
+// kube-system/bootstrap-token-ID with authentication and signing usages and the
+// kubeadm node group) expiring after ttl, and returns it. A negative ttl
+// creates an already expired token.
+func (c *Cluster) CreateToken(t testing.TB, ttl time.Duration) string {
+	t.Helper()
+	tok := NewTokenValue(t)
+	id, secret, _ := strings.Cut(tok, ".")
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "bootstrap-token-" + id, Namespace: "kube-system"},
+		Type:       corev1.SecretTypeBootstrapToken,
+		StringData: map[string]string{
+			"description":                    "provision e2e node token",
+			"token-id":                       id,
+			"token-secret":                   secret,
+			"expiration":                     time.Now().Add(ttl).UTC().Format(time.RFC3339),
+			"usage-bootstrap-authentication": "true",
+			"usage-bootstrap-signing":        "true",
+			"auth-extra-groups":              BootstrapGroup,
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Client.CoreV1().Secrets("kube-system").Create(ctx, s, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create bootstrap token secret: %v", err)
+	}
+	return tok
+}
+
+// NodeTimes are when the test saw a Node registered and Ready.
+type NodeTimes struct {
+	mu         sync.Mutex
+	Registered time.Time
+	Ready      time.Time
+	Node       *corev1.Node
+	ready      chan struct{}
+	registered chan struct{}
+}
+
+// WatchNode watches the Node name from now until cleanup and records when it
+// is registered and when it first reports Ready=True.
+func (c *Cluster) WatchNode(t testing.TB, name string) *NodeTimes {
+	t.Helper()
+	nt := &NodeTimes{ready: make(chan struct{}), registered: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-stopped })
+	go func() {
+		defer close(stopped)
+		sel := fields.OneTermEqualSelector("metadata.name", name).String()
+		for ctx.Err() == nil {
+			w, err := c.Client.CoreV1().Nodes().Watch(ctx, metav1.ListOptions{FieldSelector: sel})
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			for ev := range w.ResultChan() {
+				node, ok := ev.Object.(*corev1.Node)
+				if !ok || (ev.Type != watch.Added && ev.Type != watch.Modified) {
+					continue
+				}
+				if nt.observe(node) {
+					w.Stop()
+					return
+				}
+			}
+		}
+	}()
+	return nt
+}
+
+// observe records the node's state; it reports whether it is Ready.
+func (nt *NodeTimes) observe(node *corev1.Node) bool {
+	now := time.Now()
+	nt.mu.Lock()
+	defer nt.mu.Unlock()
+	nt.Node = node.DeepCopy()
+	if nt.Registered.IsZero() {
+		nt.Registered = now
+		close(nt.registered)
+	}
+	for _, cond := range node.Status.Conditions {
+		if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+			nt.Ready = now
+			close(nt.ready)
+			return true
+		}
+	}
+	return false
+}
+
+// WaitReady waits for the Node to be Ready and returns it.
+func (nt *NodeTimes) WaitReady(ctx context.Context) (*corev1.Node, error) {
+	select {
+	case <-nt.ready:
+		nt.mu.Lock()
+		defer nt.mu.Unlock()
+		return nt.Node, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Seen reports whether the Node was ever registered.
+func (nt *NodeTimes) Seen() bool {
+	select {
+	case <-nt.registered:
+		return true
+	default:
+		return false
+	}
+}
+
+// NodeClientCSRs returns the kubelet client CSRs (signer
+// kubernetes.io/kube-apiserver-client-kubelet) in the cluster.
+func (c *Cluster) NodeClientCSRs(ctx context.Context) ([]certificatesv1.CertificateSigningRequest, error) {
+	list, err := c.Client.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	var out []certificatesv1.CertificateSigningRequest
+	for _, csr := range list.Items {
+		if csr.Spec.SignerName == certificatesv1.KubeAPIServerClientKubeletSignerName {
+			out = append(out, csr)
+		}
+	}
+	return out, nil
+}
+
+// CSRApproved reports whether csr is approved and its certificate issued.
+func CSRApproved(csr certificatesv1.CertificateSigningRequest) bool {
+	approved := false
+	for _, cond := range csr.Status.Conditions {
+		if cond.Type == certificatesv1.CertificateApproved && cond.Status == corev1.ConditionTrue {
+			approved = true
+		}
+	}
+	return approved && len(csr.Status.Certificate) > 0
+}
+
+// RunPod creates a pod of image on node (bypassing the scheduler, which the
+// test cluster does not run) with no service account token, and waits until it
+// is Running. The image must already be in the node's containerd.
+func (c *Cluster) RunPod(ctx context.Context, node, name, image string) (*corev1.Pod, error) {
+	no := false
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: corev1.PodSpec{
+			NodeName:                     node,
+			AutomountServiceAccountToken: &no,
+			Containers:                   []corev1.Container{{Name: "c", Image: image, ImagePullPolicy: corev1.PullNever}},
+		},
+	}
+	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
+	sel := fields.OneTermEqualSelector("metadata.name", name).String()
+	var last *corev1.Pod
+	for {
+		w, err := c.Client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{FieldSelector: sel})
+		if err != nil {
+			if ctx.Err() != nil {
+				return last, fmt.Errorf("pod %s not running: %w (last status %s)", name, ctx.Err(), podState(last))
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			last = p
+			if p.Status.Phase == corev1.PodRunning {
+				w.Stop()
+				return p, nil
+			}
+			if p.Status.Phase == corev1.PodFailed {
+				w.Stop()
+				return p, errors.New("pod failed: " + podState(p))
+			}
+		}
+		if ctx.Err() != nil {
+			return last, fmt.Errorf("pod %s not running: %w (last status %s)", name, ctx.Err(), podState(last))
+		}
+	}
+}
+
+func podState(p *corev1.Pod) string {
+	if p == nil {
+		return "none"
+	}
+	s := string(p.Status.Phase)
+	for _, cs := range p.Status.ContainerStatuses {
+		if w := cs.State.Waiting; w != nil {
+			s += fmt.Sprintf(" (%s: %s %s)", cs.Name, w.Reason, w.Message)
+		}
+	}
+	for _, cond := range p.Status.Conditions {
+		if cond.Status != corev1.ConditionTrue && cond.Message != "" {
+			s += fmt.Sprintf(" [%s: %s]", cond.Type, cond.Message)
+		}
+	}
+	return s
+}

@@ -1,0 +1,189 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path"
+	"runtime"
+	"strings"
+
+	"github.com/provision-dev/provision/node/bundle"
+	"github.com/provision-dev/provision/node/nodeconfig"
+	"github.com/provision-dev/provision/node/tasks"
+)
+
+// Airgap paths, under the root.
+const (
+	// BundleDir is where base extracts a verified bundle (manifest.json, artifacts/).
+	BundleDir = StateDir + "/bundle"
+	// BaseDoneMarker is written by a successful base: the image is prebaked for
+	// the kubelet version, OS profile and arch it records (JSON, BaseDone).
+	BaseDoneMarker = StateDir + "/base-done"
+)
+
+const tBundle = "bundle/install"
+
+// BaseDone is the content of BaseDoneMarker.
+type BaseDone struct {
+	KubeletVersion string `json:"kubeletVersion"`
+	OSProfile      string `json:"osProfile"`
+	Arch           string `json:"arch"`
+	// Bundle is the file name of the bundle base installed from (--bundle), if any.
+	Bundle   string `json:"bundle,omitempty"`
+	Finished string `json:"finished"`
+}
+
+func (n *Node) arch() string {
+	if n.Config.Arch != "" {
+		return n.Config.Arch
+	}
+	return runtime.GOARCH
+}
+
+// bundleExpect is what this node requires of a bundle.
+func (n *Node) bundleExpect() bundle.Expect {
+	a := n.Config.Artifacts
+	return bundle.Expect{
+		KubeletVersion: n.Config.Kubernetes.Version,
+		OSProfile:      n.Profile,
+		Arch:           n.arch(),
+		Pinned: map[string]string{
+			bundle.Kubelet: a.Kubelet.SHA256, bundle.CNIPlugins: a.CNIPlugins.SHA256, bundle.Crictl: a.Crictl.SHA256,
+			bundle.Containerd: a.Containerd.SHA256, bundle.Runc: a.Runc.SHA256,
+		},
+	}
+}
+
+// bundleArtifacts decides where base's artifacts come from. With --bundle, the
+// bundle's manifest is checked against the node now (a bundle for another node
+// fails the build, before any task runs), a task verifies and extracts the
+// whole bundle, and the artifacts point at BundleDir with the manifest's hashes.
+// Without --bundle, a bundle already installed in BundleDir that matches the node
+// is used the same way (a prebaked image re-running base stays offline); one that
+// does not match is ignored. Otherwise the config's sources are used.
+func (n *Node) bundleArtifacts() (pre []tasks.Task, arts nodeconfig.Artifacts, provision *nodeconfig.Artifact, err error) {
+	arts = n.Config.Artifacts
+	root := n.Env.Root
+	var m bundle.Manifest
+	switch {
+	case n.opts.Bundle != "":
+		m, _, err = bundle.ReadManifest(n.opts.Bundle)
+		if err != nil {
+			return nil, arts, nil, err
+		}
+		if err := m.Check(n.bundleExpect()); err != nil {
+			return nil, arts, nil, &bundle.RefusedError{Bundle: n.opts.Bundle, Problems: strings.Split(err.Error(), "\n")}
+		}
+		pre = append(pre, &bundleInstall{File: n.opts.Bundle, Dir: BundleDir, Opts: bundle.Options{Expect: ptr(n.bundleExpect()), SHA256: n.opts.BundleSHA256}})
+	case root.Exists(path.Join(BundleDir, bundle.ManifestName)):
+		data, rerr := root.ReadFile(path.Join(BundleDir, bundle.ManifestName))
+		if rerr == nil {
+			m, rerr = bundle.ParseManifest(data)
+		}
+		if rerr == nil {
+			rerr = m.Check(n.bundleExpect())
+		}
+		if rerr != nil {
+			n.opts.Log.Info("ignoring the installed bundle: it does not match this node", "dir", BundleDir, "reason", oneLine(rerr.Error()))
+			return nil, arts, nil, nil
+		}
+		n.opts.Log.Info("artifacts from the installed bundle", "dir", BundleDir, "kubelet", m.KubeletVersion)
+	default:
+		return nil, arts, nil, nil
+	}
+	src := func(name string) nodeconfig.Artifact {
+		e, ok := m.Get(name)
+		if !ok {
+			return nodeconfig.Artifact{}
+		}
+		u := url.URL{Scheme: "file", Path: root.Path(path.Join(BundleDir, e.File))}
+		return nodeconfig.Artifact{URL: u.String(), SHA256: e.SHA256}
+	}
+	arts = nodeconfig.Artifacts{Kubelet: src(bundle.Kubelet), CNIPlugins: src(bundle.CNIPlugins), Crictl: src(bundle.Crictl), Containerd: src(bundle.Containerd), Runc: src(bundle.Runc)}
+	if p := src(bundle.Provision); p.URL != "" && n.opts.Bundle != "" {
+		provision = &p // only from an explicit --bundle: never replace a binary the userdata just installed
+	}
+	return pre, arts, provision, nil
+}
+
+// bundleInstall verifies a whole bundle and extracts it to Dir (see bundle.Install).
+type bundleInstall struct {
+	File string
+	Dir  string
+	Opts bundle.Options
+}
+
+func (t *bundleInstall) Name() string { return tBundle }
+
+func (t *bundleInstall) Run(_ context.Context, e *tasks.Env, dry bool) (tasks.Outcome, error) {
+	dir := e.Root.Path(t.Dir)
+	if dry {
+		if bundle.IsInstalled(t.File, dir) {
+			return tasks.Outcome{Result: tasks.Unchanged, Detail: fmt.Sprintf("%s holds %s (verified again on apply)", t.Dir, path.Base(t.File))}, nil
+		}
+		return tasks.Outcome{Result: tasks.Changed, Detail: fmt.Sprintf("verify %s and extract it to %s", path.Base(t.File), t.Dir)}, nil
+	}
+	m, changed, err := bundle.Install(t.File, dir, t.Opts)
+	if err != nil {
+		return tasks.Outcome{}, err
+	}
+	detail := fmt.Sprintf("verified %d artifacts (%d bytes) of %s", len(m.Artifacts), m.TotalSize(), path.Base(t.File))
+	if !changed {
+		return tasks.Outcome{Result: tasks.Unchanged, Detail: detail + "; " + t.Dir + " already holds it"}, nil
+	}
+	return tasks.Outcome{Result: tasks.Changed, Detail: detail + ", extracted to " + t.Dir}, nil
+}
+
+// writeBaseDone records a successful base (BaseDoneMarker).
+func (n *Node) writeBaseDone(finished string) error {
+	bd := BaseDone{KubeletVersion: n.Config.Kubernetes.Version, OSProfile: n.Profile.Name, Arch: n.arch(), Finished: finished}
+	if n.opts.Bundle != "" {
+		bd.Bundle = path.Base(n.opts.Bundle)
+	}
+	data, err := json.MarshalIndent(bd, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = n.Env.Root.WriteFile(BaseDoneMarker, append(data, '\n'), 0o644)
+	return err
+}
+
+// checkBaseDone refuses to join a prebaked root whose base was done for another
+// kubelet version, OS profile or arch (join would start the wrong kubelet). A
+// root without the marker is left to join's own checks; a plan that also runs
+// base is not checked (base rewrites the marker first).
+func (n *Node) checkBaseDone() error {
+	if n.baseInPlan {
+		return nil
+	}
+	data, err := n.Env.Root.ReadFile(BaseDoneMarker)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var bd BaseDone
+	if err := json.Unmarshal(data, &bd); err != nil {
+		return fmt.Errorf("%s: %w (remove it and run `provision node base`)", BaseDoneMarker, err)
+	}
+	var diffs []string
+	if bd.KubeletVersion != n.Config.Kubernetes.Version {
+		diffs = append(diffs, fmt.Sprintf("kubelet %s, the node config asks for %s", bd.KubeletVersion, n.Config.Kubernetes.Version))
+	}
+	if bd.OSProfile != n.Profile.Name {
+		diffs = append(diffs, fmt.Sprintf("OS profile %s, this node is %s", bd.OSProfile, n.Profile.Name))
+	}
+	if bd.Arch != n.arch() {
+		diffs = append(diffs, fmt.Sprintf("arch %s, this node is %s", bd.Arch, n.arch()))
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("%s: base was done for another node (%s): run `provision node base` (with --bundle for this version when offline) before join, or rebuild the image",
+			BaseDoneMarker, strings.Join(diffs, "; "))
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package nodeconfig
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// FuzzParse feeds arbitrary node.yaml documents. Properties: no panic; a
+// rejected document gets a "parse node config" YAML error or field errors that
+// each name a field and say what is allowed; an accepted one validates, and
+// marshals to a document that parses back to the same config (stable).
+//
+//	go test ./node/nodeconfig -run '^$' -fuzz FuzzParse -fuzztime 60s
+func FuzzParse(f *testing.F) {
+	full := New("v1.31.4", "arm64")
+	full.OSProfile = "rocky-9"
+	full.Kubernetes.APIServerURL = "https://10.0.0.1:6443"
+	full.Kubernetes.CloudProvider = "external"
+	full.Kubernetes.CloudConfigPath = CloudConfigPath
+	full.Kubernetes.NodeIP = "fd00::5"
+	full.Kubernetes.ClusterDNS = []string{"10.96.0.10", "fd00::a"}
+	full.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://a.internal", "http://b.internal:5000"}, "ghcr.io": {"https://c.internal"}}
+	full.Packages.Yum = &YumRepository{BaseURL: "https://m.internal/rocky/9", GPGKey: "file:///etc/pki/rpm-gpg/key", Exclusive: true}
+	for _, c := range []NodeConfig{New("v1.31.4", "amd64"), full} {
+		data, err := c.Marshal()
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	apt := New("v1.29.0", "amd64")
+	apt.Packages.Apt = &AptRepository{URL: "file:///srv/apt", Suite: "bookworm", Components: []string{"main", "contrib"}, SignedBy: "/etc/apt/keyrings/m.gpg"}
+	if data, err := apt.Marshal(); err == nil {
+		f.Add(data)
+	}
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: NodeConfig\nkubernetes:\n  version: 1.31\n  clusterDNS: [\"x\"]\nartifacts: {}\n"))
+	f.Add([]byte("kind: [\nx"))
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: NodeConfig\nbogus: true\n"))
+	f.Add([]byte("containerd:\n  registryMirrors:\n    \"bad/host\": [\"ftp://x\"]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil {
+			if es, ok := AsErrors(err); ok {
+				if len(es) == 0 {
+					t.Fatal("empty Errors")
+				}
+				for _, e := range es {
+					if e.Field == "" || e.Message == "" {
+						t.Fatalf("error names no field: %+v", e)
+					}
+				}
+				return
+			}
+			if !strings.HasPrefix(err.Error(), "parse node config: ") {
+				t.Fatalf("error without context: %v", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("Parse accepted what Validate rejects: %v", err)
+		}
+		out, err := c.Marshal()
+		if err != nil {
+			t.Fatalf("accepted config does not marshal: %v", err)
+		}
+		back, err := Parse(out)
+		if err != nil {
+			t.Fatalf("marshalled config does not parse: %v\n%s", err, out)
+		}
+		if !reflect.DeepEqual(normal(back), normal(c)) {
+			t.Fatalf("round trip changed the config:\n%+v\n%+v", c, back)
+		}
+		again, _ := back.Marshal()
+		if string(again) != string(out) {
+			t.Fatalf("marshal not stable:\n%s\n---\n%s", out, again)
+		}
+	})
+}
+
+// normal maps empty slices and maps to nil (omitempty drops them on marshal).
+func normal(c NodeConfig) NodeConfig {
+	if len(c.Kubernetes.ClusterDNS) == 0 {
+		c.Kubernetes.ClusterDNS = nil
+	}
+	if len(c.Containerd.RegistryMirrors) == 0 {
+		c.Containerd.RegistryMirrors = nil
+	}
+	for h, m := range c.Containerd.RegistryMirrors {
+		if len(m) == 0 {
+			c.Containerd.RegistryMirrors[h] = nil
+		}
+	}
+	if c.Packages.Apt != nil && len(c.Packages.Apt.Components) == 0 {
+		c.Packages.Apt.Components = nil
+	}
+	return c
+}
