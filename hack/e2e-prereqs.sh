@@ -3,7 +3,7 @@
 # fresh Debian 12 machine. Idempotent and quiet: installs only what is missing.
 set -euo pipefail
 
-pkgs=(debootstrap systemd-container iproute2 apt-utils dpkg-dev curl gpg util-linux tar)
+pkgs=(debootstrap systemd-container iproute2 apt-utils dpkg-dev curl gpg util-linux tar ignition)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "e2e-prereqs: must run as root (apt-get install)" >&2

@@ -52,7 +52,7 @@ phase "fuzz (${FUZZTIME:-10s} per target)"
 while read -r pkg; do
   for fn in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     echo "fuzz $pkg $fn"
-    go test -run '^$' -fuzz "^${fn}\$" -fuzztime "${FUZZTIME:-10s}" "$pkg" 2>&1 | tail -n 3
+    go test -run "^$" -fuzz "^${fn}\$" -fuzztime "${FUZZTIME:-10s}" -fuzzminimizetime 2s "$pkg" 2>&1 | tail -n 3
   done
 done < <(go list ./...)
 phase_end "fuzz"

@@ -205,6 +205,14 @@ func (h *fakeHost) answer(c runner.Cmd) runner.Result {
 			return runner.Result{ExitCode: 3}
 		case "enable":
 			h.enabled[last] = true
+			if args[2] == "--now" {
+				h.active[last] = true
+			}
+			if args[2] == "--now" && last == "kubelet.service" && !h.refuse && h.root != "" {
+				p := filepath.Join(h.root, KubeletClientCertPath)
+				os.MkdirAll(filepath.Dir(p), 0o755)
+				os.WriteFile(p, []byte("cert"), 0o600)
+			}
 		case "start", "restart":
 			h.active[last] = true
 			if last == "kubelet.service" && !h.refuse && h.root != "" {

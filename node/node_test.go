@@ -167,7 +167,8 @@ func TestJoinWithSeedFlags(t *testing.T) {
 		}
 	}
 	calls := strings.Join(host.Calls(), "\n")
-	for _, want := range []string{"systemctl daemon-reload", "systemctl enable kubelet.service", "systemctl start kubelet.service"} {
+	// enable reloads systemd itself; --now starts the kubelet in the same call.
+	for _, want := range []string{"systemctl enable --now kubelet.service"} {
 		if !strings.Contains(calls, want) {
 			t.Errorf("join did not run %q:\n%s", want, calls)
 		}

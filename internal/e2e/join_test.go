@@ -182,6 +182,10 @@ func seedNoCloud(t *testing.T, root *testenv.Root, u userdata, instanceID string
 	// The image's network is the test's namespace, configured from outside, as
 	// an image for static networks has it: cloud-init must not render one.
 	root.WriteFile(t, "/etc/cloud/cloud.cfg.d/99-e2e-network.cfg", []byte("network: {config: disabled}\n"), 0o644)
+	// cloud-init's default locale, en_US.UTF-8, is not generated in a
+	// debootstrapped root (update-locale rejects it and cloud-config.service
+	// fails): the image's default is C.UTF-8, which needs no generation.
+	root.WriteFile(t, "/etc/cloud/cloud.cfg.d/99-e2e-locale.cfg", []byte("locale: C.UTF-8\n"), 0o644)
 }
 
 func runHost(t *testing.T, timeout time.Duration, name string, argv ...string) string {
@@ -510,8 +514,13 @@ func dumpOnFailure(t *testing.T, m *testenv.Machine, c *testenv.Cluster) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		r, _ := m.Exec(ctx, "journalctl", "-b", "--no-pager", "-o", "short-monotonic", "-u", "provision-setup", "-u", "kubelet", "-u", "containerd", "-u", testenv.ShimUnit, "-u", "cloud-init", "-u", "cloud-config", "-u", "cloud-final")
-		t.Logf("journal (provision-setup, kubelet, containerd, shims, cloud-init):\n%s", tail(r.Stdout, 120))
+		var lines []string
+		for _, l := range strings.Split(m.Journal(), "\n") {
+			if strings.Contains(l, "provision") || strings.Contains(l, "kubelet") || strings.Contains(l, "containerd") || strings.Contains(l, "cloud") || strings.Contains(l, "e2e") {
+				lines = append(lines, l)
+			}
+		}
+		t.Logf("journal (provision, kubelet, containerd, cloud-init, shims):\n%s", tail(strings.Join(lines, "\n"), 150))
 		fr, _ := m.Exec(ctx, "systemctl", "--failed", "--no-legend", "--plain")
 		t.Logf("failed units: %s", strings.TrimSpace(fr.Stdout))
 		if st, err := os.ReadFile(m.Root.Path("/var/lib/provision/status.json")); err == nil {
@@ -546,5 +555,8 @@ func (e *joinEnv) bootAndJoin(t *testing.T, root *testenv.Root, u userdata, scen
 	}
 	checkNodeRoot(t, m, root)
 	checkNoToken(t, root, raw, u.token)
+	if fr, _ := m.Exec(context.Background(), "systemctl", "--failed", "--no-legend", "--plain"); strings.TrimSpace(fr.Stdout) != "" {
+		t.Errorf("failed units in the machine: %s", strings.TrimSpace(fr.Stdout))
+	}
 	return m, tm
 }

@@ -63,16 +63,19 @@ func TestPrebakeOfflineJoin(t *testing.T) {
 	e.art.Close()
 	e.artReqs.reset()
 	token := e.cluster.CreateToken(t, 15*time.Minute)
-	u := e.generateUserdata(t, osprofiles.CloudInit, hostname, token, e.provSHA)
+	// --prebaked: setup keeps the image's provision binary (its sha256 is the
+	// pinned one) and runs only `provision node join`.
+	u := e.generateUserdata(t, osprofiles.CloudInit, hostname, token, e.provSHA, "--prebaked")
 	root := testenv.RootFromTarball(t, image)
-	e.installE2EConfig(t, root, u.nodeYAML)
 	seedNoCloud(t, root, u, "e2e-prebaked-join")
 
 	_, tm := e.bootAndJoin(t, root, u, "prebaked offline join", 3*time.Minute)
 	if n := e.artReqs.reset(); len(n) != 0 {
 		t.Errorf("the offline join reached the artifact server: %v", n)
 	}
-	t.Logf("provision binary server requests: %v", e.provReqs.reset())
+	if n := e.provReqs.reset(); len(n) != 0 {
+		t.Errorf("the prebaked join downloaded provision although the image holds the pinned binary: %v", n)
+	}
 	if d := tm.kubeletStarted.Sub(tm.joinStarted); tm.joinStarted.IsZero() || tm.kubeletStarted.IsZero() || d > prebakedKubeletTarget {
 		t.Errorf("prebaked join → kubelet started: %s, target < %v", since(tm.joinStarted, tm.kubeletStarted), prebakedKubeletTarget)
 	}

@@ -173,6 +173,8 @@ func CreateTemp(dir, base string, mode fs.FileMode) (*os.File, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A kill here leaves the file with the mode open(2) gave it (tests check 0600).
+		faultinject.Point("fsroot: temp opened " + name)
 		if err := f.Chmod(mode.Perm()); err != nil { // the umask may have narrowed it
 			f.Close()
 			os.Remove(name)

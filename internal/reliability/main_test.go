@@ -168,7 +168,8 @@ else wanted=$(sed -n 's/^WantedBy=//p' "$f" | head -n 1); fi
 link=$root/etc/systemd/system/$wanted.wants/$unit
 case $cmd in
 is-enabled) if [ -n "$wanted" ] && [ -L "$link" ]; then echo enabled; exit 0; fi; echo disabled; exit 1;;
-enable) [ -n "$wanted" ] || { echo "stub systemctl: $unit has no WantedBy" >&2; exit 1; }
+enable) [ "$unit" != "${STUB_FAIL_UNIT:-}" ] || { echo "Failed to enable unit: $unit (injected by the test)" >&2; exit 1; }
+  [ -n "$wanted" ] || { echo "stub systemctl: $unit has no WantedBy" >&2; exit 1; }
   mkdir -p "${link%/*}"; ln -sfn "$target" "$link";;
 *) echo "stub systemctl: unsupported $cmd" >&2; exit 1;;
 esac

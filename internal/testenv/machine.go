@@ -296,7 +296,7 @@ func (m *Machine) Stop() {
 		return
 	case <-time.After(30 * time.Second):
 	}
-	m.t.Errorf("stop: systemd-nspawn pid %d still running 30s after SIGTERM: killing init pid %d and nspawn by PID", pid, m.Leader)
+	m.t.Errorf("stop: systemd-nspawn pid %d still running 30s after SIGTERM: killing init pid %d and nspawn by PID; its processes:\n%s", pid, m.Leader, strings.Join(descendants(pid), "\n"))
 	if m.Leader > 0 {
 		syscall.Kill(m.Leader, syscall.SIGKILL)
 	}
@@ -324,4 +324,24 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// descendants lists the processes below pid (pid and command line), from /proc.
+func descendants(pid int) []string {
+	var out []string
+	var walk func(p int, depth int)
+	walk = func(p int, depth int) {
+		data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", p, p))
+		for _, f := range strings.Fields(string(data)) {
+			child, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
+			cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", child))
+			out = append(out, fmt.Sprintf("%s%d %s", strings.Repeat("  ", depth), child, strings.ReplaceAll(strings.TrimRight(string(cmd), "\x00"), "\x00", " ")))
+			walk(child, depth+1)
+		}
+	}
+	walk(pid, 0)
+	return out
 }

@@ -30,8 +30,15 @@ type KubeletBootstrap struct {
 
 func (t *KubeletBootstrap) Name() string { return t.TaskName }
 
-// refusedRE matches the API server refusing the kubelet's bootstrap credentials.
-var refusedRE = regexp.MustCompile(`(?i)\b(unauthorized|forbidden)\b`)
+// refusedRE matches the API server refusing the kubelet's bootstrap
+// credentials, e.g. kubelet v1.31's `certificate_manager.go] "Unhandled Error"
+// err="...: cannot create certificate signing request: Unauthorized"`. Meanwhile
+// the kubelet's informers run as system:anonymous and log "forbidden" lines that
+// are a consequence, not the cause: they do not match.
+var refusedRE = regexp.MustCompile(`(?i)(certificate|bootstrap|failed to run kubelet).*\b(unauthorized|forbidden)\b`)
+
+// errFieldRE extracts klog's err="..." field, the message proper.
+var errFieldRE = regexp.MustCompile(`err="((?:[^"\\]|\\.)*)"`)
 
 // errorRE picks the kubelet's error lines, for the report on timeout.
 var errorRE = regexp.MustCompile(`(?i)(\berr(or)?\b|\bfailed\b|refused|unauthorized|forbidden|timeout)`)
@@ -104,7 +111,11 @@ func (t *KubeletBootstrap) kubeletLog(ctx context.Context, e *Env, since string)
 func lastMatch(lines []string, re *regexp.Regexp) string {
 	for i := len(lines) - 1; i >= 0; i-- {
 		if re.MatchString(lines[i]) {
-			l := tokenLikeRE.ReplaceAllString(strings.TrimSpace(lines[i]), "<redacted>")
+			l := strings.TrimSpace(lines[i])
+			if m := errFieldRE.FindStringSubmatch(l); m != nil {
+				l = strings.ReplaceAll(m[1], `\"`, `"`)
+			}
+			l = tokenLikeRE.ReplaceAllString(l, "<redacted>")
 			if len(l) > 400 {
 				l = l[:400] + "..."
 			}

@@ -40,31 +40,57 @@ func (t *Service) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 		_, err := e.Exec(ctx, nil, t.systemctl(e, args...)...)
 		return err
 	}
-	if e.Live && len(e.Changed(t.ReloadOn...)) > 0 {
+	reload := e.Live && len(e.Changed(t.ReloadOn...)) > 0
+	res, _ := e.Exec(ctx, nil, t.systemctl(e, "is-enabled", t.Unit)...)
+	enabled := false
+	switch strings.TrimSpace(string(res.Stdout)) {
+	case "enabled", "enabled-runtime", "static":
+		enabled = true
+	}
+	active := false
+	if t.Start && e.Live {
+		_, err := e.Exec(ctx, nil, t.systemctl(e, "is-active", "--quiet", t.Unit)...)
+		active = err == nil
+	}
+	// `systemctl enable` reloads the manager itself, and `enable --now` also
+	// starts the unit: one call instead of three on a first join (the time to a
+	// running kubelet counts).
+	startNow := t.Start && e.Live && !active
+	switch {
+	case !enabled && startNow:
+		if err := run("enable", "--now", t.Unit); err != nil {
+			return Outcome{}, err
+		}
+		if reload {
+			did = append(did, "daemon-reload")
+		}
+		did = append(did, "enable "+t.Unit, "start "+t.Unit)
+	case !enabled:
+		if err := run("enable", t.Unit); err != nil {
+			return Outcome{}, err
+		}
+		if reload {
+			did = append(did, "daemon-reload")
+		}
+		did = append(did, "enable "+t.Unit)
+	case reload:
 		if err := run("daemon-reload"); err != nil {
 			return Outcome{}, err
 		}
 		did = append(did, "daemon-reload")
 	}
-	res, _ := e.Exec(ctx, nil, t.systemctl(e, "is-enabled", t.Unit)...)
-	if st := strings.TrimSpace(string(res.Stdout)); st != "enabled" && st != "enabled-runtime" && st != "static" {
-		if err := run("enable", t.Unit); err != nil {
-			return Outcome{}, err
-		}
-		did = append(did, "enable "+t.Unit)
-	}
 	if t.Start {
 		if !e.Live {
 			skip = append(skip, "not started: root is not the running system")
 		} else {
-			_, err := e.Exec(ctx, nil, t.systemctl(e, "is-active", "--quiet", t.Unit)...)
-			active := err == nil
 			switch why := e.Changed(t.RestartOn...); {
-			case !active:
-				if err := run("start", t.Unit); err != nil {
-					return Outcome{}, err
+			case startNow:
+				if enabled {
+					if err := run("start", t.Unit); err != nil {
+						return Outcome{}, err
+					}
+					did = append(did, "start "+t.Unit)
 				}
-				did = append(did, "start "+t.Unit)
 			case len(why) > 0:
 				if err := run("restart", t.Unit); err != nil {
 					return Outcome{}, err

@@ -179,6 +179,7 @@ func TestTasksConverge(t *testing.T) {
 						}
 					case "enable":
 						state["enabled"] = true
+						state["active"] = state["active"] || c.Argv[2] == "--now"
 					case "start":
 						state["active"] = true
 					}
