@@ -23,7 +23,7 @@ func TestCloudInitJoin(t *testing.T) {
 	u := e.generateUserdata(t, osprofiles.CloudInit, "e2e-cloudinit", token, e.provSHA)
 	root := testenv.NewRoot(t, testenv.BookwormCloudInit)
 	testenv.InstallNodeShims(t, root, e.pauseTar)
-	e.installE2EConfig(t, root, u.nodeYAML)
+	e.installMirrorKey(t, root)
 	seedNoCloud(t, root, u, "e2e-cloudinit-1")
 	m, _ := e.bootAndJoin(t, root, u, "cloud-init", 6*time.Minute)
 

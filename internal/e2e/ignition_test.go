@@ -34,7 +34,7 @@ func TestIgnitionJoin(t *testing.T) {
 	root := testenv.NewRoot(t, testenv.Bookworm)
 	runIgnition(t, root, u)
 	testenv.InstallNodeShims(t, root, e.pauseTar)
-	e.installE2EConfig(t, root, u.nodeYAML)
+	e.installMirrorKey(t, root)
 	e.bootAndJoin(t, root, u, "ignition", 6*time.Minute)
 	t.Logf("requests: provision server %v, artifact server %v", e.provReqs.reset(), e.artReqs.reset())
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/provision-dev/provision/generate"
 	"github.com/provision-dev/provision/internal/testenv"
@@ -25,11 +26,8 @@ import (
 	"github.com/provision-dev/provision/osprofiles"
 )
 
-// e2eConfigPath is the node config provision-setup.service runs with in the
-// join scenarios: the generated node.yaml with the artifact URLs and the apt
-// mirror pointed at the test's server, with pinned sha256s. `provision
-// generate` has no flags for artifact mirrors yet, so the test writes it and a
-// drop-in sets setup.sh's PROVISION_NODE_CONFIG to it.
+// e2eConfigPath is where the prebake scenario's image build puts the node config
+// it runs `provision node base` with (the userdata later writes /etc/provision/node.yaml).
 const e2eConfigPath = "/etc/provision/e2e-node.yaml"
 
 // joinEnv is the cluster side of a join scenario: a network namespace with
@@ -109,18 +107,39 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "userdata")
+	// The artifact mirrors with pinned sha256s and the apt mirror come from a
+	// GenerateConfig file, as an airgapped operator's would; the rest from flags.
+	test, err := nodeconfig.Parse(nodeConfig(t, e.art.URL, e.a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := generate.Spec{APIVersion: generate.APIVersion, Kind: generate.Kind, Artifacts: test.Artifacts, Packages: test.Packages}
+	cfgYAML, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "generate.yaml")
+	if err := os.WriteFile(cfgFile, cfgYAML, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	spec := generate.Spec{
 		OS: "debian-12", Format: format, KubeletVersion: kubeletVersion, APIServerURL: e.cluster.URL,
 		TokenFile: tokenFile, CACertFile: e.cluster.CACertFile, Hostname: hostname,
 		ProvisionSource: e.prov.URL + "/provision", ProvisionSHA256: provSHA, AllowHTTPSource: true,
+		Artifacts: test.Artifacts, Packages: test.Packages,
 	}
-	argv := []string{"generate", "--os", spec.OS, "--format", string(format),
+	argv := []string{"generate", "--config", cfgFile, "--os", spec.OS, "--format", string(format),
 		"--kubelet-version", spec.KubeletVersion, "--apiserver-url", spec.APIServerURL,
 		"--token-file", tokenFile, "--ca-cert", spec.CACertFile, "--hostname", hostname,
 		"--provision-source", spec.ProvisionSource, "--provision-sha256", provSHA, "--allow-http-source", "-o", out}
 	if format == osprofiles.Ignition {
 		spec.IgnitionVersion = "3.3"
 		argv = append(argv, "--ignition-version", "3.3")
+	}
+	for _, a := range extra {
+		if a == "--prebaked" {
+			spec.Prebaked = true
+		}
 	}
 	argv = append(argv, extra...)
 	r := runHost(t, time.Minute, e.a.provision, argv...)
@@ -141,36 +160,11 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 	return u
 }
 
-// e2eNodeConfig is the generated node config with the artifacts and the apt
-// repository of the test's server, checksums pinned.
-func (e *joinEnv) e2eNodeConfig(t *testing.T, generated []byte) []byte {
+// installMirrorKey puts the apt mirror's signing keyring into the image (the
+// generated node config names it as signedBy), as an airgapped image carries its
+// mirror's key.
+func (e *joinEnv) installMirrorKey(t *testing.T, root *testenv.Root) {
 	t.Helper()
-	c, err := nodeconfig.Parse(generated)
-	if err != nil {
-		t.Fatalf("generated node config: %v", err)
-	}
-	test, err := nodeconfig.Parse(nodeConfig(t, e.art.URL, e.a))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Artifacts = test.Artifacts
-	c.Packages = test.Packages
-	data, err := c.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
-
-// installE2EConfig writes the test's node config and the drop-in making
-// provision-setup.service use it (see e2eConfigPath), plus the apt keyring.
-func (e *joinEnv) installE2EConfig(t *testing.T, root *testenv.Root, generated []byte) {
-	t.Helper()
-	root.WriteFile(t, e2eConfigPath, e.e2eNodeConfig(t, generated), 0o644)
-	root.WriteFile(t, "/etc/systemd/system/provision-setup.service.d/e2e-node-config.conf", []byte(
-		"# provision e2e (internal/e2e/join_test.go): generate has no artifact-mirror flags yet;\n"+
-			"# the test's config points them at the test's server. Test only.\n"+
-			"[Service]\nEnvironment=PROVISION_NODE_CONFIG="+e2eConfigPath+"\n"), 0o644)
 	root.CopyFile(t, e.repo.KeyFile, testenv.KeyringPath, 0o644)
 }
 
