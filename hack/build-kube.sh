@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Builds Kubernetes binaries (kubelet, kube-apiserver, kube-controller-manager, kubectl) and etcd
-# from the Go module proxy into a cache outside the repository, for the end-to-end tests.
-#   hack/build-kube.sh [VERSION]   (default v1.31.4; ETCD_VERSION default v3.5.16)
+# Builds Kubernetes binaries (kubelet, kube-apiserver, kube-controller-manager, kubectl), etcd and
+# crictl from the Go module proxy into a cache outside the repository, for the end-to-end tests.
+#   hack/build-kube.sh [VERSION]   (default v1.31.4; ETCD_VERSION default v3.5.16,
+#                                   CRICTL_VERSION default v1.34.0: the oldest cri-tools the proxy serves)
 # Output: $CACHE/kube/VERSION/{kubelet,kube-apiserver,kube-controller-manager,kubectl},
-#         $CACHE/etcd/ETCD_VERSION/etcd;  CACHE = $PROVISION_TEST_CACHE or /var/cache/provision-test.
+#         $CACHE/etcd/ETCD_VERSION/etcd, $CACHE/crictl/CRICTL_VERSION/crictl;
+#         CACHE = $PROVISION_TEST_CACHE or /var/cache/provision-test.
+# ONLY=crictl builds (or checks) crictl alone.
 # Re-runs check the cached binaries' versions and rebuild only what is missing or wrong.
 set -euo pipefail
 version=${1:-v1.31.4}
@@ -11,7 +14,9 @@ etcd_version=${ETCD_VERSION:-v3.5.16}
 cache=${PROVISION_TEST_CACHE:-/var/cache/provision-test}
 out="$cache/kube/$version"
 etcd_out="$cache/etcd/$etcd_version"
-mkdir -p "$out" "$etcd_out"
+crictl_version=${CRICTL_VERSION:-v1.34.0}
+crictl_out="$cache/crictl/$crictl_version"
+mkdir -p "$out" "$etcd_out" "$crictl_out"
 export GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local
 
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
@@ -29,12 +34,19 @@ kube_ok() {
   [ -x "$out/kubectl" ] && reports "$out/kubectl" version --client
 }
 
+crictl_ok() {
+  local want="crictl version $crictl_version"
+  [ -x "$crictl_out/crictl" ] && reports "$crictl_out/crictl" --version
+}
+
 etcd_ok() {
   local want="etcd Version: ${etcd_version#v}"
   [ -x "$etcd_out/etcd" ] && reports "$etcd_out/etcd" --version
 }
 
-if kube_ok; then
+if [ "${ONLY:-}" = crictl ]; then
+  echo "kube, etcd: skipped (ONLY=crictl)"
+elif kube_ok; then
   echo "kube $version: cached in $out"
 else
   t=$(date +%s%N)
@@ -58,7 +70,9 @@ else
   echo "kube $version: built in $(ms "$t") ms"
 fi
 
-if etcd_ok; then
+if [ "${ONLY:-}" = crictl ]; then
+  :
+elif etcd_ok; then
   echo "etcd $etcd_version: cached in $etcd_out"
 else
   t=$(date +%s%N)
@@ -74,4 +88,21 @@ else
   etcd_ok || { echo "build-kube: etcd $etcd_version build failed" >&2; exit 1; }
   echo "etcd $etcd_version: built in $(ms "$t") ms"
 fi
-ls -la "$out" "$etcd_out"
+if crictl_ok; then
+  echo "crictl $crictl_version: cached in $crictl_out"
+else
+  t=$(date +%s%N)
+  csrc=$(mktemp -d)
+  dir=$(go mod download -json "sigs.k8s.io/cri-tools@$crictl_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] || { echo "build-kube: go mod download cri-tools $crictl_version failed" >&2; exit 1; }
+  cp -r "$dir/." "$csrc/"
+  chmod -R u+w "$csrc"
+  # The module's vendor/ is not in sync with the proxy's copy: build from the module cache instead.
+  (cd "$csrc" && rm -rf vendor && go build -trimpath \
+    -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" -o "$crictl_out/crictl" ./cmd/crictl)
+  chmod -R u+w "$csrc" && rm -rf "$csrc"
+  crictl_ok || { echo "build-kube: crictl $crictl_version build failed" >&2; exit 1; }
+  echo "crictl $crictl_version: built in $(ms "$t") ms"
+fi
+ls -la "$crictl_out"
+[ "${ONLY:-}" = crictl ] || ls -la "$out" "$etcd_out"

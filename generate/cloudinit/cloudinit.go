@@ -22,8 +22,11 @@ const Header = "#cloud-config\n"
 
 // Config is the subset of cloud-config provision writes.
 type Config struct {
-	Hostname          string      `json:"hostname,omitempty"`
-	SSHAuthorizedKeys []string    `json:"ssh_authorized_keys,omitempty"`
+	Hostname          string   `json:"hostname,omitempty"`
+	SSHAuthorizedKeys []string `json:"ssh_authorized_keys,omitempty"`
+	// NoSSHFingerprints stops cloud-init from printing the authorized keys (with their
+	// comments) to the console and its world-readable output log.
+	NoSSHFingerprints bool        `json:"no_ssh_fingerprints,omitempty"`
 	Users             []User      `json:"users,omitempty"`
 	WriteFiles        []WriteFile `json:"write_files,omitempty"`
 	RunCmd            [][]string  `json:"runcmd,omitempty"`
@@ -58,6 +61,7 @@ func Render(p plan.Plan, gz bool) ([]byte, error) {
 	if len(c.Users) > 0 {
 		c.Users = append([]User{{Name: "default"}}, c.Users...)
 	}
+	c.NoSSHFingerprints = len(c.SSHAuthorizedKeys) > 0 || len(c.Users) > 0
 	for _, f := range p.Files {
 		c.WriteFiles = append(c.WriteFiles, writeFile(f.Path, f.Mode, f.Contents))
 	}

@@ -81,7 +81,7 @@ func buildJoinArtifacts(t *testing.T, repo *testenv.AptRepo, kubeDir string) nod
 		t.Fatal(err)
 	}
 	cni := testenv.CNIPluginsTarball(t, repo.Deb(t, "containernetworking-plugins"), dir)
-	crictl := testenv.CrictlTarball(t, dir, nodeconfig.DefaultCrictlVersion)
+	crictl := testenv.CrictlTarball(t, dir, testenv.CrictlVersion)
 	a.kubelet, a.cni, a.crictl = filepath.Base(kubelet), filepath.Base(cni), filepath.Base(crictl)
 	a.kubeletSHA, a.cniSHA, a.crictlSHA = testenv.SHA256File(t, kubelet), testenv.SHA256File(t, cni), testenv.SHA256File(t, crictl)
 	return a

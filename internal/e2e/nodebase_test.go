@@ -40,7 +40,7 @@ func buildNodeArtifacts(t *testing.T, repo *testenv.AptRepo) nodeArtifacts {
 	testenv.GoBuild(t, "./cmd/provision", a.provision)
 	kubelet := testenv.FakeKubelet(t, dir, kubeletVersion)
 	cni := testenv.CNIPluginsTarball(t, repo.Deb(t, "containernetworking-plugins"), dir)
-	crictl := testenv.CrictlTarball(t, dir, nodeconfig.DefaultCrictlVersion)
+	crictl := testenv.CrictlTarball(t, dir, testenv.CrictlVersion)
 	a.kubelet, a.cni, a.crictl = filepath.Base(kubelet), filepath.Base(cni), filepath.Base(crictl)
 	a.kubeletSHA, a.cniSHA, a.crictlSHA = testenv.SHA256File(t, kubelet), testenv.SHA256File(t, cni), testenv.SHA256File(t, crictl)
 	return a

@@ -62,13 +62,11 @@ func FakeKubelet(t testing.TB, dir, version string) string {
 	return out
 }
 
-// CrictlTarball packs the crictl stand-in (internal/testenv/cmd/fake-crictl) as
-// the upstream release tarball crictl-VERSION-linux-amd64.tar.gz, in dir.
-// cri-tools itself is not available from the Go module proxy.
+// CrictlTarball packs the real crictl (CrictlBinary) as the upstream release
+// tarball crictl-VERSION-linux-amd64.tar.gz, in dir.
 func CrictlTarball(t testing.TB, dir, version string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "crictl")
-	GoBuild(t, "./internal/testenv/cmd/fake-crictl", bin, "-s -w -X main.version="+version)
+	bin := CrictlBinary(t)
 	out := filepath.Join(dir, "crictl-"+version+"-linux-amd64.tar.gz")
 	if err := TarGz(out, map[string]string{"crictl": bin}); err != nil {
 		t.Fatal(err)

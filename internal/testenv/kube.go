@@ -11,6 +11,11 @@ import (
 // EtcdVersion is the etcd hack/build-kube.sh builds next to Kubernetes.
 const EtcdVersion = "v3.5.16"
 
+// CrictlVersion is the crictl hack/build-kube.sh builds: the oldest cri-tools
+// release the Go module proxy serves (it refuses v1.29-v1.33). crictl speaks CRI v1,
+// so it works with the containerd and kubelet versions the tests use.
+const CrictlVersion = "v1.34.0"
+
 // KubeBinaries runs hack/build-kube.sh for version, which builds kubelet,
 // kube-apiserver, kube-controller-manager, kubectl and etcd from the Go module
 // proxy into the cache once (a cold build takes about 8 minutes on 2 cores) and
@@ -24,7 +29,7 @@ func KubeBinaries(t testing.TB, version string) (kubeDir, etcd string) {
 	defer cancel()
 	root := ModuleRoot(t)
 	cache := CacheDir(t)
-	out, err := run(ctx, root, []string{"PROVISION_TEST_CACHE=" + cache, "ETCD_VERSION=" + EtcdVersion},
+	out, err := run(ctx, root, []string{"PROVISION_TEST_CACHE=" + cache, "ETCD_VERSION=" + EtcdVersion, "CRICTL_VERSION=" + CrictlVersion},
 		"bash", filepath.Join(root, "hack", "build-kube.sh"), version)
 	if err != nil {
 		t.Fatalf("hack/build-kube.sh %s: %v", version, err)
@@ -38,4 +43,25 @@ func KubeBinaries(t testing.TB, version string) (kubeDir, etcd string) {
 		}
 	}
 	return kubeDir, etcd
+}
+
+// CrictlBinary returns the real crictl that hack/build-kube.sh builds (and caches)
+// from the Go module proxy (ONLY=crictl: no Kubernetes build).
+func CrictlBinary(t testing.TB) string {
+	t.Helper()
+	done := Phase(t, "crictl "+CrictlVersion)
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	root := ModuleRoot(t)
+	cache := CacheDir(t)
+	if _, err := run(ctx, root, []string{"PROVISION_TEST_CACHE=" + cache, "CRICTL_VERSION=" + CrictlVersion, "ONLY=crictl"},
+		"bash", filepath.Join(root, "hack", "build-kube.sh")); err != nil {
+		t.Fatalf("hack/build-kube.sh (crictl %s): %v", CrictlVersion, err)
+	}
+	p := filepath.Join(cache, "crictl", CrictlVersion, "crictl")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("build-kube: %v", err)
+	}
+	return p
 }

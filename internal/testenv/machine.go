@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +41,12 @@ var containerEnv = []string{
 	"DEBIAN_FRONTEND=noninteractive",
 }
 
+// BootLock is the host-wide lock Boot holds while a machine runs. It is one
+// path for the whole host, not one per $PROVISION_TEST_CACHE: two test runs
+// with different caches must not run machines at once either (they share the
+// host's cgroup hierarchies, and Stop removes the cgroups that appeared since boot).
+const BootLock = "/run/lock/provision-test-boot.lock"
+
 // BootTimeout bounds how long Boot waits for systemd to finish starting up.
 const BootTimeout = 90 * time.Second
 
@@ -67,7 +72,7 @@ func BootStarted(t testing.TB, root *Root, ns *NetNS) *Machine {
 func boot(t testing.TB, root *Root, ns *NetNS, wait bool) *Machine {
 	t.Helper()
 	Require(t)
-	unlock := lockFile(t, filepath.Join(CacheDir(t), "boot.lock"))
+	unlock := lockFile(t, BootLock)
 	done := Phase(t, "boot")
 	cgroups := cgroupTops()
 	cmd := exec.Command("systemd-nspawn",
@@ -305,6 +310,43 @@ func (m *Machine) Stop() {
 	case <-m.exited:
 	case <-time.After(10 * time.Second):
 		m.t.Errorf("stop: systemd-nspawn pid %d did not exit after SIGKILL", pid)
+	}
+}
+
+// PowerCut stops the machine as a power cut would: SIGKILL to the container's
+// init by PID, which kills every process of the machine's PID namespace at
+// once (no unit is stopped, nothing is flushed or unmounted by the machine);
+// systemd-nspawn then exits. The root's files stay as they were at that
+// instant (the root is on tmpfs: what the machine wrote is kept, as on a disk
+// whose write cache survived). The host-wide lock is released, so the same
+// root can be booted again.
+func (m *Machine) PowerCut() {
+	m.t.Helper()
+	if m.stopped {
+		return
+	}
+	m.stopped = true
+	defer m.unlock()
+	defer func() {
+		if left := removeNewCgroups(m.cgroups); len(left) > 0 {
+			m.t.Errorf("power cut: cgroups left on the host:\n  %s", strings.Join(left, "\n  "))
+		}
+	}()
+	pid := m.cmd.Process.Pid
+	if err := syscall.Kill(m.Leader, syscall.SIGKILL); err != nil {
+		m.t.Errorf("power cut: SIGKILL init pid %d: %v", m.Leader, err)
+	}
+	select {
+	case <-m.exited:
+		return
+	case <-time.After(30 * time.Second):
+	}
+	m.t.Errorf("power cut: systemd-nspawn pid %d still running 30s after its init was killed: killing it by PID", pid)
+	syscall.Kill(pid, syscall.SIGKILL)
+	select {
+	case <-m.exited:
+	case <-time.After(10 * time.Second):
+		m.t.Errorf("power cut: systemd-nspawn pid %d did not exit after SIGKILL", pid)
 	}
 }
 
