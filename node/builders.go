@@ -158,11 +158,17 @@ func artifactsBuilder(n *Node) ([]tasks.Task, error) {
 	if provision != nil {
 		list = append(list, tasks.Artifact{URL: provision.URL, SHA256: provision.SHA256, Path: n.provisionPath(), Mode: 0o755})
 	}
-	return append(pre, &tasks.Download{TaskName: tArtifacts, Artifacts: list}), nil
+	// The downloads need only what prepares their sources (an airgap bundle), not
+	// the packages or kernel settings before them: they run during the install.
+	var after []string
+	for _, t := range pre {
+		after = append(after, t.Name())
+	}
+	return append(pre, tasks.After(&tasks.Download{TaskName: tArtifacts, Artifacts: list}, after...)), nil
 }
 
 func cniBuilder(n *Node) ([]tasks.Task, error) {
-	return []tasks.Task{&tasks.Extract{TaskName: "cni/plugins", Archive: cachePath("cni-plugins.tgz"), Dest: CNIBinDir}}, nil
+	return []tasks.Task{tasks.After(&tasks.Extract{TaskName: "cni/plugins", Archive: cachePath("cni-plugins.tgz"), Dest: CNIBinDir}, tArtifacts)}, nil
 }
 
 func runtimeBuilder(n *Node) ([]tasks.Task, error) {
@@ -171,7 +177,7 @@ func runtimeBuilder(n *Node) ([]tasks.Task, error) {
 	reloadOn := []string{}
 	if n.Profile.Runtime == osprofiles.RuntimeTarball {
 		out = append(out,
-			&tasks.Extract{TaskName: tContainerdBin, Archive: cachePath("containerd.tgz"), Dest: n.Profile.BinDir, StripPrefix: "bin/"},
+			tasks.After(&tasks.Extract{TaskName: tContainerdBin, Archive: cachePath("containerd.tgz"), Dest: n.Profile.BinDir, StripPrefix: "bin/"}, tArtifacts),
 			&tasks.File{TaskName: tContainerdUnit, Path: "/etc/systemd/system/containerd.service", Content: containerdUnit(n.binPath("containerd"))})
 		restartOn = append(restartOn, tContainerdBin, tArtifacts, tContainerdUnit)
 		reloadOn = append(reloadOn, tContainerdUnit)
@@ -200,7 +206,7 @@ func runtimeBuilder(n *Node) ([]tasks.Task, error) {
 		return nil, err
 	}
 	out = append(out,
-		&tasks.Extract{TaskName: "crictl/binary", Archive: cachePath("crictl.tgz"), Dest: n.Profile.BinDir, Only: []string{"crictl"}},
+		tasks.After(&tasks.Extract{TaskName: "crictl/binary", Archive: cachePath("crictl.tgz"), Dest: n.Profile.BinDir, Only: []string{"crictl"}}, tArtifacts),
 		&tasks.File{TaskName: "crictl/config", Path: CrictlConfigPath, Content: crictl})
 	if n.needsDocker() {
 		daemon, err := renderDockerDaemon()
@@ -265,11 +271,13 @@ func healthBuilder(n *Node) ([]tasks.Task, error) {
 		svc, tmr := healthUnits(bin, c.name, c.after, c.extra...)
 		base := "/etc/systemd/system/provision-health-" + c.name
 		svcTask, tmrTask := "health/"+c.name+"-service", "health/"+c.name+"-timer"
+		// The health units need nothing else of base (a check skips a service that is
+		// not enabled yet), so they are written and enabled during the package install.
 		out = append(out,
-			&tasks.File{TaskName: svcTask, Path: base + ".service", Content: svc},
-			&tasks.File{TaskName: tmrTask, Path: base + ".timer", Content: tmr},
-			&tasks.Service{TaskName: "health/" + c.name + "-enable", Unit: "provision-health-" + c.name + ".timer", Start: true,
-				ReloadOn: []string{svcTask, tmrTask}, RestartOn: []string{tmrTask}})
+			tasks.After(&tasks.File{TaskName: svcTask, Path: base + ".service", Content: svc}),
+			tasks.After(&tasks.File{TaskName: tmrTask, Path: base + ".timer", Content: tmr}),
+			tasks.After(&tasks.Service{TaskName: "health/" + c.name + "-enable", Unit: "provision-health-" + c.name + ".timer", Start: true,
+				ReloadOn: []string{svcTask, tmrTask}, RestartOn: []string{tmrTask}}, svcTask, tmrTask))
 	}
 	return out, nil
 }

@@ -86,6 +86,15 @@ func (t *Packages) apt(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 		return Outcome{}, err
 	}
 	lockOpt := fmt.Sprintf("DPkg::Lock::Timeout=%d", int(timeout.Seconds()))
+	recovered := ""
+	if dpkgInterrupted(e) {
+		// A power cut or kill during an earlier install: apt refuses to run until the
+		// half-installed packages are configured.
+		if _, err := e.Exec(ctx, aptEnv, e.InRoot("dpkg", "--force-confdef", "--force-confold", "--configure", "-a")...); err != nil {
+			return Outcome{}, fmt.Errorf("recovering an interrupted dpkg run: %w", err)
+		}
+		recovered = " (recovered an interrupted dpkg run with dpkg --configure -a)"
+	}
 	if _, err := e.Exec(ctx, aptEnv, e.InRoot("apt-get", "-o", lockOpt, "-q", "update")...); err != nil {
 		return Outcome{}, err
 	}
@@ -94,7 +103,22 @@ func (t *Packages) apt(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 	if _, err := e.Exec(ctx, aptEnv, e.InRoot(append(argv, missing...)...)...); err != nil {
 		return Outcome{}, err
 	}
-	return changed("apt-get install %s", strings.Join(missing, " "))
+	return changed("apt-get install %s%s", strings.Join(missing, " "), recovered)
+}
+
+// dpkgInterrupted reports whether dpkg's journal holds an unfinished run
+// (what makes apt say "dpkg was interrupted, you must manually run 'dpkg --configure -a'").
+func dpkgInterrupted(e *Env) bool {
+	entries, err := os.ReadDir(e.Root.Path("/var/lib/dpkg/updates"))
+	if err != nil {
+		return false
+	}
+	for _, en := range entries {
+		if en.Name() != "tmp.i" { // dpkg's scratch file, not a journal entry
+			return true
+		}
+	}
+	return false
 }
 
 // rpmRootArgs returns the root options of rpm/dnf/yum for a non-host root.

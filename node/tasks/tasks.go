@@ -166,32 +166,129 @@ type TaskError struct {
 func (e *TaskError) Error() string { return fmt.Sprintf("task %s: %v", e.Task, e.Err) }
 func (e *TaskError) Unwrap() error { return e.Err }
 
-// Execute runs the tasks in order, stopping at the first failure (later tasks
-// depend on earlier ones). It returns every task's status so far.
+// Dependent is implemented by tasks that need only the named earlier tasks, so
+// they may run while unrelated earlier tasks are still running (downloads and
+// extraction during the package install). A task without it needs every task
+// before it in the list.
+type Dependent interface {
+	Deps() []string
+}
+
+// Execute runs the tasks as a graph: each starts once the tasks it depends on
+// (Dependent, or else all earlier ones) succeeded. After the first failure no
+// further task starts (later tasks depend on earlier ones); running ones finish.
+// It returns the status of every task that ran, in list order. Dry runs (the
+// plan) run one task at a time, in order.
 func Execute(ctx context.Context, e *Env, list []Task, dry bool) ([]Status, error) {
-	var out []Status
-	for _, t := range list {
-		faultinject.Point("task: before " + t.Name())
-		var o Outcome
-		result, detail, d, err := logging.Step(ctx, e.log(), t.Name(), func(ctx context.Context) (string, string, error) {
-			var err error
-			o, err = t.Run(ctx, e, dry)
-			return string(o.Result), o.Detail, err
-		})
-		st := Status{Name: t.Name(), Result: Result(result), Detail: detail, DurationSeconds: d.Seconds()}
-		if err != nil {
-			st.Result = Failed
-			st.Detail = err.Error()
-			out = append(out, st)
-			return out, &TaskError{Task: t.Name(), Err: err}
-		}
-		if o.Result == Changed {
-			e.markChanged(t.Name())
-		}
-		out = append(out, st)
-		faultinject.Point("task: after " + t.Name())
+	deps, err := dependencies(list)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	if dry {
+		var out []Status
+		for _, t := range list {
+			st, err := runOne(ctx, e, t, dry)
+			out = append(out, st)
+			if err != nil {
+				return out, err
+			}
+		}
+		return out, nil
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		done     = make([]chan struct{}, len(list))
+		statuses = make([]*Status, len(list))
+		ok       = make([]bool, len(list))
+	)
+	for i := range list {
+		done[i] = make(chan struct{})
+	}
+	for i, t := range list {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer close(done[i])
+			for _, j := range deps[i] {
+				<-done[j]
+				if !ok[j] { // written before done[j] was closed
+					return
+				}
+			}
+			mu.Lock()
+			stop := firstErr != nil
+			mu.Unlock()
+			if stop {
+				return
+			}
+			st, err := runOne(ctx, e, t, dry)
+			statuses[i] = &st
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return
+			}
+			ok[i] = true
+		}()
+	}
+	wg.Wait()
+	var out []Status
+	for _, st := range statuses {
+		if st != nil {
+			out = append(out, *st)
+		}
+	}
+	return out, firstErr
+}
+
+// dependencies returns, for each task, the indices of the tasks it waits for.
+func dependencies(list []Task) ([][]int, error) {
+	index := map[string]int{}
+	deps := make([][]int, len(list))
+	for i, t := range list {
+		if d, ok := t.(Dependent); ok {
+			for _, name := range d.Deps() {
+				j, ok := index[name]
+				if !ok {
+					return nil, fmt.Errorf("task %s depends on %q, which is not an earlier task", t.Name(), name)
+				}
+				deps[i] = append(deps[i], j)
+			}
+		} else {
+			for j := 0; j < i; j++ {
+				deps[i] = append(deps[i], j)
+			}
+		}
+		index[t.Name()] = i
+	}
+	return deps, nil
+}
+
+// runOne runs one task inside the logging helper and returns its status.
+func runOne(ctx context.Context, e *Env, t Task, dry bool) (Status, error) {
+	faultinject.Point("task: before " + t.Name())
+	var o Outcome
+	result, detail, d, err := logging.Step(ctx, e.log(), t.Name(), func(ctx context.Context) (string, string, error) {
+		var err error
+		o, err = t.Run(ctx, e, dry)
+		return string(o.Result), o.Detail, err
+	})
+	st := Status{Name: t.Name(), Result: Result(result), Detail: detail, DurationSeconds: d.Seconds()}
+	if err != nil {
+		st.Result = Failed
+		st.Detail = err.Error()
+		return st, &TaskError{Task: t.Name(), Err: err}
+	}
+	if o.Result == Changed {
+		e.markChanged(t.Name())
+	}
+	faultinject.Point("task: after " + t.Name())
+	return st, nil
 }
 
 // CountChanged returns how many statuses are Changed.
@@ -217,3 +314,14 @@ func joinNonEmpty(parts ...string) string {
 	}
 	return strings.Join(out, "; ")
 }
+
+// After returns t with its dependencies limited to the named earlier tasks
+// (none: it may start at once).
+func After(t Task, deps ...string) Task { return &after{Task: t, deps: deps} }
+
+type after struct {
+	Task
+	deps []string
+}
+
+func (a *after) Deps() []string { return a.deps }

@@ -128,6 +128,41 @@ func TestTasksConverge(t *testing.T) {
 					return runner.Result{}
 				})
 			}},
+		{name: "apt after an interrupted dpkg run", second: Unchanged, task: func(*Env) Task { return &Packages{TaskName: "p", Names: []string{"conntrack"}} },
+			setup: func(t *testing.T, e *Env, f *runner.Fake) {
+				// A power cut during an install leaves dpkg's journal behind.
+				write(t, e, "/var/lib/dpkg/updates/0001", "Package: conntrack\n")
+				var mu sync.Mutex
+				installed := false
+				f.OnFunc([]string{"dpkg-query"}, func(runner.Cmd) runner.Result {
+					mu.Lock()
+					defer mu.Unlock()
+					if installed {
+						return runner.Result{Stdout: []byte("conntrack\tii \n")}
+					}
+					return runner.Result{Stdout: []byte("conntrack\tiU \n")} // unpacked, not configured
+				})
+				f.OnFunc([]string{"dpkg", "--force-confdef"}, func(runner.Cmd) runner.Result {
+					os.Remove(e.Root.Path("/var/lib/dpkg/updates/0001"))
+					return runner.Result{}
+				})
+				f.OnFunc([]string{"apt-get"}, func(c runner.Cmd) runner.Result {
+					mu.Lock()
+					defer mu.Unlock()
+					if _, err := os.Stat(e.Root.Path("/var/lib/dpkg/updates/0001")); err == nil {
+						return runner.Result{ExitCode: 100, Stderr: []byte("E: dpkg was interrupted, you must manually run 'dpkg --configure -a'")}
+					}
+					if c.Argv[len(c.Argv)-1] == "conntrack" {
+						installed = true
+					}
+					return runner.Result{}
+				})
+			}, check: func(t *testing.T, _ *Env, f *runner.Fake) {
+				calls := f.Calls()
+				if len(calls) < 3 || !strings.Contains(strings.Join(calls, "\n"), "dpkg --force-confdef --force-confold --configure -a") {
+					t.Fatalf("interrupted dpkg run not recovered before apt:\n%s", strings.Join(calls, "\n"))
+				}
+			}},
 		{name: "apt packages", second: Unchanged, task: func(*Env) Task { return &Packages{TaskName: "p", Names: []string{"socat", "conntrack"}} },
 			setup: func(t *testing.T, e *Env, f *runner.Fake) {
 				var mu sync.Mutex
