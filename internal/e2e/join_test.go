@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -200,20 +201,25 @@ func firstLine(s string) string {
 	return l
 }
 
-// secretWatch samples the argv of every process on the host (the machine's
-// included) while a node joins, looking for the token's secret.
-type secretWatch struct {
-	secret string
-	stop   chan struct{}
-	done   chan struct{}
-	mu     sync.Mutex
-	hits   map[string]bool
-	scans  int
+// procWatch samples the argv and environment of every process on the host (the
+// machine's processes included) for the markers while a node boots and joins.
+type procWatch struct {
+	mk    *markers
+	stop  chan struct{}
+	done  chan struct{}
+	mu    sync.Mutex
+	hits  map[string]bool
+	scans int
 }
 
-func watchArgv(t *testing.T, token string) *secretWatch {
+// watchArgv watches for the bootstrap token's secret alone.
+func watchArgv(t *testing.T, token string) *procWatch {
 	_, secret, _ := strings.Cut(token, ".")
-	w := &secretWatch{secret: secret, stop: make(chan struct{}), done: make(chan struct{}), hits: map[string]bool{}}
+	return watchProcs(t, &markers{token: token, values: map[string]string{"token": secret}})
+}
+
+func watchProcs(t *testing.T, mk *markers) *procWatch {
+	w := &procWatch{mk: mk, stop: make(chan struct{}), done: make(chan struct{}), hits: map[string]bool{}}
 	go func() {
 		defer close(w.done)
 		for {
@@ -229,26 +235,31 @@ func watchArgv(t *testing.T, token string) *secretWatch {
 	return w
 }
 
-func (w *secretWatch) scan() {
+func (w *procWatch) scan() {
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !bytes.Contains(data, []byte(w.secret)) {
-			continue
+		for _, f := range []string{"cmdline", "environ"} {
+			data, err := os.ReadFile("/proc/" + e.Name() + "/" + f)
+			if err != nil {
+				continue
+			}
+			if names := w.mk.in(data); len(names) > 0 {
+				cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+				w.mu.Lock()
+				w.hits[fmt.Sprintf("%v in /proc/%s/%s (%s)", names, e.Name(), f, w.mk.hide(strings.ReplaceAll(string(cmd), "\x00", " ")))] = true
+				w.mu.Unlock()
+			}
 		}
-		w.mu.Lock()
-		w.hits[e.Name()+": "+strings.ReplaceAll(string(data), "\x00", " ")] = true
-		w.mu.Unlock()
 	}
 	w.mu.Lock()
 	w.scans++
 	w.mu.Unlock()
 }
 
-func (w *secretWatch) finish() {
+func (w *procWatch) finish() {
 	select {
 	case <-w.stop:
 	default:
@@ -257,15 +268,15 @@ func (w *secretWatch) finish() {
 	<-w.done
 }
 
-// check stops the watch and fails the test if the secret was seen in any argv.
-func (w *secretWatch) check(t *testing.T) {
+// check stops the watch and fails the test if a marker was seen in any process.
+func (w *procWatch) check(t *testing.T) {
 	t.Helper()
 	w.finish()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	t.Logf("argv scans for the token: %d, hits: %d", w.scans, len(w.hits))
+	t.Logf("secrets: /proc/*/cmdline and /proc/*/environ scans of every host and machine process: %d, marker hits: %d", w.scans, len(w.hits))
 	for h := range w.hits {
-		t.Errorf("the bootstrap token's secret is in a process's argv: pid %s", strings.ReplaceAll(h, w.secret, "<secret>"))
+		t.Errorf("marker in a process: %s", h)
 	}
 }
 

@@ -74,7 +74,7 @@ func rebootScenario(t *testing.T, cut cutPoint) {
 	token := e.cluster.CreateToken(t, 15*time.Minute)
 	mk := newMarkers(t, token)
 	// The argv/environ watch runs from before generate to the end.
-	watch := watchMarkers(t, mk)
+	watch := watchProcs(t, mk)
 	hostname := "e2e-reboot-" + cut.name
 	u, planFiles, genOut := e.generateMarked(t, hostname, mk)
 	mk.checkText(t, "provision generate stdout+stderr", genOut, nil)
@@ -559,65 +559,6 @@ func tarMembers(t *testing.T, p string) map[string]string {
 		s := sha256.New()
 		io.Copy(s, tr)
 		out[path.Base(h.Name)] = hex.EncodeToString(s.Sum(nil))
-	}
-}
-
-// markerWatch samples every process's argv and environment on the host (the
-// machine's processes included) for the markers.
-type markerWatch struct {
-	*secretWatch
-	mk *markers
-}
-
-func watchMarkers(t *testing.T, mk *markers) *markerWatch {
-	w := &markerWatch{secretWatch: &secretWatch{stop: make(chan struct{}), done: make(chan struct{}), hits: map[string]bool{}}, mk: mk}
-	go func() {
-		defer close(w.done)
-		for {
-			w.scanAll()
-			select {
-			case <-w.stop:
-				return
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}()
-	t.Cleanup(w.finish)
-	return w
-}
-
-func (w *markerWatch) scanAll() {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		for _, f := range []string{"cmdline", "environ"} {
-			data, err := os.ReadFile("/proc/" + e.Name() + "/" + f)
-			if err != nil {
-				continue
-			}
-			if names := w.mk.in(data); len(names) > 0 {
-				cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-				w.mu.Lock()
-				w.hits[fmt.Sprintf("%v in /proc/%s/%s (%s)", names, e.Name(), f, w.mk.hide(strings.ReplaceAll(string(cmd), "\x00", " ")))] = true
-				w.mu.Unlock()
-			}
-		}
-	}
-	w.mu.Lock()
-	w.scans++
-	w.mu.Unlock()
-}
-
-func (w *markerWatch) check(t *testing.T) {
-	t.Helper()
-	w.finish()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	t.Logf("secrets: /proc/*/cmdline and /proc/*/environ scans of every host and machine process: %d, marker hits: %d", w.scans, len(w.hits))
-	for h := range w.hits {
-		t.Errorf("marker in a process: %s", h)
 	}
 }
 
