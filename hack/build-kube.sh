@@ -21,6 +21,21 @@ export GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local
 
 ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
+# module_src MODULE@VERSION: sets $src to a writable copy of the module's source from the Go
+# module proxy, in a temp dir removed on exit (no subshell, so the cleanup list sees it).
+tmpdirs=()
+cleanup() { local d; for d in "${tmpdirs[@]}"; do chmod -R u+w "$d" 2>/dev/null; rm -rf "$d"; done; }
+trap cleanup EXIT
+module_src() {
+  local dir
+  dir=$(go mod download -json "$1" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+  [ -n "$dir" ] || { echo "build-kube: go mod download $1 failed" >&2; exit 1; }
+  src=$(mktemp -d)
+  tmpdirs+=("$src")
+  cp -r "$dir/." "$src/"
+  chmod -R u+w "$src"
+}
+
 # Version checks capture output first: `cmd | grep -q` under pipefail fails when grep exits
 # early and the command gets SIGPIPE.
 reports() { local out; out=$("$@" 2>/dev/null) || return 1; [[ "$out" == *"$want"* ]]; }
@@ -50,12 +65,7 @@ elif kube_ok; then
   echo "kube $version: cached in $out"
 else
   t=$(date +%s%N)
-  src=$(mktemp -d)
-  trap 'chmod -R u+w "$src" 2>/dev/null; rm -rf "$src"' EXIT
-  dir=$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -n "$dir" ] || { echo "build-kube: go mod download k8s.io/kubernetes@$version failed" >&2; exit 1; }
-  cp -r "$dir/." "$src/"
-  chmod -R u+w "$src"
+  module_src "k8s.io/kubernetes@$version"
   cd "$src"
   rm -rf vendor go.work go.work.sum staging
   minor=v0.${version#v1.}
@@ -76,15 +86,10 @@ elif etcd_ok; then
   echo "etcd $etcd_version: cached in $etcd_out"
 else
   t=$(date +%s%N)
-  esrc=$(mktemp -d)
-  dir=$(go mod download -json "go.etcd.io/etcd/server/v3@$etcd_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -n "$dir" ] || { echo "build-kube: go mod download etcd server $etcd_version failed" >&2; exit 1; }
-  cp -r "$dir/." "$esrc/"
-  chmod -R u+w "$esrc"
+  module_src "go.etcd.io/etcd/server/v3@$etcd_version"
   # The module's replace directives point at sibling directories of etcd's repository:
   # drop them so the published go.etcd.io/etcd/*/v3 modules of the same version are used.
-  (cd "$esrc" && sed -i '/^replace (/,/^)/d' go.mod && go build -trimpath -ldflags "-s -w" -o "$etcd_out/etcd" .)
-  chmod -R u+w "$esrc" && rm -rf "$esrc"
+  (cd "$src" && sed -i '/^replace (/,/^)/d' go.mod && go build -trimpath -ldflags "-s -w" -o "$etcd_out/etcd" .)
   etcd_ok || { echo "build-kube: etcd $etcd_version build failed" >&2; exit 1; }
   echo "etcd $etcd_version: built in $(ms "$t") ms"
 fi
@@ -92,15 +97,10 @@ if crictl_ok; then
   echo "crictl $crictl_version: cached in $crictl_out"
 else
   t=$(date +%s%N)
-  csrc=$(mktemp -d)
-  dir=$(go mod download -json "sigs.k8s.io/cri-tools@$crictl_version" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -n "$dir" ] || { echo "build-kube: go mod download cri-tools $crictl_version failed" >&2; exit 1; }
-  cp -r "$dir/." "$csrc/"
-  chmod -R u+w "$csrc"
+  module_src "sigs.k8s.io/cri-tools@$crictl_version"
   # The module's vendor/ is not in sync with the proxy's copy: build from the module cache instead.
-  (cd "$csrc" && rm -rf vendor && go build -trimpath \
+  (cd "$src" && rm -rf vendor && go build -trimpath \
     -ldflags "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=$crictl_version" -o "$crictl_out/crictl" ./cmd/crictl)
-  chmod -R u+w "$csrc" && rm -rf "$csrc"
   crictl_ok || { echo "build-kube: crictl $crictl_version build failed" >&2; exit 1; }
   echo "crictl $crictl_version: built in $(ms "$t") ms"
 fi
