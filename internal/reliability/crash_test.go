@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -128,7 +129,15 @@ func runBase(t *testing.T, path, root string, killAt int) nodeRun {
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	// Its own process group: a kill takes its children with it, as systemd
+	// does with the cgroup of a unit whose main process died (and as a power
+	// cut does). A child left running (a package install started by a
+	// concurrent task) would race the re-run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err := cmd.Run()
+	if cmd.Process != nil {
+		killGroup(t, cmd.Process.Pid)
+	}
 	r := nodeRun{stderr: stderr.String(), err: err}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -140,6 +149,46 @@ func runBase(t *testing.T, path, root string, killAt int) nodeRun {
 		}
 	}
 	return r
+}
+
+// killGroup SIGKILLs what is left of process group pgid (the group of a
+// process this test started) and waits until none of it runs.
+func killGroup(t *testing.T, pgid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := syscall.Kill(-pgid, syscall.SIGKILL); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		if !groupRunning(pgid) { // only zombies left, waiting for their reaper
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process group %d still running 10s after SIGKILL", pgid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// groupRunning reports whether a non-zombie process of group pgid exists.
+func groupRunning(pgid int) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces, so split after ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		fs := strings.Fields(string(b[i+1:]))
+		if len(fs) >= 3 && fs[0] != "Z" && fs[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }
 
 // category turns a kill point's name into its kind, without the path.
