@@ -35,7 +35,7 @@ const (
 type builder func(n *Node) ([]tasks.Task, error)
 
 func (n *Node) baseTasks() ([]tasks.Task, error) {
-	return n.build(packagesBuilder, kernelBuilder, swapBuilder, artifactsBuilder, cniBuilder, runtimeBuilder, healthBuilder)
+	return n.build(runtimeConfigBuilder, packagesBuilder, kernelBuilder, swapBuilder, artifactsBuilder, cniBuilder, runtimeBuilder, healthBuilder)
 }
 
 func (n *Node) joinTasks() ([]tasks.Task, error) {
@@ -171,22 +171,16 @@ func cniBuilder(n *Node) ([]tasks.Task, error) {
 	return []tasks.Task{tasks.After(&tasks.Extract{TaskName: "cni/plugins", Archive: cachePath("cni-plugins.tgz"), Dest: CNIBinDir}, tArtifacts)}, nil
 }
 
-func runtimeBuilder(n *Node) ([]tasks.Task, error) {
-	var out []tasks.Task
-	restartOn := []string{tContainerdConfig}
-	reloadOn := []string{}
-	if n.Profile.Runtime == osprofiles.RuntimeTarball {
-		out = append(out,
-			tasks.After(&tasks.Extract{TaskName: tContainerdBin, Archive: cachePath("containerd.tgz"), Dest: n.Profile.BinDir, StripPrefix: "bin/"}, tArtifacts),
-			&tasks.File{TaskName: tContainerdUnit, Path: "/etc/systemd/system/containerd.service", Content: containerdUnit(n.binPath("containerd"))})
-		restartOn = append(restartOn, tContainerdBin, tArtifacts, tContainerdUnit)
-		reloadOn = append(reloadOn, tContainerdUnit)
-	}
+// runtimeConfigBuilder writes the container runtime's configuration before the
+// packages are installed: the package's postinst starts the service with it
+// (dpkg keeps the file with --force-confold), so containerd/service need not
+// restart it afterwards.
+func runtimeConfigBuilder(n *Node) ([]tasks.Task, error) {
 	cfg, err := renderContainerdConfig(n.Config.Containerd, n.Env.InContainer)
 	if err != nil {
 		return nil, err
 	}
-	out = append(out, &tasks.File{TaskName: tContainerdConfig, Path: ContainerdConfigPath, Content: cfg})
+	out := []tasks.Task{&tasks.File{TaskName: tContainerdConfig, Path: ContainerdConfigPath, Content: cfg}}
 	hosts := make([]string, 0, len(n.Config.Containerd.RegistryMirrors))
 	for h := range n.Config.Containerd.RegistryMirrors {
 		hosts = append(hosts, h)
@@ -200,22 +194,37 @@ func runtimeBuilder(n *Node) ([]tasks.Task, error) {
 		name := "containerd/mirror-" + h
 		out = append(out, &tasks.File{TaskName: name, Path: path.Join(ContainerdCertsDir, h, "hosts.toml"), Content: data})
 	}
-	out = append(out, &tasks.Service{TaskName: "containerd/service", Unit: "containerd.service", Start: true, ReloadOn: reloadOn, RestartOn: restartOn})
 	crictl, err := renderCrictl()
 	if err != nil {
 		return nil, err
 	}
-	out = append(out,
-		tasks.After(&tasks.Extract{TaskName: "crictl/binary", Archive: cachePath("crictl.tgz"), Dest: n.Profile.BinDir, Only: []string{"crictl"}}, tArtifacts),
-		&tasks.File{TaskName: "crictl/config", Path: CrictlConfigPath, Content: crictl})
+	out = append(out, &tasks.File{TaskName: "crictl/config", Path: CrictlConfigPath, Content: crictl})
 	if n.needsDocker() {
 		daemon, err := renderDockerDaemon()
 		if err != nil {
 			return nil, err
 		}
+		out = append(out, &tasks.File{TaskName: tDockerDaemon, Path: DockerDaemonPath, Content: daemon})
+	}
+	return out, nil
+}
+
+func runtimeBuilder(n *Node) ([]tasks.Task, error) {
+	var out []tasks.Task
+	restartOn := []string{tContainerdConfig}
+	reloadOn := []string{}
+	if n.Profile.Runtime == osprofiles.RuntimeTarball {
 		out = append(out,
-			&tasks.File{TaskName: tDockerDaemon, Path: DockerDaemonPath, Content: daemon},
-			&tasks.Service{TaskName: "docker/service", Unit: "docker.service", Start: true, RestartOn: []string{tDockerDaemon}})
+			tasks.After(&tasks.Extract{TaskName: tContainerdBin, Archive: cachePath("containerd.tgz"), Dest: n.Profile.BinDir, StripPrefix: "bin/"}, tArtifacts),
+			&tasks.File{TaskName: tContainerdUnit, Path: "/etc/systemd/system/containerd.service", Content: containerdUnit(n.binPath("containerd"))})
+		restartOn = append(restartOn, tContainerdBin, tArtifacts, tContainerdUnit)
+		reloadOn = append(reloadOn, tContainerdUnit)
+	}
+	out = append(out,
+		&tasks.Service{TaskName: "containerd/service", Unit: "containerd.service", Start: true, ReloadOn: reloadOn, RestartOn: restartOn},
+		tasks.After(&tasks.Extract{TaskName: "crictl/binary", Archive: cachePath("crictl.tgz"), Dest: n.Profile.BinDir, Only: []string{"crictl"}}, tArtifacts))
+	if n.needsDocker() {
+		out = append(out, &tasks.Service{TaskName: "docker/service", Unit: "docker.service", Start: true, RestartOn: []string{tDockerDaemon}})
 	}
 	return out, nil
 }

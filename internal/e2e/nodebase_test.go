@@ -8,9 +8,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -114,6 +117,7 @@ type status struct {
 		Tasks  []struct {
 			Name   string `json:"name"`
 			Result string `json:"result"`
+			Detail string `json:"detail"`
 		} `json:"tasks"`
 	} `json:"phases"`
 }
@@ -163,19 +167,34 @@ func TestNodeBase(t *testing.T) {
 	a := buildNodeArtifacts(t, repo)
 	ns := testenv.NewNetNS(t)
 	srv, requests := serveNode(t, ns, repo, a)
-	// The parts alone first, on their own fresh root, so they are measured
-	// (and the repository proven) even when base fails.
-	parts, partsPkgs := measureParts(t, ns, srv.URL, repo, a)
+	// The benchmark: base on a fresh root against its parts alone (the same
+	// downloads and apt-get install) on another fresh root, in several rounds
+	// with the order alternating and the disk synced before each, so neither
+	// side pays for the other's writeback; the medians are compared. The parts
+	// come first in the last round, so they are measured (and the repository
+	// proven) even when base fails.
+	rounds := benchRounds(t)
+	var partsRuns, baseRuns []time.Duration
+	for i := 1; i < rounds; i++ {
+		if i%2 == 1 {
+			baseRuns = append(baseRuns, measureBase(t, ns, srv.URL, repo, a))
+		}
+		p, _ := measureParts(t, ns, srv.URL, repo, a)
+		partsRuns = append(partsRuns, p)
+		if i%2 == 0 {
+			baseRuns = append(baseRuns, measureBase(t, ns, srv.URL, repo, a))
+		}
+	}
+	last, partsPkgs := measureParts(t, ns, srv.URL, repo, a)
+	partsRuns = append(partsRuns, last)
 
-	root := testenv.NewRoot(t, testenv.Bookworm)
-	root.CopyFile(t, a.provision, "/usr/local/bin/provision", 0o755)
-	root.CopyFile(t, repo.KeyFile, testenv.KeyringPath, 0o644)
-	root.WriteFile(t, nodeconfig.DefaultPath, nodeConfig(t, srv.URL, a), 0o644)
-	m := testenv.Boot(t, root, ns)
+	root, m := bootBaseRoot(t, ns, srv.URL, repo, a)
 
 	// First run on the fresh root.
 	requests.reset()
+	syscall.Sync()
 	first, st := runBase(t, m, root)
+	baseRuns = append(baseRuns, first)
 	t.Logf("base on the fresh root: %v (requests: %v)", first.Round(time.Millisecond), requests.reset())
 	base, ok := st.Phases["base"]
 	if !ok || base.Result != "success" {
@@ -185,6 +204,9 @@ func TestNodeBase(t *testing.T) {
 		t.Logf("  first run: %-40s %s", task.Name, task.Result)
 		if task.Result == "failed" {
 			t.Errorf("first run: task %s failed", task.Name)
+		}
+		if task.Name == "containerd/service" && strings.Contains(task.Detail, "restart") && !strings.Contains(task.Detail, "no restart") {
+			t.Errorf("first run: containerd/service %q: the package's postinst started containerd with provision's config, a restart is wasted time", task.Detail)
 		}
 	}
 
@@ -214,8 +236,63 @@ func TestNodeBase(t *testing.T) {
 		t.Logf("packages differ from the parts' root: only after base %v, only after the plain apt-get install %v", only, missing)
 	}
 	m.Stop()
-	t.Logf("benchmark: base on a fresh root %v; sum of its parts alone %v (ratio %.2f, target <= 1.10); re-run %v (target < 0.5s)",
-		first.Round(time.Millisecond), parts.Round(time.Millisecond), first.Seconds()/parts.Seconds(), second.Round(time.Millisecond))
+	baseMed, partsMed := median(baseRuns), median(partsRuns)
+	t.Logf("benchmark: base on a fresh root %v (median of %v); sum of its parts alone %v (median of %v); ratio %.2f, target <= 1.10; re-run %v (target < 0.5s)",
+		baseMed.Round(time.Millisecond), rounded(baseRuns), partsMed.Round(time.Millisecond), rounded(partsRuns),
+		baseMed.Seconds()/partsMed.Seconds(), second.Round(time.Millisecond))
+}
+
+// benchRounds is the number of base/parts pairs TestNodeBase measures:
+// PROVISION_E2E_BENCH_ROUNDS, 3 by default.
+func benchRounds(t *testing.T) int {
+	v := os.Getenv("PROVISION_E2E_BENCH_ROUNDS")
+	if v == "" {
+		return 3
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("PROVISION_E2E_BENCH_ROUNDS=%q: want a whole number >= 1", v)
+	}
+	return n
+}
+
+// bootBaseRoot boots a fresh root holding provision, the repository's key and
+// the node config, ready for `provision node base`.
+func bootBaseRoot(t *testing.T, ns *testenv.NetNS, url string, repo *testenv.AptRepo, a nodeArtifacts) (*testenv.Root, *testenv.Machine) {
+	t.Helper()
+	root := testenv.NewRoot(t, testenv.Bookworm)
+	root.CopyFile(t, a.provision, "/usr/local/bin/provision", 0o755)
+	root.CopyFile(t, repo.KeyFile, testenv.KeyringPath, 0o644)
+	root.WriteFile(t, nodeconfig.DefaultPath, nodeConfig(t, url, a), 0o644)
+	return root, testenv.Boot(t, root, ns)
+}
+
+// measureBase times `provision node base` on a fresh root, then stops it.
+func measureBase(t *testing.T, ns *testenv.NetNS, url string, repo *testenv.AptRepo, a nodeArtifacts) time.Duration {
+	t.Helper()
+	root, m := bootBaseRoot(t, ns, url, repo, a)
+	syscall.Sync()
+	d, _ := runBase(t, m, root)
+	m.Stop()
+	t.Logf("sample: base on a fresh root: %v", d.Round(time.Millisecond))
+	return d
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func rounded(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
 }
 
 // checkNodeFiles asserts what base leaves in the root and the machine's services.
@@ -249,6 +326,14 @@ func checkNodeFiles(t *testing.T, m *testenv.Machine, root *testenv.Root, a node
 		if got := strings.TrimSpace(r.Stdout); err != nil || got != want {
 			t.Errorf("systemctl %s containerd = %q (%v), want %s\n%s", verb, got, err, want, tail(m.Journal(), 30))
 		}
+	}
+	// The running containerd uses provision's config (written before the package
+	// install, kept by dpkg, so its postinst started it with it): CRI reports the
+	// systemd cgroup driver and the sandbox image.
+	if r, err := m.Exec(ctx, "/usr/local/bin/crictl", "info"); err != nil || r.ExitCode != 0 {
+		t.Errorf("crictl info: %v %s", err, r.Stderr)
+	} else if !strings.Contains(r.Stdout, `"SystemdCgroup": true`) {
+		t.Errorf("crictl info: the running containerd does not use provision's config (no \"SystemdCgroup\": true):\n%s", tail(r.Stdout, 40))
 	}
 	units := healthUnits(t, root)
 	if len(units) == 0 {
@@ -351,6 +436,7 @@ func measureParts(t *testing.T, ns *testenv.NetNS, url string, repo *testenv.Apt
 	root := testenv.NewRoot(t, testenv.Bookworm)
 	repo.InstallSources(t, root, url+"/apt")
 	m := testenv.Boot(t, root, ns)
+	syscall.Sync()
 	var sum time.Duration
 	for _, f := range []string{a.kubelet, a.cni, a.crictl} {
 		r, err := m.Exec(context.Background(), "curl", "-fsS", "-o", "/var/tmp/"+f, url+"/artifacts/"+f)
@@ -373,6 +459,7 @@ func measureParts(t *testing.T, ns *testenv.NetNS, url string, repo *testenv.Apt
 	}
 	pkgs := installedPackages(t, m)
 	m.Stop()
+	t.Logf("sample: its parts alone on a fresh root: %v", sum.Round(time.Millisecond))
 	return sum, pkgs
 }
 

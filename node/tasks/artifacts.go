@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/provision-dev/provision/internal/background"
 	"github.com/provision-dev/provision/internal/download"
 	"github.com/provision-dev/provision/internal/fsroot"
 )
@@ -121,7 +122,8 @@ func (t *Extract) Run(_ context.Context, e *Env, dry bool) (Outcome, error) {
 	if !known {
 		return Outcome{}, fmt.Errorf("%s was not verified by a download task in this run", t.Archive)
 	}
-	files, err := t.extract(e)
+	var files map[string]int64
+	err := background.Run(func() (err error) { files, err = t.extract(e); return err })
 	if err != nil {
 		return Outcome{}, err
 	}

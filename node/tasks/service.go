@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -92,6 +93,10 @@ func (t *Service) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 					did = append(did, "start "+t.Unit)
 				}
 			case len(why) > 0:
+				if t.startedSinceChange(ctx, e) {
+					skip = append(skip, fmt.Sprintf("%s started after %s changed: no restart", t.Unit, strings.Join(why, ", ")))
+					break
+				}
 				if err := run("restart", t.Unit); err != nil {
 					return Outcome{}, err
 				}
@@ -102,8 +107,11 @@ func (t *Service) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 	if len(did) > 0 {
 		return changed("%s", joinNonEmpty(strings.Join(did, ", "), strings.Join(skip, ", ")))
 	}
-	if len(skip) > 0 {
+	if len(skip) > 0 && !e.Live {
 		return skipped("%s enabled; %s", t.Unit, strings.Join(skip, ", "))
+	}
+	if len(skip) > 0 {
+		return unchanged("%s enabled and active; %s", t.Unit, strings.Join(skip, ", "))
 	}
 	return unchanged("%s enabled%s", t.Unit, map[bool]string{true: " and active", false: ""}[t.Start])
 }
@@ -155,4 +163,26 @@ func (t *WaitHTTP) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 		case <-time.After(t.Poll):
 		}
 	}
+}
+
+// startedSinceChange reports whether the unit's main process started after the
+// last change of its RestartOn tasks, so it already runs with them (a package's
+// postinst started it with the configuration written before the install) and a
+// restart would only cost time. Unknown means no.
+func (t *Service) startedSinceChange(ctx context.Context, e *Env) bool {
+	changedAt, ok := e.LastChange(t.RestartOn...)
+	if !ok {
+		return false
+	}
+	res, err := e.Exec(ctx, nil, t.systemctl(e, "show", "-p", "ExecMainStartTimestampMonotonic", t.Unit)...)
+	if err != nil {
+		return false
+	}
+	// "ExecMainStartTimestampMonotonic=<µs>" (no --value: systemd 219 lacks it); 0 = never started.
+	v, found := strings.CutPrefix(strings.TrimSpace(string(res.Stdout)), "ExecMainStartTimestampMonotonic=")
+	us, err := strconv.ParseInt(v, 10, 64)
+	if !found || err != nil || us <= 0 {
+		return false
+	}
+	return time.Duration(us)*time.Microsecond > changedAt
 }

@@ -5,6 +5,8 @@
 package tasks
 
 import (
+	"golang.org/x/sys/unix"
+
 	"context"
 	"fmt"
 	"log/slog"
@@ -72,8 +74,8 @@ type Env struct {
 	Log         *slog.Logger
 
 	mu      sync.Mutex
-	changed map[string]bool
-	sums    map[string]string // node path -> verified sha256 of a downloaded artifact
+	changed map[string]time.Duration // task -> CLOCK_MONOTONIC when it changed
+	sums    map[string]string        // node path -> verified sha256 of a downloaded artifact
 }
 
 // InRoot returns argv to run a command inside the root: as is on a live root,
@@ -108,20 +110,48 @@ func (e *Env) Changed(names ...string) []string {
 	defer e.mu.Unlock()
 	var out []string
 	for _, n := range names {
-		if e.changed[n] {
+		if _, ok := e.changed[n]; ok {
 			out = append(out, n)
 		}
 	}
 	return out
 }
 
+// LastChange returns when the last of the named tasks changed in this run, on
+// CLOCK_MONOTONIC (the clock of systemd's *TimestampMonotonic properties), and
+// false if none changed.
+func (e *Env) LastChange(names ...string) (time.Duration, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var last time.Duration
+	found := false
+	for _, n := range names {
+		if at, ok := e.changed[n]; ok {
+			found = true
+			last = max(last, at)
+		}
+	}
+	return last, found
+}
+
 func (e *Env) markChanged(name string) {
+	at := Monotonic()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.changed == nil {
-		e.changed = map[string]bool{}
+		e.changed = map[string]time.Duration{}
 	}
-	e.changed[name] = true
+	e.changed[name] = at
+}
+
+// Monotonic returns CLOCK_MONOTONIC, the clock systemd stamps unit state
+// changes with, so the two compare; replaceable in tests.
+var Monotonic = func() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }
 
 // SetSum records the verified sha256 of the artifact at node path p.
