@@ -21,7 +21,11 @@ func Run(fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread exits with this goroutine
-		_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), Nice)
+		tid := unix.Gettid()
+		// getpriority returns 20-nice; never raise a priority lowered by the caller.
+		if p, err := unix.Getpriority(unix.PRIO_PROCESS, tid); err == nil && 20-p < Nice {
+			_ = unix.Setpriority(unix.PRIO_PROCESS, tid, Nice)
+		}
 		errc <- fn()
 	}()
 	return <-errc

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -115,9 +116,10 @@ type status struct {
 	Phases map[string]struct {
 		Result string `json:"result"`
 		Tasks  []struct {
-			Name   string `json:"name"`
-			Result string `json:"result"`
-			Detail string `json:"detail"`
+			Name    string  `json:"name"`
+			Result  string  `json:"result"`
+			Detail  string  `json:"detail"`
+			Seconds float64 `json:"durationSeconds"`
 		} `json:"tasks"`
 	} `json:"phases"`
 }
@@ -195,6 +197,7 @@ func TestNodeBase(t *testing.T) {
 	syscall.Sync()
 	first, st := runBase(t, m, root)
 	baseRuns = append(baseRuns, first)
+	t.Logf("sample: base on a fresh root: %v (%s)", first.Round(time.Millisecond), slowTasks(st))
 	t.Logf("base on the fresh root: %v (requests: %v)", first.Round(time.Millisecond), requests.reset())
 	base, ok := st.Phases["base"]
 	if !ok || base.Result != "success" {
@@ -272,10 +275,21 @@ func measureBase(t *testing.T, ns *testenv.NetNS, url string, repo *testenv.AptR
 	t.Helper()
 	root, m := bootBaseRoot(t, ns, url, repo, a)
 	syscall.Sync()
-	d, _ := runBase(t, m, root)
+	d, st := runBase(t, m, root)
 	m.Stop()
-	t.Logf("sample: base on a fresh root: %v", d.Round(time.Millisecond))
+	t.Logf("sample: base on a fresh root: %v (%s)", d.Round(time.Millisecond), slowTasks(st))
 	return d
+}
+
+// slowTasks lists the base tasks that took 20 ms or more, with their durations.
+func slowTasks(st status) string {
+	var out []string
+	for _, x := range st.Phases["base"].Tasks {
+		if x.Seconds >= 0.02 {
+			out = append(out, fmt.Sprintf("%s %.3fs", x.Name, x.Seconds))
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func median(ds []time.Duration) time.Duration {
