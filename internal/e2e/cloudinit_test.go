@@ -17,15 +17,25 @@ import (
 // setup.sh fetches provision (sha256 pinned) → `provision node` (base from the
 // local apt repository and artifact server, then join) → kubelet TLS-bootstraps
 // → the Node is Ready and a pod runs on it.
-func TestCloudInitJoin(t *testing.T) {
-	e := newJoinEnv(t)
+func TestCloudInitJoin(t *testing.T) { cloudInitJoin(t, kubeletVersion, "e2e-cloudinit") }
+
+// TestCloudInitJoinOlderKubernetes is scenario 1 with a cluster and kubelet of
+// an older Kubernetes minor (olderKubeVersion): the version-dependent parts of
+// the kubelet's flags and KubeletConfiguration, proven against a real kubelet
+// and API server of that version.
+func TestCloudInitJoinOlderKubernetes(t *testing.T) {
+	cloudInitJoin(t, olderKubeVersion, "e2e-cloudinit-older")
+}
+
+func cloudInitJoin(t *testing.T, version, hostname string) {
+	e := newJoinEnvVersion(t, version)
 	token := e.cluster.CreateToken(t, 15*time.Minute)
-	u := e.generateUserdata(t, osprofiles.CloudInit, "e2e-cloudinit", token, e.provSHA)
+	u := e.generateUserdata(t, osprofiles.CloudInit, hostname, token, e.provSHA)
 	root := testenv.NewRoot(t, testenv.BookwormCloudInit)
 	testenv.InstallNodeShims(t, root, e.pauseTar)
 	e.installMirrorKey(t, root)
-	seedNoCloud(t, root, u, "e2e-cloudinit-1")
-	m, _ := e.bootAndJoin(t, root, u, "cloud-init", 6*time.Minute)
+	seedNoCloud(t, root, u, hostname+"-1")
+	m, _ := e.bootAndJoin(t, root, u, "cloud-init "+version, 6*time.Minute)
 
 	out, _ := m.Exec(t.Context(), "cloud-init", "status", "--long")
 	if !strings.Contains(out.Stdout, "status: done") {

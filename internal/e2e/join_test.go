@@ -36,6 +36,7 @@ const e2eConfigPath = "/etc/provision/e2e-node.yaml"
 // repository and node artifacts) and, apart from it, the server of the
 // provision binary the userdata fetches.
 type joinEnv struct {
+	version  string // of the cluster and the node's kubelet
 	ns       *testenv.NetNS
 	cluster  *testenv.Cluster
 	repo     *testenv.AptRepo
@@ -49,13 +50,17 @@ type joinEnv struct {
 	provSHA  string
 }
 
-// newJoinEnv starts the cluster and the servers.
-func newJoinEnv(t *testing.T) *joinEnv {
+// newJoinEnv starts the cluster (of kubeletVersion) and the servers.
+func newJoinEnv(t *testing.T) *joinEnv { return newJoinEnvVersion(t, kubeletVersion) }
+
+// newJoinEnvVersion starts a cluster of Kubernetes version and the servers; the
+// node gets the kubelet of the same version.
+func newJoinEnvVersion(t *testing.T, version string) *joinEnv {
 	t.Helper()
 	testenv.Require(t)
-	e := &joinEnv{repo: localRepo(t)}
+	e := &joinEnv{version: version, repo: localRepo(t)}
 	e.ns = testenv.NewNetNS(t)
-	e.cluster = testenv.StartCluster(t, e.ns, kubeletVersion)
+	e.cluster = testenv.StartCluster(t, e.ns, version)
 	e.a = buildJoinArtifacts(t, e.repo, e.cluster.KubeDir)
 	e.pauseTar = testenv.PauseImage(t, t.TempDir())
 	e.art, e.artReqs = serveNode(t, e.ns, e.repo, e.a)
@@ -124,7 +129,7 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 		t.Fatal(err)
 	}
 	spec := generate.Spec{
-		OS: "debian-12", Format: format, KubeletVersion: kubeletVersion, APIServerURL: e.cluster.URL,
+		OS: "debian-12", Format: format, KubeletVersion: e.version, APIServerURL: e.cluster.URL,
 		TokenFile: tokenFile, CACertFile: e.cluster.CACertFile, Hostname: hostname,
 		ProvisionSource: e.prov.URL + "/provision", ProvisionSHA256: provSHA, AllowHTTPSource: true,
 		Artifacts: test.Artifacts, Packages: test.Packages,
@@ -362,8 +367,11 @@ func milestones(m *testenv.Machine, es []entry, nt *testenv.NodeTimes) timings {
 }
 
 func since(a, b time.Time) string {
-	if a.IsZero() || b.IsZero() {
+	switch {
+	case a.IsZero() || b.IsZero():
 		return "n/a"
+	case b.Before(a): // e.g. a kubelet enabled before a power cut starts at boot, before join
+		return fmt.Sprintf("n/a (%s before)", a.Sub(b).Round(time.Millisecond))
 	}
 	return b.Sub(a).Round(time.Millisecond).String()
 }
@@ -410,8 +418,8 @@ func (e *joinEnv) checkJoined(t *testing.T, nt *testenv.NodeTimes, token string,
 		}
 		t.Fatalf("node not Ready within %v (registered: %v; nodes in the cluster: %v)", timeout, nt.Seen(), names)
 	}
-	if v := node.Status.NodeInfo.KubeletVersion; v != kubeletVersion {
-		t.Errorf("node %s kubelet version %q, want %s", node.Name, v, kubeletVersion)
+	if v := node.Status.NodeInfo.KubeletVersion; v != e.version {
+		t.Errorf("node %s kubelet version %q, want %s", node.Name, v, e.version)
 	}
 	id, _, _ := strings.Cut(token, ".")
 	csrs, err := e.cluster.NodeClientCSRs(ctx)

@@ -22,7 +22,12 @@ import (
 	"github.com/provision-dev/provision/node/nodeconfig"
 )
 
-const kubeletVersion = "v1.31.4"
+// kubeletVersion is the Kubernetes version of every scenario; olderKubeVersion
+// that of the one join scenario on an older minor (hack/build-kube.sh builds both).
+const (
+	kubeletVersion   = "v1.31.4"
+	olderKubeVersion = "v1.30.14"
+)
 
 // nodeArtifacts are the files the test serves for `provision node base`.
 type nodeArtifacts struct {
