@@ -3,10 +3,8 @@ package node
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/unit"
 
+	"github.com/provision-dev/provision/internal/unitverify"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -22,8 +21,8 @@ import (
 // provision wrote with the real `systemd-analyze verify`, in that root, with
 // the distribution's targets and the commands the units run present.
 func TestUnitsVerify(t *testing.T) {
-	if _, err := exec.LookPath("systemd-analyze"); err != nil {
-		t.Fatal("systemd-analyze not found: install it (apt-get install -y systemd)")
+	if err := unitverify.Available(); err != nil {
+		t.Fatal(err)
 	}
 	type variant struct{ profile, kubelet string }
 	var variants []variant
@@ -54,7 +53,7 @@ func TestUnitsVerify(t *testing.T) {
 				t.Fatalf("only %d units written: %v", len(units), units)
 			}
 			installTargets(t, root)
-			if out, err := verifyUnits(root, units); err != nil {
+			if out, err := unitverify.Verify(root, units...); err != nil {
 				t.Errorf("%v\n%s", err, out)
 			} else {
 				t.Logf("verified %v", units)
@@ -72,7 +71,7 @@ func TestUnitsVerify(t *testing.T) {
 		} {
 			os.MkdirAll(filepath.Join(root, "etc/systemd/system"), 0o755)
 			os.WriteFile(filepath.Join(root, "etc/systemd/system", name), []byte(body), 0o644)
-			if out, err := verifyUnits(root, []string{name}); err == nil {
+			if out, err := unitverify.Verify(root, name); err == nil {
 				t.Errorf("systemd-analyze verify accepted %s:\n%s", name, out)
 			}
 		}
@@ -138,48 +137,19 @@ func standIn(t *testing.T, root, bin string) {
 	}
 }
 
-// installTargets copies the host's systemd targets, slices and the units the
-// node's units order against (containerd/docker from packages) into the root.
+// installTargets adds the host's targets and slices to the root, and stand-ins
+// for the units the node's units order against (containerd and docker come
+// from packages).
 func installTargets(t *testing.T, root string) {
 	t.Helper()
-	const sysdir = "/lib/systemd/system"
-	entries, err := os.ReadDir(sysdir)
-	if err != nil || len(entries) == 0 {
-		t.Fatalf("%s: %v (install systemd)", sysdir, err)
+	if err := unitverify.InstallTargets(root); err != nil {
+		t.Fatal(err)
 	}
 	dst := filepath.Join(root, "usr/lib/systemd/system")
-	os.MkdirAll(dst, 0o755)
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".target") || strings.HasSuffix(e.Name(), ".slice") {
-			if b, err := os.ReadFile(filepath.Join(sysdir, e.Name())); err == nil {
-				os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644)
-			}
-		}
-	}
 	for _, name := range []string{"containerd.service", "docker.service"} {
 		if _, err := os.Stat(filepath.Join(root, "etc/systemd/system", name)); err != nil {
 			os.WriteFile(filepath.Join(dst, name), []byte("[Service]\nExecStart=/bin/true\n"), 0o644)
 			standIn(t, root, "/bin/true")
 		}
 	}
-}
-
-// verifyUnits runs systemd-analyze verify on units in root: an error, or any
-// output (warnings), fails.
-func verifyUnits(root string, units []string) (string, error) {
-	args := append([]string{"verify", "--root=" + root}, units...)
-	out, err := exec.Command("systemd-analyze", args...).CombinedOutput()
-	if err == nil && len(bytes.TrimSpace(out)) > 0 {
-		err = fmt.Errorf("systemd-analyze verify %v: warnings", units)
-	}
-	if err == nil {
-		return "", nil
-	}
-	var shown strings.Builder
-	shown.Write(out)
-	for _, u := range units {
-		b, _ := os.ReadFile(filepath.Join(root, "etc/systemd/system", u))
-		shown.WriteString("--- " + u + "\n" + string(b))
-	}
-	return shown.String(), fmt.Errorf("systemd-analyze verify %v: %w", units, err)
 }
