@@ -6,12 +6,12 @@ package generate
 
 import (
 	"fmt"
-	"github.com/provision-dev/provision/node/nodeconfig"
-	"os"
 	"path/filepath"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/provision-dev/provision/internal/yamlsafe"
+	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -94,7 +94,12 @@ type Spec struct {
 // ParseConfig reads a GenerateConfig document strictly (unknown fields are
 // errors). Relative *File paths are made absolute against baseDir, the config
 // file's directory. It does not validate: call Validate or Render.
+// A document over yamlsafe's limits (1 MiB, 64 levels of nesting, any YAML
+// anchor or alias) is refused before it is decoded.
 func ParseConfig(data []byte, baseDir string) (Spec, error) {
+	if err := yamlsafe.Check(data); err != nil {
+		return Spec{}, fmt.Errorf("parse %s: %w", Kind, err)
+	}
 	var s Spec
 	if err := yaml.UnmarshalStrict(data, &s); err != nil {
 		// yaml's errors name the field and the line; they quote no value.
@@ -111,9 +116,10 @@ func ParseConfig(data []byte, baseDir string) (Spec, error) {
 	return s, nil
 }
 
-// LoadConfig reads the GenerateConfig at path (see ParseConfig).
+// LoadConfig reads the GenerateConfig at path (see ParseConfig); it reads no
+// more than yamlsafe.MaxBytes+1 bytes of it.
 func LoadConfig(path string) (Spec, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlsafe.ReadFile(path)
 	if err != nil {
 		return Spec{}, fmt.Errorf("read config: %w", err)
 	}

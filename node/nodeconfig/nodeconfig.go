@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"regexp"
 	"sort"
 	"strings"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/provision-dev/provision/internal/yamlsafe"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -174,7 +174,12 @@ func (c NodeConfig) Marshal() ([]byte, error) {
 }
 
 // Parse reads a NodeConfig document strictly (unknown fields are errors) and validates it.
+// A document over yamlsafe's limits (1 MiB, 64 levels of nesting, any YAML
+// anchor or alias) is refused before it is decoded, so parsing is linear-time.
 func Parse(data []byte) (NodeConfig, error) {
+	if err := yamlsafe.Check(data); err != nil {
+		return NodeConfig{}, fmt.Errorf("parse node config: %w", err)
+	}
 	var c NodeConfig
 	if err := yaml.UnmarshalStrict(data, &c); err != nil {
 		return NodeConfig{}, fmt.Errorf("parse node config: %w", err)
@@ -185,9 +190,10 @@ func Parse(data []byte) (NodeConfig, error) {
 	return c, nil
 }
 
-// Load reads and parses the node config at path.
+// Load reads and parses the node config at path; it reads no more than
+// yamlsafe.MaxBytes+1 bytes of it.
 func Load(path string) (NodeConfig, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlsafe.ReadFile(path)
 	if err != nil {
 		return NodeConfig{}, fmt.Errorf("read node config: %w", err)
 	}
