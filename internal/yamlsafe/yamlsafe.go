@@ -38,12 +38,12 @@ func ReadFile(path string) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > MaxBytes {
-		return nil, fmt.Errorf("%s: %w", path, sizeError(len(data)))
+		return nil, fmt.Errorf("%s: %w", path, checkSize(len(data)))
 	}
 	return data, nil
 }
 
-func sizeError(n int) error {
+func checkSize(n int) error {
 	if n > MaxBytes {
 		return fmt.Errorf("document is larger than the limit of %d bytes (1 MiB)", MaxBytes)
 	}
@@ -56,7 +56,7 @@ func sizeError(n int) error {
 // where its reading of the syntax is unsure it errs on the side of counting a
 // level or an alias, never of missing one.
 func Check(data []byte) error {
-	if err := sizeError(len(data)); err != nil {
+	if err := checkSize(len(data)); err != nil {
 		return err
 	}
 	s := scanner{}

@@ -113,3 +113,20 @@ func TestReadFile(t *testing.T) {
 		t.Fatalf("missing: %v", err)
 	}
 }
+
+// BenchmarkCheck: the pre-check is one pass over the bytes (MB/s).
+func BenchmarkCheck(b *testing.B) {
+	var doc strings.Builder
+	doc.WriteString("containerd:\n  registryMirrors:\n")
+	for doc.Len() < MaxBytes-64 {
+		doc.WriteString("    docker.io: [\"https://a.internal/x?a=1&b=2\", 'http://b:5000'] # *c\n")
+	}
+	data := []byte(doc.String())
+	if err := Check(data); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		_ = Check(data)
+	}
+}
