@@ -56,7 +56,7 @@ phase "fuzz (${FUZZCOUNT:-20000} executions per target)"
 while read -r pkg; do
   for fn in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     echo "fuzz $pkg $fn"
-    timeout 300 go test -run "^$" -fuzz "^${fn}\$" -fuzztime "${FUZZCOUNT:-20000}x" -fuzzminimizetime 2s "$pkg" 2>&1 | tail -n 3
+    timeout 600 go test -run "^$" -fuzz "^${fn}\$" -fuzztime "${FUZZCOUNT:-20000}x" -fuzzminimizetime 2s "$pkg" 2>&1 | tail -n 3
   done
 done < <(go list ./...)
 phase_end "fuzz"
