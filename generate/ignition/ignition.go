@@ -1,7 +1,8 @@
-// Package ignition renders a plan.Plan as an Ignition v3 config, built from the
-// Ignition library's own types.Config of the chosen spec version and marshalled
-// the way Butane marshals its output, so a Butane document translated by Butane
-// gives exactly the same bytes.
+// Package ignition renders a plan.Plan as an Ignition v3 config, built once as
+// the Ignition library's own spec 3.3 types.Config, translated up to the chosen
+// spec version by Ignition's translate packages, and marshalled the way Butane
+// marshals its output, so a Butane document translated by Butane gives exactly
+// the same bytes.
 package ignition
 
 import (
@@ -16,9 +17,9 @@ import (
 	v33 "github.com/coreos/ignition/v2/config/v3_3"
 	t33 "github.com/coreos/ignition/v2/config/v3_3/types"
 	v34 "github.com/coreos/ignition/v2/config/v3_4"
-	t34 "github.com/coreos/ignition/v2/config/v3_4/types"
+	tr34 "github.com/coreos/ignition/v2/config/v3_4/translate"
 	v35 "github.com/coreos/ignition/v2/config/v3_5"
-	t35 "github.com/coreos/ignition/v2/config/v3_5/types"
+	tr35 "github.com/coreos/ignition/v2/config/v3_5/translate"
 	"github.com/coreos/vcontext/report"
 
 	"github.com/provision-dev/provision/generate/plan"
@@ -124,15 +125,15 @@ func Render(p plan.Plan, o Options) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("ignition: unsupported spec version %q (supported: 3.3, 3.4, 3.5)", o.Version)
 	}
-	files := plan.WithHostnameFile(p)
-	var cfg any
+	// The plan is built once in the oldest supported spec; Ignition's own
+	// translate packages carry it up to the asked version.
+	c33 := build(p, plan.WithHostnameFile(p), o.Gzip)
+	var cfg any = c33
 	switch full {
-	case "3.3.0":
-		cfg = build33(p, files, o.Gzip)
 	case "3.4.0":
-		cfg = build34(p, files, o.Gzip)
-	default:
-		cfg = build35(p, files, o.Gzip)
+		cfg = tr34.Translate(c33)
+	case "3.5.0":
+		cfg = tr35.Translate(tr34.Translate(c33))
 	}
 	out, err := json.Marshal(cfg)
 	if err != nil {
@@ -182,10 +183,9 @@ func unitContents(u plan.Unit) *string {
 	return &u.Contents
 }
 
-// Each spec version has its own Go types; the three builders are the same code
-// over them. Compression is always set ("" or "gzip"), as Butane sets it.
-
-func build33(p plan.Plan, files []plan.File, gz bool) t33.Config {
+// build is the plan as a spec 3.3 config. Compression is always set ("" or
+// "gzip"), as Butane sets it.
+func build(p plan.Plan, files []plan.File, gz bool) t33.Config {
 	c := t33.Config{Ignition: t33.Ignition{Version: "3.3.0"}}
 	for _, f := range files {
 		src, comp := DataURL(f.Contents, gz)
@@ -203,50 +203,6 @@ func build33(p plan.Plan, files []plan.File, gz bool) t33.Config {
 	}
 	for _, u := range p.Units {
 		c.Systemd.Units = append(c.Systemd.Units, t33.Unit{Name: u.Name, Enabled: optBool(u.Enabled), Contents: unitContents(u)})
-	}
-	return c
-}
-
-func build34(p plan.Plan, files []plan.File, gz bool) t34.Config {
-	c := t34.Config{Ignition: t34.Ignition{Version: "3.4.0"}}
-	for _, f := range files {
-		src, comp := DataURL(f.Contents, gz)
-		c.Storage.Files = append(c.Storage.Files, t34.File{
-			Node:          t34.Node{Path: f.Path, Overwrite: optBool(f.Overwrite)},
-			FileEmbedded1: t34.FileEmbedded1{Mode: intPtr(f.Mode), Contents: t34.Resource{Source: strPtr(src), Compression: strPtr(comp)}},
-		})
-	}
-	for _, u := range p.Users {
-		pu := t34.PasswdUser{Name: u.Name}
-		for _, k := range u.SSHAuthorizedKeys {
-			pu.SSHAuthorizedKeys = append(pu.SSHAuthorizedKeys, t34.SSHAuthorizedKey(k))
-		}
-		c.Passwd.Users = append(c.Passwd.Users, pu)
-	}
-	for _, u := range p.Units {
-		c.Systemd.Units = append(c.Systemd.Units, t34.Unit{Name: u.Name, Enabled: optBool(u.Enabled), Contents: unitContents(u)})
-	}
-	return c
-}
-
-func build35(p plan.Plan, files []plan.File, gz bool) t35.Config {
-	c := t35.Config{Ignition: t35.Ignition{Version: "3.5.0"}}
-	for _, f := range files {
-		src, comp := DataURL(f.Contents, gz)
-		c.Storage.Files = append(c.Storage.Files, t35.File{
-			Node:          t35.Node{Path: f.Path, Overwrite: optBool(f.Overwrite)},
-			FileEmbedded1: t35.FileEmbedded1{Mode: intPtr(f.Mode), Contents: t35.Resource{Source: strPtr(src), Compression: strPtr(comp)}},
-		})
-	}
-	for _, u := range p.Users {
-		pu := t35.PasswdUser{Name: u.Name}
-		for _, k := range u.SSHAuthorizedKeys {
-			pu.SSHAuthorizedKeys = append(pu.SSHAuthorizedKeys, t35.SSHAuthorizedKey(k))
-		}
-		c.Passwd.Users = append(c.Passwd.Users, pu)
-	}
-	for _, u := range p.Units {
-		c.Systemd.Units = append(c.Systemd.Units, t35.Unit{Name: u.Name, Enabled: optBool(u.Enabled), Contents: unitContents(u)})
 	}
 	return c
 }
