@@ -1,12 +1,12 @@
 package generate
 
 import (
-	"github.com/provision-dev/provision/node/nodeconfig"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
 

@@ -37,10 +37,31 @@ go version
 phase_end "prerequisites"
 
 phase "static checks"
+# Pinned analysers, each installed once into a directory named by its version.
+STATICCHECK_VERSION=v0.7.0 # staticcheck 2026.1
+GOIMPORTS_VERSION=v0.40.0  # golang.org/x/tools
+tools="${PROVISION_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/provision-tools}"
+tool() { # tool NAME PACKAGE VERSION: prints the path of the binary, installing it if missing
+  local bin="$tools/$1@$3"
+  if [ ! -x "$bin/$1" ]; then
+    echo "installing $2@$3" >&2
+    GOBIN="$bin" go install "$2@$3" >&2
+  fi
+  printf '%s/%s\n' "$bin" "$1"
+}
+staticcheck=$(tool staticcheck honnef.co/go/tools/cmd/staticcheck "$STATICCHECK_VERSION")
+goimports=$(tool goimports golang.org/x/tools/cmd/goimports "$GOIMPORTS_VERSION")
+"$staticcheck" -version
 unformatted=$(git ls-files -z '*.go' | xargs -0 gofmt -l)
 if [ -n "$unformatted" ]; then echo "gofmt needed on: $unformatted" >&2; exit 1; fi
+unsorted=$(git ls-files -z '*.go' | xargs -0 "$goimports" -local github.com/provision-dev/provision -l)
+if [ -n "$unsorted" ]; then echo "goimports -local github.com/provision-dev/provision needed on: $unsorted" >&2; exit 1; fi
 go vet ./...
 go vet -tags e2e ./...
+"$staticcheck" ./...
+"$staticcheck" -tags e2e ./...
+# hack/publish is its own module.
+(cd hack/publish && go vet ./... && "$staticcheck" ./...)
 shellcheck hack/*.sh .ci/run
 go build -o /dev/null ./cmd/provision
 phase_end "static checks"
@@ -48,7 +69,7 @@ phase_end "static checks"
 phase "unit, golden and validator tests"
 go test -count=1 -timeout 30m ./...
 # hack/publish is its own module (Google's storage client stays out of provision's go.mod).
-(cd hack/publish && go vet ./... && go test -count=1 ./...)
+(cd hack/publish && go test -count=1 ./...)
 phase_end "unit, golden and validator tests"
 
 phase "fuzz (${FUZZCOUNT:-20000} executions per target)"

@@ -85,8 +85,6 @@ type Profile struct {
 	ContainerdPackage string
 	// Packages are the base packages kubelet needs (conntrack, socat, ...).
 	Packages []string
-	// CNIDir is where the OS's own CNI plugins live, if any.
-	CNIDir string
 	// DockerForOldKubelet is true where kubelet < 1.24 used Docker (dockershim) as the runtime.
 	DockerForOldKubelet bool
 	// DockerPackage is the package name of Docker where DockerForOldKubelet is set.
@@ -104,9 +102,6 @@ func (p Profile) IsDebianFamily() bool { return p.PackageManager == Apt }
 
 // IsRHELFamily reports whether the profile uses rpm (yum or dnf).
 func (p Profile) IsRHELFamily() bool { return p.PackageManager == Yum || p.PackageManager == Dnf }
-
-// IsContainerLinux reports whether the profile is an immutable container OS.
-func (p Profile) IsContainerLinux() bool { return p.ImmutableUsr }
 
 // SupportsFormat reports whether userdata in format f boots this OS.
 // Ignition-based OSes read only Ignition (and Butane, translated): Flatcar's
@@ -138,7 +133,7 @@ var profiles = []Profile{
 		Packages: debianPackages},
 	{Name: "debian-12", ID: "debian", VersionID: "12", PackageManager: Apt, BinDir: "/usr/local/bin",
 		DefaultUser: "debian", DefaultFormat: CloudInit, Runtime: RuntimePackage, ContainerdPackage: "containerd",
-		Packages: debianPackages, CNIDir: "/usr/lib/cni"},
+		Packages: debianPackages},
 	{Name: "centos-7", ID: "centos", VersionID: "7", Seed: true, PackageManager: Yum, BinDir: "/usr/local/bin",
 		DefaultUser: "centos", DefaultFormat: CloudInit, Runtime: RuntimeTarball,
 		Packages: rhelPackages, DockerForOldKubelet: true, DockerPackage: "docker"},

@@ -44,7 +44,7 @@ func Version(variant, ignVersion string) (string, error) {
 	}
 	v, ok := byIgn[full]
 	if !ok {
-		return "", fmt.Errorf("Butane variant %s has no stable version for Ignition %s (use 3.3 or 3.4)", variant, full[:3])
+		return "", fmt.Errorf("the Butane variant %s has no stable version for Ignition %s (use 3.3 or 3.4)", variant, full[:3])
 	}
 	return v, nil
 }

@@ -118,8 +118,8 @@ func TestUnitParsesBack(t *testing.T) {
 }
 
 // runSetup runs setup.sh against a local HTTP server serving body, with state
-// and the binary under a temp dir. It returns the exit error, stderr and the dir.
-func runSetup(t *testing.T, body []byte, want string, status int) (error, string, string) {
+// and the binary under a temp dir. It returns stderr, the dir and the exit error.
+func runSetup(t *testing.T, body []byte, want string, status int) (string, string, error) {
 	t.Helper()
 	need(t, "curl", "curl")
 	need(t, "sha256sum", "coreutils")
@@ -138,7 +138,7 @@ func runSetup(t *testing.T, body []byte, want string, status int) (error, string
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stderr
 	err := cmd.Run()
-	return err, stderr.String(), dir
+	return stderr.String(), dir, err
 }
 
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
@@ -146,7 +146,7 @@ func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:
 func TestSetupInstallsVerifiedBinaryAndExecsNode(t *testing.T) {
 	// The "binary" records how it was run.
 	body := []byte("#!/bin/sh\necho \"ran: $*\"\n")
-	err, out, dir := runSetup(t, body, sum(body), 200)
+	out, dir, err := runSetup(t, body, sum(body), 200)
 	if err != nil {
 		t.Fatalf("setup.sh: %v\n%s", err, out)
 	}
@@ -166,7 +166,7 @@ func TestSetupInstallsVerifiedBinaryAndExecsNode(t *testing.T) {
 func TestSetupRejectsChecksumMismatch(t *testing.T) {
 	body := []byte("#!/bin/sh\necho tampered\n")
 	want := strings.Repeat("0", 64)
-	err, out, dir := runSetup(t, body, want, 200)
+	out, dir, err := runSetup(t, body, want, 200)
 	if err == nil {
 		t.Fatalf("mismatch accepted:\n%s", out)
 	}
@@ -189,7 +189,7 @@ func TestSetupRejectsChecksumMismatch(t *testing.T) {
 }
 
 func TestSetupDownloadFailure(t *testing.T) {
-	err, out, dir := runSetup(t, []byte("nope"), strings.Repeat("0", 64), 404)
+	out, dir, err := runSetup(t, []byte("nope"), strings.Repeat("0", 64), 404)
 	if err == nil || !strings.Contains(out, "failed 2 times") {
 		t.Fatalf("want a download failure after 2 attempts: %v\n%s", err, out)
 	}

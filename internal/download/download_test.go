@@ -81,7 +81,7 @@ func TestFetch(t *testing.T) {
 		{name: "mismatch is not retried and leaves no file", wantReqs: 1, sha: strings.Repeat("0", 64), noFile: true,
 			wantErr: "sha256 mismatch for http://", handler: func(n int, w http.ResponseWriter, r *http.Request) { w.Write(payload) }},
 		{name: "persistent 503 gives up", wantReqs: 4, wantErr: "gave up after 4 attempts", noFile: true, handler: func(n int, w http.ResponseWriter, r *http.Request) {
-			http.Error(w, "busy", 503)
+			http.Error(w, "busy", http.StatusServiceUnavailable)
 		}},
 	}
 	for _, tc := range tests {

@@ -78,9 +78,11 @@ func TestFaultMatrix(t *testing.T) {
 		{name: "404 is not retried and keeps the old file", wantReqs: 1, within: time.Second, wantErr: "HTTP 404",
 			handler: func(n int, w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }},
 		{name: "403 is not retried", wantReqs: 1, within: time.Second, wantErr: "HTTP 403",
-			handler: func(n int, w http.ResponseWriter, r *http.Request) { http.Error(w, "no", 403) }},
+			handler: func(n int, w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusForbidden) }},
 		{name: "429 is retried", wantReqs: 3, within: 2 * time.Second, wantErr: "gave up after 3 attempts",
-			handler: func(n int, w http.ResponseWriter, r *http.Request) { http.Error(w, "slow down", 429) }},
+			handler: func(n int, w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "slow down", http.StatusTooManyRequests)
+			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

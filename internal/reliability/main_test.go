@@ -31,11 +31,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	provisionBin = filepath.Join(dir, "provision")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(gobin); err != nil {
-		gobin = "go"
-	}
-	build := exec.Command(gobin, "build", "-o", provisionBin, "github.com/provision-dev/provision/cmd/provision")
+	build := exec.Command("go", "build", "-o", provisionBin, "github.com/provision-dev/provision/cmd/provision")
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "build provision: %v\n%s", err, out)
 		os.RemoveAll(dir)
