@@ -2,7 +2,6 @@ package generate
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,11 +14,10 @@ import (
 	"github.com/provision-dev/provision/generate/plan"
 	"github.com/provision-dev/provision/generate/setup"
 	"github.com/provision-dev/provision/internal/kubeconfig"
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 func goldenName(profile string, f osprofiles.Format) string {
 	ext := map[osprofiles.Format]string{osprofiles.CloudInit: "yaml", osprofiles.Ignition: "ign", osprofiles.Butane: "bu"}[f]
@@ -34,23 +32,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			name := goldenName(c.Profile.Name, c.Format)
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(name, out, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(name)
-			if err != nil {
-				t.Fatalf("%v (run go test ./generate/... -update)", err)
-			}
-			if !bytes.Equal(out, want) {
-				t.Fatalf("%s differs from the rendered output (run go test ./generate/... -update and review the diff)", name)
-			}
+			testutil.Golden(t, goldenName(c.Profile.Name, c.Format), out)
 		})
 	}
 }

@@ -4,13 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/provision-dev/provision/generate/ignition"
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -70,31 +70,10 @@ func TestIgnitionEveryVersion(t *testing.T) {
 				sum := sha256.Sum256(out)
 				lines = append(lines, fmt.Sprintf("%s %s gzip=%v %s", c.name, v, gz, hex.EncodeToString(sum[:])))
 				if c.name == "flatcar" && !gz {
-					compareGolden(t, versionGoldenName(v), out)
+					testutil.Golden(t, versionGoldenName(v), out)
 				}
 			}
 		}
 	}
-	compareGolden(t, ignitionMatrixGolden, []byte(strings.Join(lines, "\n")+"\n"))
-}
-
-// compareGolden compares got with the golden file name, or rewrites it with -update.
-func compareGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(name, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(name)
-	if err != nil {
-		t.Fatalf("%v (run go test ./generate/... -update)", err)
-	}
-	if string(got) != string(want) {
-		t.Fatalf("%s differs from the rendered output (run go test ./generate/... -update and review the diff)", name)
-	}
+	testutil.Golden(t, ignitionMatrixGolden, []byte(strings.Join(lines, "\n")+"\n"))
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/bundle"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/node/tasks"
@@ -27,7 +28,7 @@ func makeBundle(t *testing.T, cfg nodeconfig.NodeConfig, prof string) (string, b
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "provision-linux-amd64")
 	os.WriteFile(bin, []byte("\x7fELF fake provision"), 0o755)
-	os.WriteFile(bin+".sha256", []byte(sha([]byte("\x7fELF fake provision"))+"  provision-linux-amd64\n"), 0o644)
+	os.WriteFile(bin+".sha256", []byte(testutil.SHA256([]byte("\x7fELF fake provision"))+"  provision-linux-amd64\n"), 0o644)
 	out := filepath.Join(dir, "bundle.tar")
 	m, err := bundle.Create(context.Background(), bundle.Spec{
 		KubeletVersion: cfg.Kubernetes.Version, Profile: p, Arch: cfg.Arch, Artifacts: cfg.Artifacts, ProvisionBinary: bin,
@@ -69,10 +70,10 @@ func TestBaseFromBundleOffline(t *testing.T) {
 			for path, name := range want {
 				e, _ := m.Get(name)
 				data, err := os.ReadFile(filepath.Join(root, path))
-				if err != nil || sha(data) != e.SHA256 {
-					t.Errorf("%s (%s): %v, sha256 %s, want %s", path, name, err, sha(data), e.SHA256)
+				if err != nil || testutil.SHA256(data) != e.SHA256 {
+					t.Errorf("%s (%s): %v, sha256 %s, want %s", path, name, err, testutil.SHA256(data), e.SHA256)
 				}
-				if bd, err := os.ReadFile(filepath.Join(root, BundleDir, e.File)); err != nil || sha(bd) != e.SHA256 {
+				if bd, err := os.ReadFile(filepath.Join(root, BundleDir, e.File)); err != nil || testutil.SHA256(bd) != e.SHA256 {
 					t.Errorf("%s in %s: %v", e.File, BundleDir, err)
 				}
 			}
@@ -119,7 +120,7 @@ func TestBaseRefusesTamperedBundle(t *testing.T) {
 	}{
 		"artifact byte": {
 			edit: func(b []byte) []byte {
-				i := bytes.Index(b, srv.files["/crictl.tgz"])
+				i := bytes.Index(b, srv.Files["/crictl.tgz"])
 				b[i+10] ^= 0xff
 				return b
 			},

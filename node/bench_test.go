@@ -14,7 +14,7 @@ func BenchmarkBaseRerun(b *testing.B) {
 	for i := range big {
 		big[i] = byte(i*7 + i>>9)
 	}
-	srv.files["/kubelet"] = big
+	srv.Files["/kubelet"] = big
 	cfg := testConfig(srv, "debian-12")
 	root := testRoot(b, "debian-12", &cfg)
 	host := newFakeHost("")

@@ -3,7 +3,6 @@ package node
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io/fs"
 	"os"
@@ -12,29 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		os.MkdirAll(filepath.Dir(path), 0o755)
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./node/ -run Golden -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (rerun with -update to accept):\n--- got ---\n%s", path, got)
-	}
-}
 
 // goldenConfig is a pinned config with fixed URLs (a plan of a fresh root makes no request).
 func goldenConfig(version string) nodeconfig.NodeConfig {
@@ -78,7 +58,7 @@ func TestPlanGolden(t *testing.T) {
 			}
 			var out bytes.Buffer
 			n.WritePlan(&out, entries)
-			golden(t, filepath.Join("testdata", "plan", c.file+".golden"), out.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", "plan", c.file+".golden"), out.Bytes())
 			if _, err := os.Stat(filepath.Join(root, StatusPath)); err == nil {
 				t.Errorf("plan wrote a status file")
 			}
@@ -130,7 +110,7 @@ func TestFilesGolden(t *testing.T) {
 				data = bytes.ReplaceAll(data, []byte(srv.URL), []byte("http://artifacts.test"))
 				fmt.Fprintf(&out, "==> %s (%04o)\n%s\n", f, fi.Mode().Perm(), data)
 			}
-			golden(t, filepath.Join("testdata", "files", c.file+".golden"), out.Bytes())
+			testutil.Golden(t, filepath.Join("testdata", "files", c.file+".golden"), out.Bytes())
 		})
 	}
 }

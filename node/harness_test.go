@@ -1,14 +1,8 @@
 package node
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,72 +13,26 @@ import (
 	"github.com/provision-dev/provision/internal/download"
 	"github.com/provision-dev/provision/internal/logging"
 	"github.com/provision-dev/provision/internal/runner"
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
 )
 
-func sha(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
-
-func tgz(t testing.TB, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	for _, n := range names {
-		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o755, Size: int64(len(files[n])), Typeflag: tar.TypeReg})
-		tw.Write([]byte(files[n]))
-	}
-	tw.Close()
-	gz.Close()
-	return buf.Bytes()
-}
-
 // artifactServer serves fake release artifacts and counts requests.
-type artifactServer struct {
-	*httptest.Server
-	mu    sync.Mutex
-	files map[string][]byte
-	hits  map[string]int
-}
+type artifactServer struct{ *testutil.ArtifactServer }
 
 func newArtifactServer(t testing.TB) *artifactServer {
-	s := &artifactServer{hits: map[string]int{}, files: map[string][]byte{
+	return &artifactServer{testutil.NewArtifactServer(t, map[string][]byte{
 		"/kubelet":        []byte("#!/bin/sh\necho fake kubelet\n"),
-		"/cni.tgz":        tgz(t, map[string]string{"./bridge": "bridge-bin", "./host-local": "host-local-bin", "./loopback": "lo-bin"}),
-		"/crictl.tgz":     tgz(t, map[string]string{"crictl": "crictl-bin"}),
-		"/containerd.tgz": tgz(t, map[string]string{"bin/containerd": "ctrd", "bin/ctr": "ctr", "bin/containerd-shim-runc-v2": "shim"}),
+		"/cni.tgz":        testutil.TarGz(t, map[string]string{"./bridge": "bridge-bin", "./host-local": "host-local-bin", "./loopback": "lo-bin"}),
+		"/crictl.tgz":     testutil.TarGz(t, map[string]string{"crictl": "crictl-bin"}),
+		"/containerd.tgz": testutil.TarGz(t, map[string]string{"bin/containerd": "ctrd", "bin/ctr": "ctr", "bin/containerd-shim-runc-v2": "shim"}),
 		"/runc":           []byte("runc-bin"),
-	}}
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.hits[r.URL.Path]++
-		s.mu.Unlock()
-		b, ok := s.files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(b)
-	}))
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *artifactServer) total() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, v := range s.hits {
-		n += v
-	}
-	return n
+	})}
 }
 
 func (s *artifactServer) artifact(p string) nodeconfig.Artifact {
-	return nodeconfig.Artifact{URL: s.URL + p, SHA256: sha(s.files[p])}
+	url, sum := s.URLAndSum(p)
+	return nodeconfig.Artifact{URL: url, SHA256: sum}
 }
 
 // testConfig is a pinned node config whose artifacts come from srv.

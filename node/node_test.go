@@ -56,7 +56,7 @@ func TestBaseConvergesEveryProfile(t *testing.T) {
 				if first.Result != "success" || len(changedNames(first.Tasks)) == 0 {
 					t.Fatalf("first run: %+v", first)
 				}
-				hits := srv.total()
+				hits := srv.Total()
 				host.Reset()
 				n = prepare(t, testOptions(root, host, live, nil))
 				if err := n.Run(context.Background(), Base); err != nil {
@@ -66,8 +66,8 @@ func TestBaseConvergesEveryProfile(t *testing.T) {
 				if c := changedNames(second.Tasks); len(c) != 0 {
 					t.Errorf("second run changed %v", c)
 				}
-				if srv.total() != hits {
-					t.Errorf("second run downloaded again (%d requests, was %d)", srv.total(), hits)
+				if srv.Total() != hits {
+					t.Errorf("second run downloaded again (%d requests, was %d)", srv.Total(), hits)
 				}
 				for _, c := range host.Calls() {
 					if strings.Contains(c, " install") || strings.Contains(c, " enable ") || strings.Contains(c, " start ") || strings.Contains(c, "restart") {

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
 )
 
@@ -17,19 +14,7 @@ import (
 // base from it with the server stopped.
 func TestBundleCLI(t *testing.T) {
 	files := map[string][]byte{"/kubelet": []byte("kubelet"), "/cni.tgz": []byte("cni"), "/crictl.tgz": []byte("crictl")}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if b, ok := files[r.URL.Path]; ok {
-			w.Write(b)
-			return
-		}
-		if b, ok := files[strings.TrimSuffix(r.URL.Path, ".sha256")]; ok {
-			h := sha256.Sum256(b)
-			w.Write([]byte(hex.EncodeToString(h[:]) + "\n"))
-			return
-		}
-		http.NotFound(w, r)
-	}))
-	defer srv.Close()
+	srv := testutil.NewArtifactServer(t, files)
 	cfg := nodeconfig.New("v1.31.4", "amd64")
 	cfg.OSProfile = "flatcar" // no package manager: the dry run needs no chroot tools
 	cfg.Artifacts.Kubelet.URL = srv.URL + "/kubelet"

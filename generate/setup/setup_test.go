@@ -2,8 +2,6 @@ package setup
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/coreos/go-systemd/v22/unit"
 
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/internal/unitverify"
 	"github.com/provision-dev/provision/node"
 )
@@ -141,12 +140,10 @@ func runSetup(t *testing.T, body []byte, want string, status int) (string, strin
 	return stderr.String(), dir, err
 }
 
-func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
-
 func TestSetupInstallsVerifiedBinaryAndExecsNode(t *testing.T) {
 	// The "binary" records how it was run.
 	body := []byte("#!/bin/sh\necho \"ran: $*\"\n")
-	out, dir, err := runSetup(t, body, sum(body), 200)
+	out, dir, err := runSetup(t, body, testutil.SHA256(body), 200)
 	if err != nil {
 		t.Fatalf("setup.sh: %v\n%s", err, out)
 	}
@@ -173,7 +170,7 @@ func TestSetupRejectsChecksumMismatch(t *testing.T) {
 	if strings.Contains(out, "tampered") {
 		t.Fatal("the unverified binary ran")
 	}
-	for _, s := range []string{"sha256 mismatch", "/provision", "expected " + want, "got " + sum(body)} {
+	for _, s := range []string{"sha256 mismatch", "/provision", "expected " + want, "got " + testutil.SHA256(body)} {
 		if !strings.Contains(out, s) {
 			t.Errorf("message lacks %q: %s", s, out)
 		}
@@ -241,7 +238,7 @@ func TestSetupPrebakedDownloadsNothingAndJoins(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustWrite(t, bin, string(body), 0o755)
-	cmd := exec.Command(script, srv.URL+"/provision", sum(body), bin, "allow-http")
+	cmd := exec.Command(script, srv.URL+"/provision", testutil.SHA256(body), bin, "allow-http")
 	cmd.Env = append(os.Environ(), "PROVISION_STATE_DIR="+filepath.Join(dir, "state"), "PROVISION_PHASE=join")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

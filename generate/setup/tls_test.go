@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/provision-dev/provision/internal/testutil"
 )
 
 // TestSetupVerifiesTLS: setup.sh downloads over https with certificate
@@ -35,7 +37,7 @@ func TestSetupVerifiesTLS(t *testing.T) {
 	mustWrite(t, caFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})), 0o644)
 	bin := filepath.Join(dir, "bin", "provision")
 	run := func(extraEnv ...string) (string, error) {
-		cmd := exec.Command(script, srv.URL+"/provision", sum(body), bin)
+		cmd := exec.Command(script, srv.URL+"/provision", testutil.SHA256(body), bin)
 		cmd.Env = append(os.Environ(), append([]string{"PROVISION_STATE_DIR=" + filepath.Join(dir, "state"), "PROVISION_ATTEMPTS=1", "CURL_CA_BUNDLE=", "SSL_CERT_FILE=", "SSL_CERT_DIR=/nonexistent"}, extraEnv...)...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
@@ -58,7 +60,7 @@ func TestSetupVerifiesTLS(t *testing.T) {
 	if err != nil || !strings.Contains(out, "ran: node --config") {
 		t.Fatalf("trusted server refused (the refusal above was not about the certificate?): %v\n%s", err, out)
 	}
-	u, err := Unit(Inputs{Source: srv.URL + "/provision", SHA256: sum(body), Bin: bin})
+	u, err := Unit(Inputs{Source: srv.URL + "/provision", SHA256: testutil.SHA256(body), Bin: bin})
 	if err != nil {
 		t.Fatal(err)
 	}

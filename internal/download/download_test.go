@@ -2,8 +2,6 @@ package download
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,9 +13,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-func sum(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+	"github.com/provision-dev/provision/internal/testutil"
+)
 
 func fast() *Downloader {
 	return &Downloader{Attempts: 4, BaseDelay: 5 * time.Millisecond, MaxDelay: 20 * time.Millisecond, StallTimeout: 300 * time.Millisecond}
@@ -35,7 +33,7 @@ func noTemps(t *testing.T, dir string) {
 
 func TestFetch(t *testing.T) {
 	payload := []byte(strings.Repeat("kubelet-binary ", 1000))
-	good := sum(payload)
+	good := testutil.SHA256(payload)
 	tests := []struct {
 		name     string
 		handler  func(n int, w http.ResponseWriter, r *http.Request)
@@ -138,7 +136,7 @@ func TestAlreadyPresentMakesNoRequest(t *testing.T) {
 	defer srv.Close()
 	dest := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(dest, payload, 0o644)
-	res, err := fast().Fetch(context.Background(), Request{URL: srv.URL + "/f", SHA256: sum(payload), Dest: dest})
+	res, err := fast().Fetch(context.Background(), Request{URL: srv.URL + "/f", SHA256: testutil.SHA256(payload), Dest: dest})
 	if err != nil || res.Downloaded {
 		t.Fatalf("res=%+v err=%v", res, err)
 	}
@@ -150,8 +148,8 @@ func TestAlreadyPresentMakesNoRequest(t *testing.T) {
 func TestChecksumFromSHA256File(t *testing.T) {
 	payload := []byte("cni plugins")
 	for name, body := range map[string]string{
-		"hash only":         sum(payload) + "\n",
-		"hash and filename": strings.ToUpper(sum(payload)) + "  cni.tgz\n",
+		"hash only":         testutil.SHA256(payload) + "\n",
+		"hash and filename": strings.ToUpper(testutil.SHA256(payload)) + "  cni.tgz\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -164,7 +162,7 @@ func TestChecksumFromSHA256File(t *testing.T) {
 			defer srv.Close()
 			dest := filepath.Join(t.TempDir(), "cni.tgz")
 			res, err := fast().Fetch(context.Background(), Request{URL: srv.URL + "/cni.tgz", Dest: dest})
-			if err != nil || !res.Downloaded || res.SHA256 != sum(payload) {
+			if err != nil || !res.Downloaded || res.SHA256 != testutil.SHA256(payload) {
 				t.Fatalf("res=%+v err=%v", res, err)
 			}
 		})
@@ -199,7 +197,7 @@ func TestFetchAllParallel(t *testing.T) {
 	var reqs []Request
 	for i := range n {
 		p := fmt.Sprintf("/a%d", i)
-		reqs = append(reqs, Request{URL: srv.URL + p, SHA256: sum([]byte(p)), Dest: filepath.Join(dir, p)})
+		reqs = append(reqs, Request{URL: srv.URL + p, SHA256: testutil.SHA256([]byte(p)), Dest: filepath.Join(dir, p)})
 	}
 	res, err := fast().FetchAll(context.Background(), reqs)
 	if err != nil {
@@ -219,7 +217,7 @@ func TestFileURL(t *testing.T) {
 	src := filepath.Join(t.TempDir(), "src")
 	os.WriteFile(src, []byte("local"), 0o644)
 	dest := filepath.Join(t.TempDir(), "dst")
-	if _, err := fast().Fetch(context.Background(), Request{URL: "file://" + src, SHA256: sum([]byte("local")), Dest: dest}); err != nil {
+	if _, err := fast().Fetch(context.Background(), Request{URL: "file://" + src, SHA256: testutil.SHA256([]byte("local")), Dest: dest}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/provision-dev/provision/internal/testutil"
 )
 
 // TestFaultMatrix extends TestFetch with the faults that never recover and
@@ -98,7 +100,7 @@ func TestFaultMatrix(t *testing.T) {
 			}
 			want := tc.sha
 			if want == "" {
-				want = sum(payload)
+				want = testutil.SHA256(payload)
 			}
 			d := &Downloader{Attempts: 3, BaseDelay: 5 * time.Millisecond, MaxDelay: 10 * time.Millisecond, StallTimeout: 200 * time.Millisecond}
 			start := time.Now()
@@ -162,7 +164,7 @@ func TestDiskFull(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reqs.Add(1); w.Write(payload) }))
 	defer srv.Close()
 	dest := filepath.Join(dir, "kubelet")
-	_, err := fast().Fetch(context.Background(), Request{URL: srv.URL + "/kubelet", SHA256: sum(payload), Dest: dest, Mode: 0o755})
+	_, err := fast().Fetch(context.Background(), Request{URL: srv.URL + "/kubelet", SHA256: testutil.SHA256(payload), Dest: dest, Mode: 0o755})
 	if err == nil || !errors.Is(err, syscall.ENOSPC) || !strings.HasPrefix(err.Error(), "write "+dest+": ") {
 		t.Fatalf("err = %v, want ENOSPC naming %s", err, dest)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/provision-dev/provision/internal/testenv"
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/bundle"
 	"github.com/provision-dev/provision/node/nodeconfig"
 )
@@ -80,7 +81,7 @@ func TestNodeBaseFromBundle(t *testing.T) {
 		}
 		checkNodeFiles(t, mach, root, a)
 		for _, e := range m.Artifacts {
-			if got := testenv.SHA256File(t, root.Path("/var/lib/provision/bundle/"+e.File)); got != e.SHA256 {
+			if got := testutil.SHA256File(t, root.Path("/var/lib/provision/bundle/"+e.File)); got != e.SHA256 {
 				t.Errorf("%s in the bundle dir: sha256 %s, want %s", e.File, got, e.SHA256)
 			}
 		}

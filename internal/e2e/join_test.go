@@ -23,6 +23,7 @@ import (
 
 	"github.com/provision-dev/provision/generate"
 	"github.com/provision-dev/provision/internal/testenv"
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -64,7 +65,7 @@ func newJoinEnvVersion(t *testing.T, version string) *joinEnv {
 	e.a = buildJoinArtifacts(t, e.repo, e.cluster.KubeDir)
 	e.pauseTar = testenv.PauseImage(t, t.TempDir())
 	e.art, e.artReqs = serveNode(t, e.ns, e.repo, e.a)
-	e.provSHA = testenv.SHA256File(t, e.a.provision)
+	e.provSHA = testutil.SHA256File(t, e.a.provision)
 	e.provReqs = &requestLog{counts: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/provision", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, e.a.provision) })
@@ -89,7 +90,7 @@ func buildJoinArtifacts(t *testing.T, repo *testenv.AptRepo, kubeDir string) nod
 	cni := testenv.CNIPluginsTarball(t, repo.Deb(t, "containernetworking-plugins"), dir)
 	crictl := testenv.CrictlTarball(t, dir, testenv.CrictlVersion)
 	a.kubelet, a.cni, a.crictl = filepath.Base(kubelet), filepath.Base(cni), filepath.Base(crictl)
-	a.kubeletSHA, a.cniSHA, a.crictlSHA = testenv.SHA256File(t, kubelet), testenv.SHA256File(t, cni), testenv.SHA256File(t, crictl)
+	a.kubeletSHA, a.cniSHA, a.crictlSHA = testutil.SHA256File(t, kubelet), testutil.SHA256File(t, cni), testutil.SHA256File(t, crictl)
 	return a
 }
 

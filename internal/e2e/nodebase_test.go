@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/provision-dev/provision/internal/testenv"
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
 )
 
@@ -51,7 +52,7 @@ func buildNodeArtifacts(t *testing.T, repo *testenv.AptRepo) nodeArtifacts {
 	cni := testenv.CNIPluginsTarball(t, repo.Deb(t, "containernetworking-plugins"), dir)
 	crictl := testenv.CrictlTarball(t, dir, testenv.CrictlVersion)
 	a.kubelet, a.cni, a.crictl = filepath.Base(kubelet), filepath.Base(cni), filepath.Base(crictl)
-	a.kubeletSHA, a.cniSHA, a.crictlSHA = testenv.SHA256File(t, kubelet), testenv.SHA256File(t, cni), testenv.SHA256File(t, crictl)
+	a.kubeletSHA, a.cniSHA, a.crictlSHA = testutil.SHA256File(t, kubelet), testutil.SHA256File(t, cni), testutil.SHA256File(t, crictl)
 	return a
 }
 
@@ -328,7 +329,7 @@ func checkNodeFiles(t *testing.T, m *testenv.Machine, root *testenv.Root, a node
 	}
 	if _, err := os.Stat(root.Path("/usr/local/bin/kubelet")); err != nil {
 		t.Errorf("kubelet: %v", err)
-	} else if got := testenv.SHA256File(t, root.Path("/usr/local/bin/kubelet")); got != a.kubeletSHA {
+	} else if got := testutil.SHA256File(t, root.Path("/usr/local/bin/kubelet")); got != a.kubeletSHA {
 		t.Errorf("/usr/local/bin/kubelet sha256 %s, want %s", got, a.kubeletSHA)
 	}
 	if _, err := os.Stat(root.Path("/usr/local/bin/crictl")); err != nil {

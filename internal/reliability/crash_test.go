@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/provision-dev/provision/internal/faultinject"
+	"github.com/provision-dev/provision/internal/testutil"
 )
 
 // entry is one path of a root's final state.
@@ -64,7 +65,7 @@ func snapshot(t *testing.T, root string) map[string]entry {
 				return err
 			}
 			e.Sum = normalise(rel, data)
-			if e.Sum != sha(data) {
+			if e.Sum != testutil.SHA256(data) {
 				e.Size = -1 // a normalised status file: its length varies with durations
 			}
 		}
@@ -106,7 +107,7 @@ func normalise(rel string, data []byte) string {
 		b, _ := json.Marshal(m)
 		return string(b)
 	}
-	return sha(data)
+	return testutil.SHA256(data)
 }
 
 type nodeRun struct {

@@ -1,23 +1,15 @@
 package reliability
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"testing"
-	"time"
 
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
 )
 
@@ -42,8 +34,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func sha(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
-
 // noise is n deterministic, incompressible bytes.
 func noise(seed uint64, n int) []byte {
 	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
@@ -54,63 +44,21 @@ func noise(seed uint64, n int) []byte {
 	return b
 }
 
-func tgz(t testing.TB, files map[string][]byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o755, Size: int64(len(files[n])), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
-			t.Fatal(err)
-		}
-		tw.Write(files[n])
-	}
-	tw.Close()
-	gz.Close()
-	return buf.Bytes()
-}
-
-// artifacts is a loopback server of fake release artifacts, written in 64 KiB
-// flushed chunks so a download spans many reads (and kill points).
-type artifacts struct {
-	*httptest.Server
-	files map[string][]byte
-}
+// artifacts is a loopback server of fake release artifacts.
+type artifacts struct{ *testutil.ArtifactServer }
 
 func newArtifacts(t testing.TB) *artifacts {
-	a := &artifacts{files: map[string][]byte{
+	return &artifacts{testutil.NewArtifactServer(t, map[string][]byte{
 		"/kubelet": noise(1, 512<<10),
-		"/cni.tgz": tgz(t, map[string][]byte{"./bridge": noise(2, 96<<10), "./host-local": noise(3, 96<<10), "./loopback": noise(4, 64<<10),
+		"/cni.tgz": testutil.TarGz(t, map[string][]byte{"./bridge": noise(2, 96<<10), "./host-local": noise(3, 96<<10), "./loopback": noise(4, 64<<10),
 			"./portmap": noise(5, 64<<10), "./bandwidth": noise(6, 32<<10), "./firewall": noise(7, 32<<10)}),
-		"/crictl.tgz": tgz(t, map[string][]byte{"crictl": noise(8, 192<<10), "LICENSE": []byte("license\n")}),
-	}}
-	a.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, ok := a.files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
-		for len(b) > 0 {
-			n := min(len(b), 64<<10)
-			if _, err := w.Write(b[:n]); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
-			b = b[n:]
-		}
-	}))
-	t.Cleanup(a.Close)
-	return a
+		"/crictl.tgz": testutil.TarGz(t, map[string][]byte{"crictl": noise(8, 192<<10), "LICENSE": []byte("license\n")}),
+	})}
 }
 
 func (a *artifacts) artifact(p string) nodeconfig.Artifact {
-	return nodeconfig.Artifact{URL: a.URL + p, SHA256: sha(a.files[p])}
+	url, sum := a.URLAndSum(p)
+	return nodeconfig.Artifact{URL: url, SHA256: sum}
 }
 
 // nodeConfig is a debian-12 node config whose artifacts come from a.

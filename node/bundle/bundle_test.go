@@ -4,11 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -17,30 +14,14 @@ import (
 	"time"
 
 	"github.com/provision-dev/provision/internal/download"
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
-func sum(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
-
 // testServer serves fake artifacts and, for each, URL.sha256.
 func testServer(t testing.TB, files map[string][]byte) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if name, ok := strings.CutSuffix(r.URL.Path, ".sha256"); ok {
-			if b, ok := files[name]; ok {
-				io.WriteString(w, sum(b)+"  "+filepath.Base(name)+"\n")
-				return
-			}
-		}
-		b, ok := files[r.URL.Path]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		w.Write(b)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	return testutil.NewArtifactServer(t, files).Server
 }
 
 func testFiles() map[string][]byte {
@@ -66,7 +47,7 @@ func testSpec(t testing.TB, srv *httptest.Server, files map[string][]byte, prof 
 	return Spec{
 		KubeletVersion: "v1.31.4", Profile: profile(t, prof), Arch: "amd64",
 		Artifacts: nodeconfig.Artifacts{
-			Kubelet:    nodeconfig.Artifact{URL: srv.URL + "/kubelet", SHA256: sum(files["/kubelet"])},
+			Kubelet:    nodeconfig.Artifact{URL: srv.URL + "/kubelet", SHA256: testutil.SHA256(files["/kubelet"])},
 			CNIPlugins: nodeconfig.Artifact{URL: srv.URL + "/cni.tgz"},
 			Crictl:     nodeconfig.Artifact{URL: srv.URL + "/crictl.tgz"},
 			Containerd: nodeconfig.Artifact{URL: srv.URL + "/containerd.tgz"},
@@ -101,7 +82,7 @@ func TestCreateManifestAndDeterminism(t *testing.T) {
 	}
 	for name, p := range want {
 		e, ok := m.Get(name)
-		if !ok || e.SHA256 != sum(files[p]) || e.Size != int64(len(files[p])) || e.Source != srv.URL+p || e.File != FilePath(name) {
+		if !ok || e.SHA256 != testutil.SHA256(files[p]) || e.Size != int64(len(files[p])) || e.Source != srv.URL+p || e.File != FilePath(name) {
 			t.Errorf("%s: %+v", name, e)
 		}
 	}
@@ -127,8 +108,8 @@ func TestCreateManifestAndDeterminism(t *testing.T) {
 		t.Errorf("members %v, want %v", names, wantNames)
 	}
 	sidecar, _ := os.ReadFile(out + ".sha256")
-	if string(sidecar) != sum(data)+"  bundle.tar\n" {
-		t.Errorf("bundle.tar.sha256 = %q, want %q", sidecar, sum(data))
+	if string(sidecar) != testutil.SHA256(data)+"  bundle.tar\n" {
+		t.Errorf("bundle.tar.sha256 = %q, want %q", sidecar, testutil.SHA256(data))
 	}
 	// Same inputs, same bytes.
 	again, _ := create(t, testSpec(t, srv, files, "rocky-9"))
@@ -178,9 +159,9 @@ func TestProvisionBinary(t *testing.T) {
 	spec.ProvisionBinary = filepath.Join(t.TempDir(), "provision-linux-amd64")
 	bin := []byte("\x7fELF provision")
 	os.WriteFile(spec.ProvisionBinary, bin, 0o755)
-	os.WriteFile(spec.ProvisionBinary+".sha256", []byte(sum(bin)+"  provision-linux-amd64\n"), 0o644)
+	os.WriteFile(spec.ProvisionBinary+".sha256", []byte(testutil.SHA256(bin)+"  provision-linux-amd64\n"), 0o644)
 	out, m := create(t, spec)
-	if e, ok := m.Get(Provision); !ok || e.SHA256 != sum(bin) {
+	if e, ok := m.Get(Provision); !ok || e.SHA256 != testutil.SHA256(bin) {
 		t.Fatalf("provision entry: %+v", m.Artifacts)
 	}
 	x := expect(t, "debian-12")
@@ -250,8 +231,8 @@ func TestInstallAndTamper(t *testing.T) {
 	}
 	for _, e := range m.Artifacts {
 		b, err := os.ReadFile(filepath.Join(dir, e.File))
-		if err != nil || sum(b) != e.SHA256 {
-			t.Errorf("%s: %v, sha256 %s want %s", e.File, err, sum(b), e.SHA256)
+		if err != nil || testutil.SHA256(b) != e.SHA256 {
+			t.Errorf("%s: %v, sha256 %s want %s", e.File, err, testutil.SHA256(b), e.SHA256)
 		}
 	}
 	if _, changed, err := Install(good, dir, opts); err != nil || changed {
@@ -285,7 +266,7 @@ func TestInstallAndTamper(t *testing.T) {
 				d["artifacts/kubelet"] = flip(d["artifacts/kubelet"])
 				return n
 			},
-			want: []string{"artifact kubelet (artifacts/kubelet): sha256 expected " + kubelet.SHA256 + ", actual " + sum(flip(files["/kubelet"]))},
+			want: []string{"artifact kubelet (artifacts/kubelet): sha256 expected " + kubelet.SHA256 + ", actual " + testutil.SHA256(flip(files["/kubelet"]))},
 		},
 		"manifest sha256 edited": {
 			mutate: func(n []string, d map[string][]byte) []string {
@@ -361,7 +342,7 @@ func TestInstallAndTamper(t *testing.T) {
 				t.Fatal("refused bundle installed over a good one")
 			}
 			for _, e := range m.Artifacts {
-				if b, _ := os.ReadFile(filepath.Join(dir, e.File)); sum(b) != e.SHA256 {
+				if b, _ := os.ReadFile(filepath.Join(dir, e.File)); testutil.SHA256(b) != e.SHA256 {
 					t.Errorf("%s changed after a refused install", e.File)
 				}
 			}

@@ -1,9 +1,6 @@
 package tasks
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,6 +20,7 @@ import (
 	"github.com/provision-dev/provision/internal/fsroot"
 	"github.com/provision-dev/provision/internal/logging"
 	"github.com/provision-dev/provision/internal/runner"
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -289,22 +287,9 @@ func TestDetectContainer(t *testing.T) {
 	}
 }
 
-func tgz(files map[string]string) []byte {
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for n, c := range files {
-		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o755, Size: int64(len(c)), Typeflag: tar.TypeReg})
-		tw.Write([]byte(c))
-	}
-	tw.Close()
-	gz.Close()
-	return buf.Bytes()
-}
-
 func TestExtract(t *testing.T) {
 	e := newEnv(t, "debian-12", true, &runner.Fake{})
-	archive := tgz(map[string]string{"bin/containerd": "c", "bin/ctr": "ctr", "README": "r"})
+	archive := testutil.TarGz(t, map[string]string{"bin/containerd": "c", "bin/ctr": "ctr", "README": "r"})
 	os.MkdirAll(e.Root.Path("/var/cache/provision"), 0o755)
 	os.WriteFile(e.Root.Path("/var/cache/provision/c.tgz"), archive, 0o644)
 	s := sha256.Sum256(archive)
@@ -328,7 +313,7 @@ func TestExtract(t *testing.T) {
 		t.Errorf("after removal = %+v", o)
 	}
 	// a member escaping the destination is refused
-	evil := tgz(map[string]string{"../../etc/passwd": "x"})
+	evil := testutil.TarGz(t, map[string]string{"../../etc/passwd": "x"})
 	os.WriteFile(e.Root.Path("/var/cache/provision/evil.tgz"), evil, 0o644)
 	e.SetSum("/var/cache/provision/evil.tgz", "x")
 	if _, err := (&Extract{TaskName: "evil", Archive: "/var/cache/provision/evil.tgz", Dest: "/opt/cni/bin"}).Run(context.Background(), e, false); err != nil {
