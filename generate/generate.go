@@ -9,6 +9,7 @@ import (
 	"github.com/provision-dev/provision/generate/ignition"
 	"github.com/provision-dev/provision/generate/plan"
 	"github.com/provision-dev/provision/generate/setup"
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/kubeconfig"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
@@ -73,21 +74,19 @@ func (r resolved) nodeConfig() nodeconfig.NodeConfig {
 	if len(r.cloudConfig) > 0 {
 		nc.Kubernetes.CloudConfigPath = nodeconfig.CloudConfigPath
 	}
-	if r.profile.Runtime != osprofiles.RuntimeTarball {
-		// Lean: only profiles that install containerd from the tarball need these.
-		nc.Artifacts.Containerd, nc.Artifacts.Runc = nodeconfig.Artifact{}, nodeconfig.Artifact{}
+	for _, a := range artifacts.Configurable() {
+		if !a.NeededBy(r.profile) {
+			delete(nc.Artifacts, a.Name) // lean: only what this profile downloads
+		}
 	}
-	for _, o := range []struct{ dst, src *nodeconfig.Artifact }{
-		{&nc.Artifacts.Kubelet, &r.Artifacts.Kubelet},
-		{&nc.Artifacts.CNIPlugins, &r.Artifacts.CNIPlugins},
-		{&nc.Artifacts.Crictl, &r.Artifacts.Crictl},
-		{&nc.Artifacts.Containerd, &r.Artifacts.Containerd},
-		{&nc.Artifacts.Runc, &r.Artifacts.Runc},
-	} {
-		if o.src.URL != "" {
-			*o.dst = *o.src
-		} else if o.src.SHA256 != "" && o.dst.URL != "" {
-			o.dst.SHA256 = o.src.SHA256
+	for name, src := range r.Artifacts {
+		dst, ok := nc.Artifacts[name]
+		switch {
+		case src.URL != "":
+			nc.Artifacts[name] = src // a mirror (an unknown name is left for Validate to report)
+		case src.SHA256 != "" && ok:
+			dst.SHA256 = src.SHA256 // pin the default URL
+			nc.Artifacts[name] = dst
 		}
 	}
 	nc.Packages = r.Packages

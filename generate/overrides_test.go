@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/provision-dev/provision/generate/setup"
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -19,18 +20,18 @@ func TestOverridesReachNodeConfig(t *testing.T) {
 		check  func(t *testing.T, nc nodeconfig.NodeConfig, unit string)
 	}{
 		{"artifact mirror with pin", func(s *Spec) {
-			s.Artifacts.Kubelet = nodeconfig.Artifact{URL: "http://10.0.0.2/kubelet", SHA256: pin}
+			s.Artifacts = nodeconfig.Artifacts{artifacts.Kubelet: nodeconfig.Artifact{URL: "http://10.0.0.2/kubelet", SHA256: pin}}
 		}, func(t *testing.T, nc nodeconfig.NodeConfig, _ string) {
-			if nc.Artifacts.Kubelet != (nodeconfig.Artifact{URL: "http://10.0.0.2/kubelet", SHA256: pin}) {
-				t.Fatalf("kubelet = %+v", nc.Artifacts.Kubelet)
+			if nc.Artifacts[artifacts.Kubelet] != (nodeconfig.Artifact{URL: "http://10.0.0.2/kubelet", SHA256: pin}) {
+				t.Fatalf("kubelet = %+v", nc.Artifacts[artifacts.Kubelet])
 			}
-			if !strings.HasPrefix(nc.Artifacts.CNIPlugins.URL, "https://github.com/containernetworking/") {
-				t.Fatalf("unset override changed the default: %+v", nc.Artifacts.CNIPlugins)
+			if !strings.HasPrefix(nc.Artifacts[artifacts.CNIPlugins].URL, "https://github.com/containernetworking/") {
+				t.Fatalf("unset override changed the default: %+v", nc.Artifacts[artifacts.CNIPlugins])
 			}
 		}},
-		{"pin the default url", func(s *Spec) { s.Artifacts.Crictl = nodeconfig.Artifact{SHA256: pin} }, func(t *testing.T, nc nodeconfig.NodeConfig, _ string) {
-			if nc.Artifacts.Crictl.SHA256 != pin || !strings.Contains(nc.Artifacts.Crictl.URL, "cri-tools") {
-				t.Fatalf("crictl = %+v", nc.Artifacts.Crictl)
+		{"pin the default url", func(s *Spec) { s.Artifacts = nodeconfig.Artifacts{artifacts.Crictl: nodeconfig.Artifact{SHA256: pin}} }, func(t *testing.T, nc nodeconfig.NodeConfig, _ string) {
+			if nc.Artifacts[artifacts.Crictl].SHA256 != pin || !strings.Contains(nc.Artifacts[artifacts.Crictl].URL, "cri-tools") {
+				t.Fatalf("crictl = %+v", nc.Artifacts[artifacts.Crictl])
 			}
 		}},
 		{"mirrors, sandbox image, node ip", func(s *Spec) {

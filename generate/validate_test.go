@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -73,9 +74,11 @@ func TestValidateErrors(t *testing.T) {
 		{"bad apiVersion", func(s *Spec) { s.APIVersion = "v2" }, "apiVersion", "", "provision.dev/v1alpha1", ""},
 		{"node ip", func(s *Spec) { s.NodeIP = "10.0.0" }, "nodeIP", "--node-ip", "must be an IP address", ""},
 		{"artifact sha", func(s *Spec) {
-			s.Artifacts.Kubelet = nodeconfig.Artifact{URL: "https://mirror.internal/kubelet", SHA256: "xyz"}
+			s.Artifacts = nodeconfig.Artifacts{artifacts.Kubelet: nodeconfig.Artifact{URL: "https://mirror.internal/kubelet", SHA256: "xyz"}}
 		}, "artifacts.kubelet.sha256", "", "64 lower-case hex", ""},
-		{"artifact url", func(s *Spec) { s.Artifacts.Crictl = nodeconfig.Artifact{URL: "ftp://mirror/crictl.tgz"} }, "artifacts.crictl.url", "", "http(s)://", ""},
+		{"artifact url", func(s *Spec) {
+			s.Artifacts = nodeconfig.Artifacts{artifacts.Crictl: nodeconfig.Artifact{URL: "ftp://mirror/crictl.tgz"}}
+		}, "artifacts.crictl.url", "", "http(s)://", ""},
 		{"apt mirror", func(s *Spec) {
 			s.Packages.Apt = &nodeconfig.AptRepository{URL: "https://m/debian", Suite: "bookworm"}
 		}, "packages.apt.components", "", "at least one component", ""},

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/node/bundle"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/node/tasks"
@@ -46,15 +47,15 @@ func (n *Node) arch() string {
 
 // bundleExpect is what this node requires of a bundle.
 func (n *Node) bundleExpect() bundle.Expect {
-	a := n.Config.Artifacts
+	pinned := map[string]string{}
+	for name, a := range n.Config.Artifacts {
+		pinned[name] = a.SHA256
+	}
 	return bundle.Expect{
 		KubeletVersion: n.Config.Kubernetes.Version,
 		OSProfile:      n.Profile,
 		Arch:           n.arch(),
-		Pinned: map[string]string{
-			bundle.Kubelet: a.Kubelet.SHA256, bundle.CNIPlugins: a.CNIPlugins.SHA256, bundle.Crictl: a.Crictl.SHA256,
-			bundle.Containerd: a.Containerd.SHA256, bundle.Runc: a.Runc.SHA256,
-		},
+		Pinned:         pinned,
 	}
 }
 
@@ -103,8 +104,13 @@ func (n *Node) bundleArtifacts() (pre []tasks.Task, arts nodeconfig.Artifacts, p
 		u := url.URL{Scheme: "file", Path: root.Path(path.Join(BundleDir, e.File))}
 		return nodeconfig.Artifact{URL: u.String(), SHA256: e.SHA256}
 	}
-	arts = nodeconfig.Artifacts{Kubelet: src(bundle.Kubelet), CNIPlugins: src(bundle.CNIPlugins), Crictl: src(bundle.Crictl), Containerd: src(bundle.Containerd), Runc: src(bundle.Runc)}
-	if p := src(bundle.Provision); p.URL != "" && n.opts.Bundle != "" {
+	arts = nodeconfig.Artifacts{}
+	for _, a := range artifacts.Configurable() {
+		if s := src(a.Name); s.URL != "" {
+			arts[a.Name] = s
+		}
+	}
+	if p := src(artifacts.Provision); p.URL != "" && n.opts.Bundle != "" {
 		provision = &p // only from an explicit --bundle: never replace a binary the userdata just installed
 	}
 	return pre, arts, provision, nil

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/bundle"
 	"github.com/provision-dev/provision/node/nodeconfig"
@@ -58,14 +59,14 @@ func TestBaseFromBundleOffline(t *testing.T) {
 			}
 			p, _ := osprofiles.Get(prof)
 			want := map[string]string{ // node path -> artifact
-				p.BinDir + "/kubelet":         bundle.Kubelet,
-				CacheDir + "/cni-plugins.tgz": bundle.CNIPlugins,
-				CacheDir + "/crictl.tgz":      bundle.Crictl,
-				p.BinDir + "/provision":       bundle.Provision,
+				p.BinDir + "/kubelet":         artifacts.Kubelet,
+				CacheDir + "/cni-plugins.tgz": artifacts.CNIPlugins,
+				CacheDir + "/crictl.tgz":      artifacts.Crictl,
+				p.BinDir + "/provision":       artifacts.Provision,
 			}
 			if p.Runtime == osprofiles.RuntimeTarball {
-				want[CacheDir+"/containerd.tgz"] = bundle.Containerd
-				want[p.BinDir+"/runc"] = bundle.Runc
+				want[CacheDir+"/containerd.tgz"] = artifacts.Containerd
+				want[p.BinDir+"/runc"] = artifacts.Runc
 			}
 			for path, name := range want {
 				e, _ := m.Get(name)
@@ -111,7 +112,7 @@ func TestBaseRefusesTamperedBundle(t *testing.T) {
 	good, m := makeBundle(t, cfg, "debian-12")
 	srv.Close()
 	data, _ := os.ReadFile(good)
-	crictl, _ := m.Get(bundle.Crictl)
+	crictl, _ := m.Get(artifacts.Crictl)
 	other := nodeconfig.New("v1.30.0", "amd64").Kubernetes.Version
 	for name, c := range map[string]struct {
 		edit     func([]byte) []byte

@@ -5,10 +5,12 @@ import (
 	"os"
 	"path"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/unit"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/kubeconfig"
 	"github.com/provision-dev/provision/node/tasks"
 	"github.com/provision-dev/provision/osprofiles"
@@ -132,31 +134,38 @@ func swapBuilder(n *Node) ([]tasks.Task, error) {
 	}, nil
 }
 
-// cache paths of the archives.
-func cachePath(name string) string { return path.Join(CacheDir, name) }
+// artifactPath is where artifact name lands on the node (internal/artifacts).
+func (n *Node) artifactPath(name string) string {
+	if name == artifacts.Provision {
+		return n.provisionPath()
+	}
+	return artifacts.MustGet(name).NodePath(n.Profile.BinDir)
+}
 
-// artifactsBuilder declares one parallel download of every artifact of base,
-// from the config's sources or, airgapped, from a verified bundle (airgap.go).
+// artifactsBuilder declares one parallel download of every artifact the profile
+// needs (internal/artifacts), from the config's sources or, airgapped, from a
+// verified bundle (airgap.go).
 func artifactsBuilder(n *Node) ([]tasks.Task, error) {
-	pre, a, provision, err := n.bundleArtifacts()
+	pre, srcs, provision, err := n.bundleArtifacts()
 	if err != nil {
 		return nil, err
 	}
-	list := []tasks.Artifact{
-		{URL: a.Kubelet.URL, SHA256: a.Kubelet.SHA256, Path: n.binPath("kubelet"), Mode: 0o755},
-		{URL: a.CNIPlugins.URL, SHA256: a.CNIPlugins.SHA256, Path: cachePath("cni-plugins.tgz"), Mode: 0o644},
-		{URL: a.Crictl.URL, SHA256: a.Crictl.SHA256, Path: cachePath("crictl.tgz"), Mode: 0o644},
-	}
-	if n.Profile.Runtime == osprofiles.RuntimeTarball {
-		if a.Containerd.URL == "" || a.Runc.URL == "" {
-			return nil, fmt.Errorf("artifacts.containerd.url and artifacts.runc.url are required on %s (containerd from the release tarball)", n.Profile.Name)
+	var list []tasks.Artifact
+	var missing []string
+	for _, a := range artifacts.Required(n.Profile) {
+		src := srcs.Get(a.Name)
+		if src.URL == "" {
+			missing = append(missing, "artifacts."+a.Name+".url")
+			continue
 		}
-		list = append(list,
-			tasks.Artifact{URL: a.Containerd.URL, SHA256: a.Containerd.SHA256, Path: cachePath("containerd.tgz"), Mode: 0o644},
-			tasks.Artifact{URL: a.Runc.URL, SHA256: a.Runc.SHA256, Path: n.binPath("runc"), Mode: 0o755})
+		list = append(list, tasks.Artifact{URL: src.URL, SHA256: src.SHA256, Path: n.artifactPath(a.Name), Mode: a.Mode()})
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%s: required on %s", strings.Join(missing, ", "), n.Profile.Name)
 	}
 	if provision != nil {
-		list = append(list, tasks.Artifact{URL: provision.URL, SHA256: provision.SHA256, Path: n.provisionPath(), Mode: 0o755})
+		a := artifacts.MustGet(artifacts.Provision)
+		list = append(list, tasks.Artifact{URL: provision.URL, SHA256: provision.SHA256, Path: n.artifactPath(a.Name), Mode: a.Mode()})
 	}
 	// The downloads need only what prepares their sources (an airgap bundle), not
 	// the packages or kernel settings before them: they run during the install.
@@ -168,7 +177,7 @@ func artifactsBuilder(n *Node) ([]tasks.Task, error) {
 }
 
 func cniBuilder(n *Node) ([]tasks.Task, error) {
-	return []tasks.Task{tasks.After(&tasks.Extract{TaskName: "cni/plugins", Archive: cachePath("cni-plugins.tgz"), Dest: CNIBinDir}, tArtifacts)}, nil
+	return []tasks.Task{tasks.After(&tasks.Extract{TaskName: "cni/plugins", Archive: n.artifactPath(artifacts.CNIPlugins), Dest: CNIBinDir}, tArtifacts)}, nil
 }
 
 // runtimeConfigBuilder writes the container runtime's configuration before the
@@ -215,14 +224,14 @@ func runtimeBuilder(n *Node) ([]tasks.Task, error) {
 	reloadOn := []string{}
 	if n.Profile.Runtime == osprofiles.RuntimeTarball {
 		out = append(out,
-			tasks.After(&tasks.Extract{TaskName: tContainerdBin, Archive: cachePath("containerd.tgz"), Dest: n.Profile.BinDir, StripPrefix: "bin/"}, tArtifacts),
+			tasks.After(&tasks.Extract{TaskName: tContainerdBin, Archive: n.artifactPath(artifacts.Containerd), Dest: n.Profile.BinDir, StripPrefix: "bin/"}, tArtifacts),
 			&tasks.File{TaskName: tContainerdUnit, Path: "/etc/systemd/system/containerd.service", Content: containerdUnit(n.binPath("containerd"))})
 		restartOn = append(restartOn, tContainerdBin, tArtifacts, tContainerdUnit)
 		reloadOn = append(reloadOn, tContainerdUnit)
 	}
 	out = append(out,
 		&tasks.Service{TaskName: "containerd/service", Unit: "containerd.service", Start: true, ReloadOn: reloadOn, RestartOn: restartOn},
-		tasks.After(&tasks.Extract{TaskName: "crictl/binary", Archive: cachePath("crictl.tgz"), Dest: n.Profile.BinDir, Only: []string{"crictl"}}, tArtifacts))
+		tasks.After(&tasks.Extract{TaskName: "crictl/binary", Archive: n.artifactPath(artifacts.Crictl), Dest: n.Profile.BinDir, Only: []string{"crictl"}}, tArtifacts))
 	if n.needsDocker() {
 		out = append(out, &tasks.Service{TaskName: "docker/service", Unit: "docker.service", Start: true, RestartOn: []string{tDockerDaemon}})
 	}

@@ -24,8 +24,9 @@ func goldenConfig(version string) nodeconfig.NodeConfig {
 	c.Kubernetes.ClusterDomain = "cluster.local"
 	c.Kubernetes.CloudProvider = "external"
 	c.Kubernetes.NodeIP = "10.0.0.20"
-	for _, a := range []*nodeconfig.Artifact{&c.Artifacts.Kubelet, &c.Artifacts.CNIPlugins, &c.Artifacts.Crictl, &c.Artifacts.Containerd, &c.Artifacts.Runc} {
+	for name, a := range c.Artifacts {
 		a.SHA256 = strings.Repeat("ab", 32)
+		c.Artifacts[name] = a
 	}
 	c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://mirror.internal"}}
 	return c

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/download"
 	"github.com/provision-dev/provision/internal/logging"
 	"github.com/provision-dev/provision/internal/runner"
@@ -43,8 +44,8 @@ func testConfig(srv *artifactServer, profile string) nodeconfig.NodeConfig {
 	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}
 	c.Kubernetes.ClusterDomain = "cluster.local"
 	c.Artifacts = nodeconfig.Artifacts{
-		Kubelet: srv.artifact("/kubelet"), CNIPlugins: srv.artifact("/cni.tgz"), Crictl: srv.artifact("/crictl.tgz"),
-		Containerd: srv.artifact("/containerd.tgz"), Runc: srv.artifact("/runc"),
+		artifacts.Kubelet: srv.artifact("/kubelet"), artifacts.CNIPlugins: srv.artifact("/cni.tgz"), artifacts.Crictl: srv.artifact("/crictl.tgz"),
+		artifacts.Containerd: srv.artifact("/containerd.tgz"), artifacts.Runc: srv.artifact("/runc"),
 	}
 	c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://mirror-b.internal", "https://mirror-a.internal"}}
 	return c

@@ -14,8 +14,12 @@ import (
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/node/nodeconfig"
 )
+
+// CacheDir is where downloaded archives wait to be extracted (internal/artifacts).
+const CacheDir = artifacts.CacheDir
 
 // Well-known node paths written by node.
 const (
@@ -34,7 +38,6 @@ const (
 	YumRepoPath          = "/etc/yum.repos.d/provision.repo"
 	YumRepoID            = "provision"
 	DockerDaemonPath     = "/etc/docker/daemon.json"
-	CacheDir             = "/var/cache/provision"
 	StateDir             = "/var/lib/provision"
 	KubeletHealthzURL    = "http://127.0.0.1:10248/healthz"
 	// KubeletClientCertPath is the client certificate the kubelet's TLS bootstrap ends with.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
 )
@@ -17,9 +18,9 @@ func TestBundleCLI(t *testing.T) {
 	srv := testutil.NewArtifactServer(t, files)
 	cfg := nodeconfig.New("v1.31.4", "amd64")
 	cfg.OSProfile = "flatcar" // no package manager: the dry run needs no chroot tools
-	cfg.Artifacts.Kubelet.URL = srv.URL + "/kubelet"
-	cfg.Artifacts.CNIPlugins.URL = srv.URL + "/cni.tgz"
-	cfg.Artifacts.Crictl.URL = srv.URL + "/crictl.tgz"
+	cfg.Artifacts[artifacts.Kubelet] = nodeconfig.Artifact{URL: srv.URL + "/kubelet", SHA256: cfg.Artifacts[artifacts.Kubelet].SHA256}
+	cfg.Artifacts[artifacts.CNIPlugins] = nodeconfig.Artifact{URL: srv.URL + "/cni.tgz", SHA256: cfg.Artifacts[artifacts.CNIPlugins].SHA256}
+	cfg.Artifacts[artifacts.Crictl] = nodeconfig.Artifact{URL: srv.URL + "/crictl.tgz", SHA256: cfg.Artifacts[artifacts.Crictl].SHA256}
 	y, _ := cfg.Marshal()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "node.yaml")

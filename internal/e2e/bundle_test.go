@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/testenv"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/bundle"
@@ -37,7 +38,7 @@ func TestNodeBaseFromBundle(t *testing.T) {
 	start := time.Now()
 	m, err := bundle.Create(context.Background(), bundle.Spec{
 		KubeletVersion: kubeletVersion, Profile: debian12(t), Arch: "amd64",
-		Artifacts: nodeconfig.Artifacts{Kubelet: src(a.kubelet, a.kubeletSHA), CNIPlugins: src(a.cni, a.cniSHA), Crictl: src(a.crictl, a.crictlSHA)},
+		Artifacts: nodeconfig.Artifacts{artifacts.Kubelet: src(a.kubelet, a.kubeletSHA), artifacts.CNIPlugins: src(a.cni, a.cniSHA), artifacts.Crictl: src(a.crictl, a.crictlSHA)},
 	}, file, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +102,7 @@ func TestNodeBaseFromBundle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kubelet, _ := m.Get(bundle.Kubelet)
+		kubelet, _ := m.Get(artifacts.Kubelet)
 		kb, err := os.ReadFile(filepath.Join(a.dir, a.kubelet))
 		if err != nil {
 			t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/testenv"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
@@ -96,9 +97,9 @@ func nodeConfig(t *testing.T, url string, a nodeArtifacts) []byte {
 	c := nodeconfig.New(kubeletVersion, "amd64")
 	c.OSProfile = "debian-12"
 	c.Artifacts = nodeconfig.Artifacts{
-		Kubelet:    nodeconfig.Artifact{URL: url + "/artifacts/" + a.kubelet, SHA256: a.kubeletSHA},
-		CNIPlugins: nodeconfig.Artifact{URL: url + "/artifacts/" + a.cni, SHA256: a.cniSHA},
-		Crictl:     nodeconfig.Artifact{URL: url + "/artifacts/" + a.crictl, SHA256: a.crictlSHA},
+		artifacts.Kubelet:    nodeconfig.Artifact{URL: url + "/artifacts/" + a.kubelet, SHA256: a.kubeletSHA},
+		artifacts.CNIPlugins: nodeconfig.Artifact{URL: url + "/artifacts/" + a.cni, SHA256: a.cniSHA},
+		artifacts.Crictl:     nodeconfig.Artifact{URL: url + "/artifacts/" + a.crictl, SHA256: a.crictlSHA},
 	}
 	c.Packages.Apt = &nodeconfig.AptRepository{
 		URL:        url + "/apt",

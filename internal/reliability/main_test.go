@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"testing"
 
+	arts "github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
 )
@@ -68,7 +69,7 @@ func (a *artifacts) nodeConfig() nodeconfig.NodeConfig {
 	c.Kubernetes.APIServerURL = "https://127.0.0.1:6443"
 	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}
 	c.Kubernetes.ClusterDomain = "cluster.local"
-	c.Artifacts = nodeconfig.Artifacts{Kubelet: a.artifact("/kubelet"), CNIPlugins: a.artifact("/cni.tgz"), Crictl: a.artifact("/crictl.tgz")}
+	c.Artifacts = nodeconfig.Artifacts{arts.Kubelet: a.artifact("/kubelet"), arts.CNIPlugins: a.artifact("/cni.tgz"), arts.Crictl: a.artifact("/crictl.tgz")}
 	c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://mirror.internal"}}
 	return c
 }

@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	arts "github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/node/nodeconfig"
 )
 
@@ -273,7 +274,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	modes := w.close()
 
 	bad404 := cfg
-	bad404.Artifacts.Kubelet.URL = art.URL + "/missing-kubelet"
+	bad404.Artifacts[arts.Kubelet] = nodeconfig.Artifact{URL: art.URL + "/missing-kubelet", SHA256: bad404.Artifacts[arts.Kubelet].SHA256}
 	failRoot := newRoot("node-404", bad404)
 	runOne(t, run{name: "node with artifact 404", args: nodeArgs(failRoot), env: []string{"PATH=" + path}, wantErr: "HTTP 404"}, work, nil)
 	unitRoot := newRoot("node-unit-fail", cfg)

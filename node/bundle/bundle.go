@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -35,26 +36,6 @@ const (
 	maxManifest = 1 << 20
 )
 
-// Artifact names, as in the node config (artifacts.NAME), plus the provision binary.
-const (
-	Kubelet    = "kubelet"
-	CNIPlugins = "cniPlugins"
-	Crictl     = "crictl"
-	Containerd = "containerd"
-	Runc       = "runc"
-	Provision  = "provision"
-)
-
-// fileNames are the artifacts' file names inside ArtifactDir.
-var fileNames = map[string]string{
-	Kubelet:    "kubelet",
-	CNIPlugins: "cni-plugins.tgz",
-	Crictl:     "crictl.tgz",
-	Containerd: "containerd.tgz",
-	Runc:       "runc",
-	Provision:  "provision",
-}
-
 // Manifest describes a bundle: what it is for and every artifact it holds.
 type Manifest struct {
 	APIVersion     string  `json:"apiVersion"`
@@ -67,7 +48,7 @@ type Manifest struct {
 
 // Entry is one artifact of the bundle.
 type Entry struct {
-	// Name is the artifact's name (kubelet, cniPlugins, crictl, containerd, runc, provision).
+	// Name is the artifact's name in internal/artifacts (kubelet, cniPlugins, crictl, containerd, runc, provision).
 	Name string `json:"name"`
 	// File is the member's path inside the bundle, e.g. artifacts/kubelet.
 	File   string `json:"file"`
@@ -96,17 +77,23 @@ func (m Manifest) TotalSize() int64 {
 	return n
 }
 
-// Required lists the artifacts a profile's base phase downloads, in a stable order.
+// Required lists the names of the artifacts a profile's base phase downloads, in table order.
 func Required(p osprofiles.Profile) []string {
-	names := []string{Kubelet, CNIPlugins, Crictl}
-	if p.Runtime == osprofiles.RuntimeTarball {
-		names = append(names, Containerd, Runc)
+	var names []string
+	for _, a := range artifacts.Required(p) {
+		names = append(names, a.Name)
 	}
 	return names
 }
 
-// FilePath is the member path of artifact name.
-func FilePath(name string) string { return path.Join(ArtifactDir, fileNames[name]) }
+// FilePath is the member path of artifact name ("" for an unknown name).
+func FilePath(name string) string {
+	a, ok := artifacts.Get(name)
+	if !ok {
+		return ""
+	}
+	return path.Join(ArtifactDir, a.File)
+}
 
 // Marshal renders the manifest as indented JSON with a final newline, entries sorted by name.
 func (m Manifest) Marshal() ([]byte, error) {
@@ -159,8 +146,8 @@ func (m Manifest) Validate() error {
 	seen := map[string]bool{}
 	for i, e := range m.Artifacts {
 		f := fmt.Sprintf("artifacts[%d]", i)
-		if _, ok := fileNames[e.Name]; !ok {
-			add(f+".name", "unknown artifact %q (one of kubelet, cniPlugins, crictl, containerd, runc, provision)", e.Name)
+		if _, ok := artifacts.Get(e.Name); !ok {
+			add(f+".name", "unknown artifact %q (one of %s)", e.Name, strings.Join(allNames(), ", "))
 		} else if e.File != FilePath(e.Name) {
 			add(f+".file", "must be %q for %s, got %q", FilePath(e.Name), e.Name, e.File)
 		}
@@ -209,7 +196,7 @@ func (m Manifest) Check(x Expect) error {
 	}
 	need := Required(x.OSProfile)
 	if x.Provision {
-		need = append(need, Provision)
+		need = append(need, artifacts.Provision)
 	}
 	for _, name := range need {
 		if _, ok := m.Get(name); !ok {
@@ -231,4 +218,13 @@ func (m Manifest) Check(x Expect) error {
 		return nil
 	}
 	return errs
+}
+
+// allNames are the names of every artifact a bundle may hold.
+func allNames() []string {
+	var out []string
+	for _, a := range artifacts.All() {
+		out = append(out, a.Name)
+	}
+	return out
 }

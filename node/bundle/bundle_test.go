@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/download"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
@@ -47,11 +48,11 @@ func testSpec(t testing.TB, srv *httptest.Server, files map[string][]byte, prof 
 	return Spec{
 		KubeletVersion: "v1.31.4", Profile: profile(t, prof), Arch: "amd64",
 		Artifacts: nodeconfig.Artifacts{
-			Kubelet:    nodeconfig.Artifact{URL: srv.URL + "/kubelet", SHA256: testutil.SHA256(files["/kubelet"])},
-			CNIPlugins: nodeconfig.Artifact{URL: srv.URL + "/cni.tgz"},
-			Crictl:     nodeconfig.Artifact{URL: srv.URL + "/crictl.tgz"},
-			Containerd: nodeconfig.Artifact{URL: srv.URL + "/containerd.tgz"},
-			Runc:       nodeconfig.Artifact{URL: srv.URL + "/runc"},
+			artifacts.Kubelet:    nodeconfig.Artifact{URL: srv.URL + "/kubelet", SHA256: testutil.SHA256(files["/kubelet"])},
+			artifacts.CNIPlugins: nodeconfig.Artifact{URL: srv.URL + "/cni.tgz"},
+			artifacts.Crictl:     nodeconfig.Artifact{URL: srv.URL + "/crictl.tgz"},
+			artifacts.Containerd: nodeconfig.Artifact{URL: srv.URL + "/containerd.tgz"},
+			artifacts.Runc:       nodeconfig.Artifact{URL: srv.URL + "/runc"},
 		},
 	}
 }
@@ -76,7 +77,7 @@ func TestCreateManifestAndDeterminism(t *testing.T) {
 	files := testFiles()
 	srv := testServer(t, files)
 	out, m := create(t, testSpec(t, srv, files, "rocky-9"))
-	want := map[string]string{Kubelet: "/kubelet", CNIPlugins: "/cni.tgz", Crictl: "/crictl.tgz", Containerd: "/containerd.tgz", Runc: "/runc"}
+	want := map[string]string{artifacts.Kubelet: "/kubelet", artifacts.CNIPlugins: "/cni.tgz", artifacts.Crictl: "/crictl.tgz", artifacts.Containerd: "/containerd.tgz", artifacts.Runc: "/runc"}
 	if len(m.Artifacts) != len(want) {
 		t.Fatalf("manifest lists %d artifacts, want %d: %+v", len(m.Artifacts), len(want), m)
 	}
@@ -119,7 +120,7 @@ func TestCreateManifestAndDeterminism(t *testing.T) {
 	}
 	// A package-runtime profile needs no containerd/runc.
 	_, m = create(t, testSpec(t, srv, files, "debian-12"))
-	if _, ok := m.Get(Containerd); ok || len(m.Artifacts) != 3 {
+	if _, ok := m.Get(artifacts.Containerd); ok || len(m.Artifacts) != 3 {
 		t.Errorf("debian-12 bundle: %+v", m.Artifacts)
 	}
 }
@@ -128,8 +129,12 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 	files := testFiles()
 	srv := testServer(t, files)
 	for name, mutate := range map[string]func(*Spec){
-		"404":             func(s *Spec) { s.Artifacts.Crictl.URL = srv.URL + "/missing" },
-		"pinned mismatch": func(s *Spec) { s.Artifacts.Kubelet.SHA256 = strings.Repeat("0", 64) },
+		"404": func(s *Spec) {
+			s.Artifacts[artifacts.Crictl] = nodeconfig.Artifact{URL: srv.URL + "/missing", SHA256: s.Artifacts[artifacts.Crictl].SHA256}
+		},
+		"pinned mismatch": func(s *Spec) {
+			s.Artifacts[artifacts.Kubelet] = nodeconfig.Artifact{SHA256: strings.Repeat("0", 64), URL: s.Artifacts[artifacts.Kubelet].URL}
+		},
 		"no provision sum": func(s *Spec) {
 			s.ProvisionBinary = filepath.Join(t.TempDir(), "provision")
 			os.WriteFile(s.ProvisionBinary, []byte("bin"), 0o755)
@@ -161,7 +166,7 @@ func TestProvisionBinary(t *testing.T) {
 	os.WriteFile(spec.ProvisionBinary, bin, 0o755)
 	os.WriteFile(spec.ProvisionBinary+".sha256", []byte(testutil.SHA256(bin)+"  provision-linux-amd64\n"), 0o644)
 	out, m := create(t, spec)
-	if e, ok := m.Get(Provision); !ok || e.SHA256 != testutil.SHA256(bin) {
+	if e, ok := m.Get(artifacts.Provision); !ok || e.SHA256 != testutil.SHA256(bin) {
 		t.Fatalf("provision entry: %+v", m.Artifacts)
 	}
 	x := expect(t, "debian-12")
@@ -255,7 +260,7 @@ func TestInstallAndTamper(t *testing.T) {
 
 	names, data := members(t, good)
 	flip := func(b []byte) []byte { c := append([]byte(nil), b...); c[len(c)/2] ^= 1; return c }
-	kubelet, _ := m.Get(Kubelet)
+	kubelet, _ := m.Get(artifacts.Kubelet)
 	cases := map[string]struct {
 		mutate func(names []string, data map[string][]byte) []string
 		opts   Options
@@ -284,7 +289,7 @@ func TestInstallAndTamper(t *testing.T) {
 		},
 		"pinned by the node config": {
 			mutate: func(n []string, d map[string][]byte) []string { return n },
-			opts:   Options{Expect: &Expect{KubeletVersion: "v1.31.4", OSProfile: profile(t, "rocky-9"), Arch: "amd64", Pinned: map[string]string{Runc: strings.Repeat("1", 64)}}},
+			opts:   Options{Expect: &Expect{KubeletVersion: "v1.31.4", OSProfile: profile(t, "rocky-9"), Arch: "amd64", Pinned: map[string]string{artifacts.Runc: strings.Repeat("1", 64)}}},
 			want:   []string{"artifacts.runc.sha256: bundle has"},
 		},
 		"whole bundle sha256": {

@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"time"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/download"
 	"github.com/provision-dev/provision/internal/fsroot"
 	"github.com/provision-dev/provision/node/nodeconfig"
@@ -35,12 +37,10 @@ type Spec struct {
 
 // sources are the spec's downloads, by artifact name.
 func (s Spec) sources() (map[string]download.Request, error) {
-	a := s.Artifacts
-	all := map[string]nodeconfig.Artifact{Kubelet: a.Kubelet, CNIPlugins: a.CNIPlugins, Crictl: a.Crictl, Containerd: a.Containerd, Runc: a.Runc}
 	out := map[string]download.Request{}
 	var errs nodeconfig.Errors
 	for _, name := range Required(s.Profile) {
-		src := all[name]
+		src := s.Artifacts.Get(name)
 		if src.URL == "" {
 			errs = append(errs, nodeconfig.FieldError{Field: "artifacts." + name + ".url", Message: "is required for " + s.Profile.Name})
 			continue
@@ -58,7 +58,7 @@ func (s Spec) sources() (map[string]download.Request, error) {
 				errs = append(errs, nodeconfig.FieldError{Field: "--provision-binary", Message: fmt.Sprintf("no %s.sha256 beside it (hack/build.sh writes one) and no --provision-sha256", s.ProvisionBinary)})
 			}
 		}
-		out[Provision] = download.Request{URL: (&url.URL{Scheme: "file", Path: abs}).String(), SHA256: sum}
+		out[artifacts.Provision] = download.Request{URL: (&url.URL{Scheme: "file", Path: abs}).String(), SHA256: sum}
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -94,7 +94,7 @@ func Create(ctx context.Context, spec Spec, out string, dl *download.Downloader,
 	reqs := make([]download.Request, len(names))
 	for i, n := range names {
 		r := srcs[n]
-		r.Dest = filepath.Join(stage, fileNames[n])
+		r.Dest = filepath.Join(stage, path.Base(FilePath(n)))
 		reqs[i] = r
 	}
 	start := time.Now()
@@ -150,7 +150,7 @@ func Write(w io.Writer, m Manifest, dir string) (string, error) {
 		return "", err
 	}
 	for _, e := range sorted(m.Artifacts) {
-		if err := writeMember(tw, e, filepath.Join(dir, fileNames[e.Name])); err != nil {
+		if err := writeMember(tw, e, filepath.Join(dir, path.Base(e.File))); err != nil {
 			return "", err
 		}
 	}

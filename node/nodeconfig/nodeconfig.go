@@ -14,6 +14,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/yamlsafe"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -32,12 +33,8 @@ const (
 	BootstrapKubeconfigPath = "/etc/kubernetes/bootstrap-kubelet.conf"
 	KubeconfigPath          = "/etc/kubernetes/kubelet.conf"
 
-	// Pinned default versions of the node's artifacts.
-	DefaultCNIVersion        = "v1.5.1"
-	DefaultCrictlVersion     = "v1.31.1"
-	DefaultContainerdVersion = "1.7.24"
-	DefaultRuncVersion       = "v1.2.3"
-	DefaultSandboxImage      = "registry.k8s.io/pause:3.10"
+	// DefaultSandboxImage is containerd's pause image.
+	DefaultSandboxImage = "registry.k8s.io/pause:3.10"
 )
 
 // NodeConfig is everything `provision node` needs to know, except secrets.
@@ -80,15 +77,14 @@ type Artifact struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// Artifacts are the node's downloads. Every URL may point at a mirror (airgap).
-type Artifacts struct {
-	Kubelet    Artifact `json:"kubelet"`
-	CNIPlugins Artifact `json:"cniPlugins"`
-	Crictl     Artifact `json:"crictl"`
-	// Containerd and Runc are used where the profile installs containerd from the release tarball.
-	Containerd Artifact `json:"containerd,omitzero"`
-	Runc       Artifact `json:"runc,omitzero"`
-}
+// Artifacts are the node's downloads by name: the configurable artifacts of
+// internal/artifacts (kubelet, cniPlugins, crictl; containerd and runc where the
+// profile installs containerd from the release tarball). Every URL may point at
+// a mirror (airgap).
+type Artifacts map[string]Artifact
+
+// Get returns the artifact named name (zero if absent).
+func (a Artifacts) Get(name string) Artifact { return a[name] }
 
 // Containerd configures the container runtime.
 type Containerd struct {
@@ -149,19 +145,15 @@ func New(version, arch string) NodeConfig {
 	}
 }
 
-// DefaultArtifacts returns the upstream download URLs for a kubelet version and architecture.
-// Checksums are left empty: they come from the upstream .sha256 files unless pinned.
+// DefaultArtifacts returns the upstream download URLs of every configurable
+// artifact for a kubelet version and architecture. Checksums are left empty:
+// they come from the upstream .sha256 files unless pinned.
 func DefaultArtifacts(version, arch string) Artifacts {
-	cni := DefaultCNIVersion
-	crictl := DefaultCrictlVersion
-	ctrd := DefaultContainerdVersion
-	return Artifacts{
-		Kubelet:    Artifact{URL: fmt.Sprintf("https://dl.k8s.io/release/%s/bin/linux/%s/kubelet", version, arch)},
-		CNIPlugins: Artifact{URL: fmt.Sprintf("https://github.com/containernetworking/plugins/releases/download/%s/cni-plugins-linux-%s-%s.tgz", cni, arch, cni)},
-		Crictl:     Artifact{URL: fmt.Sprintf("https://github.com/kubernetes-sigs/cri-tools/releases/download/%s/crictl-%s-linux-%s.tar.gz", crictl, crictl, arch)},
-		Containerd: Artifact{URL: fmt.Sprintf("https://github.com/containerd/containerd/releases/download/v%s/containerd-%s-linux-%s.tar.gz", ctrd, ctrd, arch)},
-		Runc:       Artifact{URL: fmt.Sprintf("https://github.com/opencontainers/runc/releases/download/%s/runc.%s", DefaultRuncVersion, arch)},
+	out := Artifacts{}
+	for _, a := range artifacts.Configurable() {
+		out[a.Name] = Artifact{URL: a.DefaultURL(version, arch)}
 	}
+	return out
 }
 
 // Marshal renders the config as YAML, deterministically.
@@ -300,11 +292,24 @@ func (c NodeConfig) Validate() error {
 			add(field+".sha256", "must be 64 lower-case hex digits")
 		}
 	}
-	checkArtifact("artifacts.kubelet", c.Artifacts.Kubelet, true)
-	checkArtifact("artifacts.cniPlugins", c.Artifacts.CNIPlugins, true)
-	checkArtifact("artifacts.crictl", c.Artifacts.Crictl, true)
-	checkArtifact("artifacts.containerd", c.Artifacts.Containerd, false)
-	checkArtifact("artifacts.runc", c.Artifacts.Runc, false)
+	names := make([]string, 0, len(c.Artifacts))
+	for name := range c.Artifacts {
+		if a, ok := artifacts.Get(name); !ok || !a.Configurable() {
+			add("artifacts."+name, "unknown artifact (one of %s)", strings.Join(artifacts.ConfigNames(), ", "))
+			continue
+		}
+		names = append(names, name)
+	}
+	for _, a := range artifacts.Configurable() {
+		if _, ok := c.Artifacts[a.Name]; !ok && a.Need == artifacts.Always {
+			names = append(names, a.Name)
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		a, _ := artifacts.Get(name)
+		checkArtifact("artifacts."+name, c.Artifacts[name], a.Need == artifacts.Always)
+	}
 	hosts := make([]string, 0, len(c.Containerd.RegistryMirrors))
 	for h := range c.Containerd.RegistryMirrors {
 		hosts = append(hosts, h)

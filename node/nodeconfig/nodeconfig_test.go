@@ -3,6 +3,8 @@ package nodeconfig
 import (
 	"strings"
 	"testing"
+
+	"github.com/provision-dev/provision/internal/artifacts"
 )
 
 func TestNewValidatesAndRoundTrips(t *testing.T) {
@@ -21,8 +23,8 @@ func TestNewValidatesAndRoundTrips(t *testing.T) {
 	if string(again) != string(out) {
 		t.Fatalf("not stable:\n%s\n---\n%s", out, again)
 	}
-	if !strings.Contains(got.Artifacts.Kubelet.URL, "/v1.31.4/bin/linux/arm64/kubelet") {
-		t.Fatalf("kubelet url = %s", got.Artifacts.Kubelet.URL)
+	if !strings.Contains(got.Artifacts[artifacts.Kubelet].URL, "/v1.31.4/bin/linux/arm64/kubelet") {
+		t.Fatalf("kubelet url = %s", got.Artifacts[artifacts.Kubelet].URL)
 	}
 }
 
@@ -38,8 +40,16 @@ func TestValidateErrors(t *testing.T) {
 		{"bad arch", func(c *NodeConfig) { c.Arch = "s390x" }, "arch", "amd64 or arm64"},
 		{"bad profile", func(c *NodeConfig) { c.OSProfile = "windows" }, "osProfile", "supported are"},
 		{"http apiserver", func(c *NodeConfig) { c.Kubernetes.APIServerURL = "http://x:6443" }, "kubernetes.apiServerURL", "https://"},
-		{"bad sha", func(c *NodeConfig) { c.Artifacts.Kubelet.SHA256 = "XYZ" }, "artifacts.kubelet.sha256", "64 lower-case hex"},
-		{"missing url", func(c *NodeConfig) { c.Artifacts.CNIPlugins.URL = "" }, "artifacts.cniPlugins.url", "required"},
+		{"bad sha", func(c *NodeConfig) {
+			c.Artifacts[artifacts.Kubelet] = Artifact{SHA256: "XYZ", URL: c.Artifacts[artifacts.Kubelet].URL}
+		}, "artifacts.kubelet.sha256", "64 lower-case hex"},
+		{"missing url", func(c *NodeConfig) {
+			c.Artifacts[artifacts.CNIPlugins] = Artifact{URL: "", SHA256: c.Artifacts[artifacts.CNIPlugins].SHA256}
+		}, "artifacts.cniPlugins.url", "required"},
+		{"absent required artifact", func(c *NodeConfig) { delete(c.Artifacts, artifacts.Crictl) }, "artifacts.crictl.url", "required"},
+		{"unknown artifact", func(c *NodeConfig) { c.Artifacts["kubectl"] = Artifact{URL: "https://m/kubectl"} }, "artifacts.kubectl", "unknown artifact (one of kubelet, cniPlugins, crictl, containerd, runc)"},
+		{"provision is no setting", func(c *NodeConfig) { c.Artifacts[artifacts.Provision] = Artifact{URL: "https://m/p"} }, "artifacts.provision", "unknown artifact"},
+		{"optional artifact checked", func(c *NodeConfig) { c.Artifacts[artifacts.Runc] = Artifact{URL: "ftp://m/runc"} }, "artifacts.runc.url", "http(s)://"},
 		{"relative path", func(c *NodeConfig) { c.Kubernetes.CACertPath = "ca.crt" }, "kubernetes.caCertPath", "absolute"},
 		{"bad node ip", func(c *NodeConfig) { c.Kubernetes.NodeIP = "10.0.0" }, "kubernetes.nodeIP", "IP address"},
 		{"bad mirror", func(c *NodeConfig) { c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"ftp://m"}} }, "containerd.registryMirrors[docker.io][0]", "http(s)"},

@@ -1,0 +1,202 @@
+// Package artifacts is the one table of the files a node downloads: the kubelet,
+// the CNI plugins, crictl, containerd and runc where the profile installs them
+// from the release tarball, and provision itself. Each artifact is declared once,
+// here; the node config's defaults and validation (node/nodeconfig), generate's
+// overrides, the airgap bundle (node/bundle) and the node's builders (node/)
+// iterate this table. Adding an artifact is one row (and its test row).
+package artifacts
+
+import (
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+// CacheDir is where the node keeps downloaded archives until a builder extracts them.
+const CacheDir = "/var/cache/provision"
+
+// Names of the artifacts the node's builders refer to (the config key, artifacts.NAME).
+const (
+	Kubelet    = "kubelet"
+	CNIPlugins = "cniPlugins"
+	Crictl     = "crictl"
+	Containerd = "containerd"
+	Runc       = "runc"
+	Provision  = "provision"
+)
+
+// Install is how an artifact lands on the node.
+type Install string
+
+const (
+	// Binary is written to the profile's BinDir under its File name, mode 0755.
+	Binary Install = "binary"
+	// Archive is written to CacheDir under its File name, mode 0644; a builder extracts it.
+	Archive Install = "archive"
+)
+
+// Need says which nodes need an artifact.
+type Need string
+
+const (
+	// Always: every profile.
+	Always Need = "always"
+	// TarballRuntime: profiles that install containerd from the release tarball
+	// (osprofiles.RuntimeTarball); the others get containerd and runc from a package.
+	TarballRuntime Need = "tarball-runtime"
+	// OnRequest: only when the user gives it (provision: `bundle --provision-binary`);
+	// it is not a node config setting.
+	OnRequest Need = "on-request"
+)
+
+// Checksum is where an unpinned artifact's sha256 comes from.
+type Checksum string
+
+const (
+	// SHA256File: upstream publishes URL + ".sha256" ("HASH" or "HASH  NAME";
+	// internal/download reads both), fetched when no sha256 is pinned.
+	SHA256File Checksum = "url.sha256"
+	// PinOrMirror: upstream publishes no URL + ".sha256" (containerd's is
+	// ".sha256sum", runc's one runc.sha256sum for every arch): from the default
+	// source the sha256 must be pinned, or a mirror must serve URL + ".sha256".
+	PinOrMirror Checksum = "pin-or-mirror"
+	// LocalSHA256File: a local file with FILE.sha256 beside it (hack/build.sh writes
+	// one) or a pinned sha256.
+	LocalSHA256File Checksum = "local.sha256"
+)
+
+// Artifact is one row of the table.
+type Artifact struct {
+	// Name is the key in the node config (artifacts.NAME) and in a bundle's manifest.
+	Name string
+	// Description says what it is, for errors and docs.
+	Description string
+	// File is the file name inside a bundle's artifacts/ directory and on the node
+	// (in BinDir for a Binary, in CacheDir for an Archive).
+	File string
+	// Install is how it lands on the node (and so its path and mode).
+	Install Install
+	// Need says which profiles need it.
+	Need Need
+	// Version is the pinned default version; "" means the kubelet's version.
+	Version string
+	// URL is the default download URL: {version} and {arch} (amd64, arm64) are
+	// replaced. Empty for OnRequest artifacts, which have no default source.
+	URL string
+	// Checksum is where an unpinned sha256 comes from.
+	Checksum Checksum
+}
+
+// table holds every artifact, in the order the node downloads them.
+var table = []Artifact{
+	{Name: Kubelet, Description: "the kubelet binary", File: "kubelet", Install: Binary, Need: Always,
+		URL: "https://dl.k8s.io/release/{version}/bin/linux/{arch}/kubelet", Checksum: SHA256File},
+	{Name: CNIPlugins, Description: "the CNI plugins release tarball", File: "cni-plugins.tgz", Install: Archive, Need: Always, Version: "v1.5.1",
+		URL: "https://github.com/containernetworking/plugins/releases/download/{version}/cni-plugins-linux-{arch}-{version}.tgz", Checksum: SHA256File},
+	{Name: Crictl, Description: "the crictl release tarball", File: "crictl.tgz", Install: Archive, Need: Always, Version: "v1.31.1",
+		URL: "https://github.com/kubernetes-sigs/cri-tools/releases/download/{version}/crictl-{version}-linux-{arch}.tar.gz", Checksum: SHA256File},
+	{Name: Containerd, Description: "the containerd release tarball", File: "containerd.tgz", Install: Archive, Need: TarballRuntime, Version: "1.7.24",
+		URL: "https://github.com/containerd/containerd/releases/download/v{version}/containerd-{version}-linux-{arch}.tar.gz", Checksum: PinOrMirror},
+	{Name: Runc, Description: "the runc binary", File: "runc", Install: Binary, Need: TarballRuntime, Version: "v1.2.3",
+		URL: "https://github.com/opencontainers/runc/releases/download/{version}/runc.{arch}", Checksum: PinOrMirror},
+	{Name: Provision, Description: "the provision binary", File: "provision", Install: Binary, Need: OnRequest, Checksum: LocalSHA256File},
+}
+
+// All returns every artifact, in table order.
+func All() []Artifact { return append([]Artifact(nil), table...) }
+
+// Get returns the artifact named name.
+func Get(name string) (Artifact, bool) {
+	for _, a := range table {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Artifact{}, false
+}
+
+// MustGet returns the artifact named name and panics if there is none (for the
+// names declared above, used by builders).
+func MustGet(name string) Artifact {
+	a, ok := Get(name)
+	if !ok {
+		panic("artifacts: no artifact " + name)
+	}
+	return a
+}
+
+// Configurable returns the artifacts that are node config settings
+// (artifacts.NAME: every artifact but the OnRequest ones), in table order.
+func Configurable() []Artifact {
+	var out []Artifact
+	for _, a := range table {
+		if a.Configurable() {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// ConfigNames returns the names of the Configurable artifacts, for error messages.
+func ConfigNames() []string {
+	var out []string
+	for _, a := range Configurable() {
+		out = append(out, a.Name)
+	}
+	return out
+}
+
+// Required returns the artifacts a profile's base phase downloads, in table order.
+func Required(p osprofiles.Profile) []Artifact {
+	var out []Artifact
+	for _, a := range table {
+		if a.Need != OnRequest && a.NeededBy(p) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Configurable reports whether the artifact is a node config setting.
+func (a Artifact) Configurable() bool { return a.Need != OnRequest }
+
+// NeededBy reports whether profile p needs the artifact (OnRequest: whenever given).
+func (a Artifact) NeededBy(p osprofiles.Profile) bool {
+	switch a.Need {
+	case TarballRuntime:
+		return p.Runtime == osprofiles.RuntimeTarball
+	case Always, OnRequest:
+		return true
+	}
+	return false
+}
+
+// Mode is the file mode on the node.
+func (a Artifact) Mode() fs.FileMode {
+	if a.Install == Binary {
+		return 0o755
+	}
+	return 0o644
+}
+
+// NodePath is where the artifact is written on the node, given the profile's BinDir.
+func (a Artifact) NodePath(binDir string) string {
+	if a.Install == Binary {
+		return path.Join(binDir, a.File)
+	}
+	return path.Join(CacheDir, a.File)
+}
+
+// DefaultURL is the upstream URL for a kubelet version and arch ("" for OnRequest artifacts).
+func (a Artifact) DefaultURL(kubeletVersion, arch string) string {
+	if a.URL == "" {
+		return ""
+	}
+	v := a.Version
+	if v == "" {
+		v = kubeletVersion
+	}
+	return strings.NewReplacer("{version}", v, "{arch}", arch).Replace(a.URL)
+}

@@ -1,0 +1,166 @@
+package artifacts
+
+import (
+	"io/fs"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/provision-dev/provision/internal/download"
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+// rows is one test row per table row: what the artifact is on a /usr/local/bin
+// profile with the kubelet v1.31.4 on amd64. A table row without a test row fails.
+var rows = map[string]struct {
+	url      string
+	nodePath string
+	mode     fs.FileMode
+	tarball  bool // needed only where containerd comes from the tarball
+}{
+	Kubelet:    {"https://dl.k8s.io/release/v1.31.4/bin/linux/amd64/kubelet", "/usr/local/bin/kubelet", 0o755, false},
+	CNIPlugins: {"https://github.com/containernetworking/plugins/releases/download/v1.5.1/cni-plugins-linux-amd64-v1.5.1.tgz", "/var/cache/provision/cni-plugins.tgz", 0o644, false},
+	Crictl:     {"https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.31.1/crictl-v1.31.1-linux-amd64.tar.gz", "/var/cache/provision/crictl.tgz", 0o644, false},
+	Containerd: {"https://github.com/containerd/containerd/releases/download/v1.7.24/containerd-1.7.24-linux-amd64.tar.gz", "/var/cache/provision/containerd.tgz", 0o644, true},
+	Runc:       {"https://github.com/opencontainers/runc/releases/download/v1.2.3/runc.amd64", "/usr/local/bin/runc", 0o755, true},
+	Provision:  {"", "/usr/local/bin/provision", 0o755, false},
+}
+
+func TestTableRows(t *testing.T) {
+	if len(rows) != len(All()) {
+		t.Fatalf("%d test rows for %d artifacts: every artifact needs its test row", len(rows), len(All()))
+	}
+	nameRE := regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`)
+	fileRE := regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
+	names, files := map[string]bool{}, map[string]bool{}
+	for _, a := range All() {
+		t.Run(a.Name, func(t *testing.T) {
+			want, ok := rows[a.Name]
+			if !ok {
+				t.Fatalf("no test row for %q", a.Name)
+			}
+			if !nameRE.MatchString(a.Name) || names[a.Name] {
+				t.Errorf("name %q: must be a unique lowerCamel config key", a.Name)
+			}
+			names[a.Name] = true
+			if !fileRE.MatchString(a.File) || files[a.File] {
+				t.Errorf("file %q: must be a unique plain file name (bundle member artifacts/FILE)", a.File)
+			}
+			files[a.File] = true
+			if a.Description == "" {
+				t.Error("no description")
+			}
+			if a.Install != Binary && a.Install != Archive {
+				t.Errorf("install %q: Binary or Archive", a.Install)
+			}
+			if a.Need != Always && a.Need != TarballRuntime && a.Need != OnRequest {
+				t.Errorf("need %q: Always, TarballRuntime or OnRequest", a.Need)
+			}
+			switch a.Checksum {
+			case SHA256File, PinOrMirror:
+				if !a.Configurable() {
+					t.Errorf("checksum %q is for downloads from a URL, but %s has no default source", a.Checksum, a.Name)
+				}
+			case LocalSHA256File:
+				if a.Configurable() {
+					t.Errorf("checksum %q is for local files, but %s is downloaded", a.Checksum, a.Name)
+				}
+			default:
+				t.Errorf("checksum %q: SHA256File, PinOrMirror or LocalSHA256File", a.Checksum)
+			}
+			if a.Configurable() != (a.URL != "") {
+				t.Errorf("url %q: a config artifact needs a default URL, an on-request one none", a.URL)
+			}
+			if a.Version != "" && !regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+$`).MatchString(a.Version) {
+				t.Errorf("version %q: [v]MAJOR.MINOR.PATCH", a.Version)
+			}
+			if got := a.DefaultURL("v1.31.4", "amd64"); got != want.url {
+				t.Errorf("DefaultURL = %q, want %q", got, want.url)
+			}
+			if got := a.NodePath("/usr/local/bin"); got != want.nodePath {
+				t.Errorf("NodePath = %q, want %q", got, want.nodePath)
+			}
+			if a.Mode() != want.mode {
+				t.Errorf("Mode = %o, want %o", a.Mode(), want.mode)
+			}
+			if (a.Need == TarballRuntime) != want.tarball {
+				t.Errorf("need %q, test row says tarball-only=%v", a.Need, want.tarball)
+			}
+			if got, ok := Get(a.Name); !ok || got != a {
+				t.Errorf("Get(%q) = %+v, %v", a.Name, got, ok)
+			}
+		})
+	}
+}
+
+// TestDefaultURLs: every default URL, for supported kubelet versions and both
+// arches, is an https URL naming that arch and version with nothing left to fill.
+func TestDefaultURLs(t *testing.T) {
+	for _, a := range Configurable() {
+		for _, v := range []string{"v1.23.17", "v1.30.14", "v1.31.4"} {
+			for _, arch := range []string{"amd64", "arm64"} {
+				raw := a.DefaultURL(v, arch)
+				u, err := url.Parse(raw)
+				if err != nil || u.Scheme != "https" || u.Host == "" || strings.ContainsAny(raw, "{} ") {
+					t.Errorf("%s %s %s: %q is not a complete https URL", a.Name, v, arch, raw)
+					continue
+				}
+				version := a.Version
+				if version == "" {
+					version = v
+				}
+				if !strings.Contains(u.Path, "/"+strings.TrimPrefix(version, "v")) && !strings.Contains(u.Path, version) {
+					t.Errorf("%s: %q does not name version %s", a.Name, raw, version)
+				}
+				if !strings.Contains(path.Base(u.Path), arch) && !strings.Contains(u.Path, "/"+arch+"/") {
+					t.Errorf("%s: %q does not name arch %s", a.Name, raw, arch)
+				}
+			}
+		}
+	}
+}
+
+// TestChecksumConvention: what SHA256File artifacts publish upstream ("HASH" for
+// the kubelet, "HASH  NAME" for the CNI plugins) is what the downloader reads.
+func TestChecksumConvention(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	for _, a := range Configurable() {
+		if a.Checksum != SHA256File {
+			continue
+		}
+		name := path.Base(a.DefaultURL("v1.31.4", "amd64"))
+		for _, body := range []string{sum + "\n", sum + "  " + name + "\n"} {
+			got, err := download.ParseChecksum([]byte(body), name+".sha256")
+			if err != nil || got != sum {
+				t.Errorf("%s: ParseChecksum(%q) = %q, %v", a.Name, body, got, err)
+			}
+		}
+	}
+}
+
+// TestRequired: every profile needs the Always artifacts; containerd and runc
+// exactly where containerd comes from the tarball; never the OnRequest ones.
+func TestRequired(t *testing.T) {
+	for _, name := range osprofiles.Names() {
+		p, err := osprofiles.Get(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range Required(p) {
+			got = append(got, a.Name)
+		}
+		want := []string{Kubelet, CNIPlugins, Crictl}
+		if p.Runtime == osprofiles.RuntimeTarball {
+			want = append(want, Containerd, Runc)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s: Required = %v, want %v", name, got, want)
+		}
+	}
+	if strings.Join(ConfigNames(), ",") != "kubelet,cniPlugins,crictl,containerd,runc" {
+		t.Errorf("ConfigNames = %v", ConfigNames())
+	}
+}
