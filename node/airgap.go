@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
-	"runtime"
 	"strings"
 
 	"github.com/provision-dev/provision/internal/artifacts"
@@ -36,13 +35,6 @@ type BaseDone struct {
 	// Bundle is the file name of the bundle base installed from (--bundle), if any.
 	Bundle   string `json:"bundle,omitempty"`
 	Finished string `json:"finished"`
-}
-
-func (n *Node) arch() string {
-	if n.Config.Arch != "" {
-		return n.Config.Arch
-	}
-	return runtime.GOARCH
 }
 
 // bundleExpect is what this node requires of a bundle.

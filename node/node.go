@@ -11,14 +11,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"regexp"
 	"runtime"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/provision-dev/provision/internal/download"
@@ -254,68 +252,4 @@ func (n *Node) readToken() error {
 	}
 	n.token = tok
 	return nil
-}
-
-// Tasks returns the tasks of a phase.
-func (n *Node) Tasks(p Phase) ([]tasks.Task, error) {
-	switch p {
-	case Base:
-		return n.baseTasks()
-	case Join:
-		return n.joinTasks()
-	}
-	return nil, fmt.Errorf("unknown phase %q: base or join", p)
-}
-
-// Run runs a phase for real and records status and markers. The returned error
-// names the failed task.
-func (n *Node) Run(ctx context.Context, p Phase) error {
-	list, err := n.Tasks(p)
-	if err != nil {
-		return n.record(p, n.opts.Now(), nil, &tasks.TaskError{Task: "build", Err: err})
-	}
-	start := n.opts.Now()
-	sts, err := tasks.Execute(ctx, n.Env, list, false)
-	n.opts.Log.Info("phase done", "phase", p, "tasks", len(sts), "changed", tasks.CountChanged(sts), "failed", err != nil, "duration", n.opts.Now().Sub(start).Round(time.Millisecond))
-	return n.record(p, start, sts, err)
-}
-
-// PlanEntry is one line of a plan.
-type PlanEntry struct {
-	Phase Phase
-	tasks.Status
-}
-
-// Plan runs the phases dry: nothing is applied.
-func (n *Node) Plan(ctx context.Context, phases ...Phase) ([]PlanEntry, error) {
-	var out []PlanEntry
-	defer func() { n.baseInPlan = false }()
-	for _, p := range phases {
-		n.baseInPlan = n.baseInPlan || p == Base
-		list, err := n.Tasks(p)
-		if err != nil {
-			return out, err
-		}
-		sts, err := tasks.Execute(ctx, n.Env, list, true)
-		for _, s := range sts {
-			out = append(out, PlanEntry{Phase: p, Status: s})
-		}
-		if err != nil {
-			return out, err
-		}
-	}
-	return out, nil
-}
-
-// WritePlan prints a plan as a table: phase, would-change/no-change/skip, task, detail.
-func (n *Node) WritePlan(w io.Writer, entries []PlanEntry) error {
-	fmt.Fprintf(w, "# provision node plan: profile %s (from %s), kubelet %s, arch %s\n",
-		n.Profile.Name, n.ProfileSource, n.Config.Kubernetes.Version, n.Config.Arch)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PHASE\tRESULT\tTASK\tDETAIL")
-	for _, e := range entries {
-		res := map[tasks.Result]string{tasks.Changed: "would-change", tasks.Unchanged: "no-change", tasks.Skipped: "skip", tasks.Failed: "fail"}[e.Result]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Phase, res, e.Name, e.Detail)
-	}
-	return tw.Flush()
 }

@@ -11,6 +11,9 @@ import (
 	"github.com/provision-dev/provision/node/tasks"
 )
 
+// StateDir holds provision's state on the node: status, markers, the installed bundle.
+const StateDir = "/var/lib/provision"
+
 // Status file and markers, under the root.
 const (
 	StatusPath   = StateDir + "/status.json"

@@ -1,0 +1,193 @@
+package node
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/coreos/go-systemd/v22/unit"
+
+	"github.com/provision-dev/provision/internal/kubeconfig"
+	"github.com/provision-dev/provision/node/nodeconfig"
+	"github.com/provision-dev/provision/node/tasks"
+)
+
+// Kubelet paths and endpoints of join.
+const (
+	KubeletConfigPath = "/var/lib/kubelet/config.yaml"
+	KubeletUnitPath   = "/etc/systemd/system/kubelet.service"
+	KubeletDropInPath = "/etc/systemd/system/kubelet.service.d/10-provision.conf"
+	KubeletHealthzURL = "http://127.0.0.1:10248/healthz"
+	// KubeletClientCertPath is the client certificate the kubelet's TLS bootstrap ends with.
+	KubeletClientCertPath = "/var/lib/kubelet/pki/kubelet-client-current.pem"
+)
+
+// Task names kubelet/service restarts on.
+const (
+	tKubeletConfig = "kubelet/config"
+	tKubeletUnit   = "kubelet/unit"
+	tKubeletDropIn = "kubelet/dropin"
+	tBootstrap     = "kubelet/bootstrap-kubeconfig"
+	tCACert        = "kubelet/ca-cert"
+	tCloudConfig   = "kubelet/cloud-config"
+)
+
+// bootstrapRefusalGrace is how long the API server may refuse the bootstrap
+// token (a token created a moment ago may not be known to it yet) before join fails.
+const bootstrapRefusalGrace = 10 * time.Second
+
+func joinBuilder(n *Node) ([]tasks.Task, error) {
+	k := n.Config.Kubernetes
+	s := n.opts.Seed
+	out := []tasks.Task{&tasks.RequireFile{TaskName: "kubelet/binary-present", Path: n.binPath("kubelet"), Hint: "run `provision node base` first"}}
+	if s.CACert != "" {
+		ca, err := os.ReadFile(s.CACert)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-cert: %w", err)
+		}
+		out = append(out, &tasks.File{TaskName: tCACert, Path: k.CACertPath, Content: ca})
+	}
+	if s.CloudConfig != "" {
+		cc, err := os.ReadFile(s.CloudConfig)
+		if err != nil {
+			return nil, fmt.Errorf("--cloud-config: %w", err)
+		}
+		out = append(out, &tasks.File{TaskName: tCloudConfig, Path: k.CloudConfigPath, Content: cc, Secret: true})
+	}
+	if n.token != "" {
+		kc, err := kubeconfig.Build(kubeconfig.Bootstrap{Server: k.APIServerURL, CAPath: k.CACertPath, Token: n.token})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &tasks.File{TaskName: tBootstrap, Path: k.BootstrapKubeconfigPath, Content: kc, Secret: true})
+	} else if !n.Env.Root.Exists(k.KubeconfigPath) {
+		out = append(out, &tasks.RequireFile{TaskName: tBootstrap, Path: k.BootstrapKubeconfigPath,
+			Hint: "it is written by the generated userdata; or pass --token/--token-file with --apiserver-url and --ca-cert"})
+	}
+	out = append(out, &tasks.RequireFile{TaskName: "kubelet/ca-present", Path: k.CACertPath, Hint: "pass --ca-cert or let the userdata write it"})
+	kcfg, err := renderKubeletConfig(k)
+	if err != nil {
+		return nil, err
+	}
+	url := n.opts.HealthzURL
+	if url == "" {
+		url = KubeletHealthzURL
+	}
+	timeout := n.opts.HealthzTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	out = append(out,
+		&tasks.File{TaskName: tKubeletConfig, Path: KubeletConfigPath, Content: kcfg},
+		&tasks.File{TaskName: tKubeletUnit, Path: KubeletUnitPath, Content: n.kubeletUnit()},
+		&tasks.File{TaskName: tKubeletDropIn, Path: KubeletDropInPath, Content: n.kubeletDropIn()},
+		&tasks.Service{TaskName: "kubelet/service", Unit: "kubelet.service", Start: true,
+			ReloadOn:  []string{tKubeletUnit, tKubeletDropIn},
+			RestartOn: []string{tKubeletUnit, tKubeletDropIn, tKubeletConfig, tBootstrap, tCACert, tCloudConfig}},
+		// The kubelet serves healthz only after its TLS bootstrap: wait for that
+		// first, failing fast with the kubelet's error when the token is refused.
+		&tasks.KubeletBootstrap{TaskName: "kubelet/tls-bootstrap", CertPath: KubeletClientCertPath, Unit: "kubelet.service",
+			Timeout: timeout, Grace: bootstrapRefusalGrace, Poll: 200 * time.Millisecond},
+		&tasks.WaitHTTP{TaskName: "kubelet/healthz", URL: url, Timeout: timeout, Poll: 200 * time.Millisecond},
+	)
+	return out, nil
+}
+
+// kubeletArgs returns the kubelet's command line.
+func (n *Node) kubeletArgs() []string {
+	k := n.Config.Kubernetes
+	minor := kubeletMinor(k.Version)
+	args := []string{n.binPath("kubelet"),
+		"--bootstrap-kubeconfig=" + k.BootstrapKubeconfigPath,
+		"--kubeconfig=" + k.KubeconfigPath,
+		"--config=" + KubeletConfigPath,
+	}
+	if !n.needsDocker() && minor < 27 {
+		if minor < 24 {
+			args = append(args, "--container-runtime=remote")
+		}
+		args = append(args, "--container-runtime-endpoint="+ContainerdSocket)
+	}
+	if k.CloudProvider != "" {
+		args = append(args, "--cloud-provider="+k.CloudProvider)
+		if k.CloudProvider != "external" && k.CloudConfigPath != "" {
+			args = append(args, "--cloud-config="+k.CloudConfigPath)
+		}
+	}
+	if k.NodeIP != "" {
+		args = append(args, "--node-ip="+k.NodeIP)
+	}
+	return args
+}
+
+func (n *Node) kubeletUnit() []byte {
+	return serializeUnit([]*unit.UnitOption{
+		unit.NewUnitOption("Unit", "Description", "kubelet: The Kubernetes Node Agent"),
+		unit.NewUnitOption("Unit", "Documentation", "https://kubernetes.io/docs/"),
+		unit.NewUnitOption("Unit", "Wants", "network-online.target"),
+		unit.NewUnitOption("Unit", "After", "network-online.target containerd.service"),
+		unit.NewUnitOption("Unit", "StartLimitIntervalSec", "0"),
+		unit.NewUnitOption("Service", "ExecStart", execLine([]string{n.binPath("kubelet")})),
+		unit.NewUnitOption("Service", "Restart", "always"),
+		unit.NewUnitOption("Service", "RestartSec", "5"),
+		unit.NewUnitOption("Install", "WantedBy", "multi-user.target"),
+	})
+}
+
+func (n *Node) kubeletDropIn() []byte {
+	return serializeUnit([]*unit.UnitOption{
+		unit.NewUnitOption("Service", "ExecStart", ""),
+		unit.NewUnitOption("Service", "ExecStart", execLine(n.kubeletArgs())),
+	})
+}
+
+// renderKubeletConfig builds the KubeletConfiguration from the upstream types.
+func renderKubeletConfig(k nodeconfig.Kubernetes) ([]byte, error) {
+	t, f := true, false
+	cfg := kubeletv1beta1.KubeletConfiguration{
+		TypeMeta:           metav1.TypeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"},
+		CgroupDriver:       "systemd",
+		RotateCertificates: true,
+		ServerTLSBootstrap: true,
+		Authentication: kubeletv1beta1.KubeletAuthentication{
+			X509:      kubeletv1beta1.KubeletX509Authentication{ClientCAFile: k.CACertPath},
+			Webhook:   kubeletv1beta1.KubeletWebhookAuthentication{Enabled: &t, CacheTTL: metav1.Duration{Duration: 2 * time.Minute}},
+			Anonymous: kubeletv1beta1.KubeletAnonymousAuthentication{Enabled: &f},
+		},
+		Authorization: kubeletv1beta1.KubeletAuthorization{
+			Mode: kubeletv1beta1.KubeletAuthorizationModeWebhook,
+			Webhook: kubeletv1beta1.KubeletWebhookAuthorization{
+				CacheAuthorizedTTL:   metav1.Duration{Duration: 5 * time.Minute},
+				CacheUnauthorizedTTL: metav1.Duration{Duration: 30 * time.Second},
+			},
+		},
+		ReadOnlyPort:       0,
+		HealthzBindAddress: "127.0.0.1",
+		HealthzPort:        ptr(int32(10248)),
+		ClusterDNS:         k.ClusterDNS,
+		ClusterDomain:      k.ClusterDomain,
+		EvictionHard: map[string]string{
+			"memory.available":  "100Mi",
+			"nodefs.available":  "10%",
+			"nodefs.inodesFree": "5%",
+			"imagefs.available": "15%",
+		},
+		KubeReserved:   map[string]string{"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "1Gi"},
+		SystemReserved: map[string]string{"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "1Gi"},
+		FailSwapOn:     &t,
+	}
+	if kubeletMinor(k.Version) >= 27 {
+		cfg.ContainerRuntimeEndpoint = ContainerdSocket
+	}
+	out, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("marshal KubeletConfiguration: %w", err)
+	}
+	return out, nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,92 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"runtime"
+	"time"
+
+	"github.com/provision-dev/provision/node/tasks"
+)
+
+// Builders (one per concern, one file each) only declare tasks, from the inputs
+// Prepare loaded (inputs.go); package tasks runs them.
+
+// Tasks returns the tasks of a phase.
+func (n *Node) Tasks(p Phase) ([]tasks.Task, error) {
+	switch p {
+	case Base:
+		return n.baseTasks()
+	case Join:
+		return n.joinTasks()
+	}
+	return nil, fmt.Errorf("unknown phase %q: base or join", p)
+}
+
+// Run runs a phase for real and records status and markers. The returned error
+// names the failed task.
+func (n *Node) Run(ctx context.Context, p Phase) error {
+	list, err := n.Tasks(p)
+	if err != nil {
+		return n.record(p, n.opts.Now(), nil, &tasks.TaskError{Task: "build", Err: err})
+	}
+	start := n.opts.Now()
+	sts, err := tasks.Execute(ctx, n.Env, list, false)
+	n.opts.Log.Info("phase done", "phase", p, "tasks", len(sts), "changed", tasks.CountChanged(sts), "failed", err != nil, "duration", n.opts.Now().Sub(start).Round(time.Millisecond))
+	return n.record(p, start, sts, err)
+}
+
+// builder declares the tasks of one concern.
+type builder func(n *Node) ([]tasks.Task, error)
+
+func (n *Node) baseTasks() ([]tasks.Task, error) {
+	return n.build(runtimeConfigBuilder, packagesBuilder, kernelBuilder, swapBuilder, artifactsBuilder, cniBuilder, runtimeBuilder, healthBuilder)
+}
+
+func (n *Node) joinTasks() ([]tasks.Task, error) {
+	if err := n.checkBaseDone(); err != nil {
+		return nil, err
+	}
+	return n.build(joinBuilder)
+}
+
+func (n *Node) build(bs ...builder) ([]tasks.Task, error) {
+	var out []tasks.Task
+	for _, b := range bs {
+		ts, err := b(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ts...)
+	}
+	return out, nil
+}
+
+func (n *Node) needsDocker() bool {
+	return n.Profile.NeedsDocker(kubeletMinor(n.Config.Kubernetes.Version))
+}
+
+func (n *Node) binPath(name string) string { return path.Join(n.Profile.BinDir, name) }
+
+// provisionPath is where the provision binary lives on the node.
+func (n *Node) provisionPath() string {
+	if n.opts.BinaryPath != "" {
+		return n.opts.BinaryPath
+	}
+	return n.binPath("provision")
+}
+
+func (n *Node) arch() string {
+	if n.Config.Arch != "" {
+		return n.Config.Arch
+	}
+	return runtime.GOARCH
+}
+
+// kubeletMinor returns MINOR of vMAJOR.MINOR.PATCH (validated by nodeconfig).
+func kubeletMinor(v string) int {
+	var major, minor, patch int
+	fmt.Sscanf(v, "v%d.%d.%d", &major, &minor, &patch)
+	return minor
+}
