@@ -51,49 +51,45 @@ func (n *Node) bundleExpect() bundle.Expect {
 	}
 }
 
-// bundleArtifacts decides where base's artifacts come from. With --bundle, the
-// bundle's manifest is checked against the node now (a bundle for another node
-// fails the build, before any task runs), a task verifies and extracts the
-// whole bundle, and the artifacts point at BundleDir with the manifest's hashes.
-// Without --bundle, a bundle already installed in BundleDir that matches the node
-// is used the same way (a prebaked image re-running base stays offline); one that
-// does not match is ignored. Otherwise the config's sources are used.
+// bundleArtifacts decides where base's artifacts come from, from the bundle
+// manifest Prepare read (inputs.go). With --bundle, the manifest is checked
+// against the node now (a bundle for another node fails the build, before any
+// task runs), a task verifies and extracts the whole bundle, and the artifacts
+// point at BundleDir with the manifest's hashes. Without --bundle, a bundle
+// already installed in BundleDir that matches the node is used the same way (a
+// prebaked image re-running base stays offline); one that does not match is
+// ignored. Otherwise the config's sources are used.
 func (n *Node) bundleArtifacts() (pre []tasks.Task, arts nodeconfig.Artifacts, provision *nodeconfig.Artifact, err error) {
 	arts = n.Config.Artifacts
-	root := n.Env.Root
-	var m bundle.Manifest
+	b := n.in.bundle
 	switch {
-	case n.opts.Bundle != "":
-		m, _, err = bundle.ReadManifest(n.opts.Bundle)
-		if err != nil {
-			return nil, arts, nil, err
+	case !b.present:
+		return nil, arts, nil, nil
+	case !b.installed:
+		if b.err != nil {
+			return nil, arts, nil, b.err
 		}
-		if err := m.Check(n.bundleExpect()); err != nil {
+		if err := b.manifest.Check(n.bundleExpect()); err != nil {
 			return nil, arts, nil, &bundle.RefusedError{Bundle: n.opts.Bundle, Problems: strings.Split(err.Error(), "\n")}
 		}
 		pre = append(pre, &bundleInstall{File: n.opts.Bundle, Dir: BundleDir, Opts: bundle.Options{Expect: ptr(n.bundleExpect()), SHA256: n.opts.BundleSHA256}})
-	case root.Exists(path.Join(BundleDir, bundle.ManifestName)):
-		data, rerr := root.ReadFile(path.Join(BundleDir, bundle.ManifestName))
-		if rerr == nil {
-			m, rerr = bundle.ParseManifest(data)
+	default:
+		err := b.err
+		if err == nil {
+			err = b.manifest.Check(n.bundleExpect())
 		}
-		if rerr == nil {
-			rerr = m.Check(n.bundleExpect())
-		}
-		if rerr != nil {
-			n.opts.Log.Info("ignoring the installed bundle: it does not match this node", "dir", BundleDir, "reason", oneLine(rerr.Error()))
+		if err != nil {
+			n.opts.Log.Info("ignoring the installed bundle: it does not match this node", "dir", BundleDir, "reason", oneLine(err.Error()))
 			return nil, arts, nil, nil
 		}
-		n.opts.Log.Info("artifacts from the installed bundle", "dir", BundleDir, "kubelet", m.KubeletVersion)
-	default:
-		return nil, arts, nil, nil
+		n.opts.Log.Info("artifacts from the installed bundle", "dir", BundleDir, "kubelet", b.manifest.KubeletVersion)
 	}
 	src := func(name string) nodeconfig.Artifact {
-		e, ok := m.Get(name)
+		e, ok := b.manifest.Get(name)
 		if !ok {
 			return nodeconfig.Artifact{}
 		}
-		u := url.URL{Scheme: "file", Path: root.Path(path.Join(BundleDir, e.File))}
+		u := url.URL{Scheme: "file", Path: n.Env.Root.Path(path.Join(BundleDir, e.File))}
 		return nodeconfig.Artifact{URL: u.String(), SHA256: e.SHA256}
 	}
 	arts = nodeconfig.Artifacts{}
@@ -152,12 +148,9 @@ func (n *Node) writeBaseDone(finished string) error {
 
 // checkBaseDone refuses to join a prebaked root whose base was done for another
 // kubelet version, OS profile or arch (join would start the wrong kubelet). A
-// root without the marker is left to join's own checks; a plan that also runs
-// base is not checked (base rewrites the marker first).
+// root without the marker is left to join's own checks. Run checks it before
+// join; Preview only when base is not previewed first (base rewrites the marker).
 func (n *Node) checkBaseDone() error {
-	if n.baseInPlan {
-		return nil
-	}
 	data, err := n.Env.Root.ReadFile(BaseDoneMarker)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil

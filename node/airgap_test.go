@@ -219,9 +219,14 @@ func TestPrebakedJoin(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "base was done for another node (kubelet v1.31.4, the node config asks for v1.32.0)") {
 		t.Fatalf("join on an image prebaked for another version: %v", err)
 	}
-	// A plan of base and join is not refused: base would rewrite the marker first.
-	if _, err := prepare(t, join).Plan(context.Background(), Base, Join); err != nil && strings.Contains(err.Error(), "base was done") {
-		t.Errorf("plan base+join: %v", err)
+	// A preview of join alone is refused the same way; of base and join it is not
+	// refused: base would rewrite the marker first.
+	if _, err := prepare(t, join).Preview(context.Background(), Join); err == nil || !strings.Contains(err.Error(), "base was done for another node") {
+		t.Errorf("preview join on an image prebaked for another version: %v", err)
+	}
+	// A preview of base and join is not refused: base would rewrite the marker first.
+	if _, err := prepare(t, join).Preview(context.Background(), Base, Join); err != nil && strings.Contains(err.Error(), "base was done") {
+		t.Errorf("preview base+join: %v", err)
 	}
 
 	y, _ = cfg.Marshal()

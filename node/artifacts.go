@@ -53,5 +53,5 @@ func artifactsBuilder(n *Node) ([]tasks.Task, error) {
 	for _, t := range pre {
 		after = append(after, t.Name())
 	}
-	return append(pre, tasks.After(&tasks.Download{TaskName: tArtifacts, Artifacts: list}, after...)), nil
+	return append(pre, tasks.NeedsOnly(&tasks.Download{TaskName: tArtifacts, Artifacts: list}, after...)), nil
 }

@@ -12,5 +12,5 @@ const (
 )
 
 func cniBuilder(n *Node) ([]tasks.Task, error) {
-	return []tasks.Task{tasks.After(&tasks.Extract{TaskName: "cni/plugins", Archive: n.artifactPath(artifacts.CNIPlugins), Dest: CNIBinDir}, tArtifacts)}, nil
+	return []tasks.Task{tasks.NeedsOnly(&tasks.Extract{TaskName: "cni/plugins", Archive: n.artifactPath(artifacts.CNIPlugins), Dest: CNIBinDir}, tArtifacts)}, nil
 }

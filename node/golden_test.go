@@ -53,12 +53,12 @@ func TestPlanGolden(t *testing.T) {
 			opts := testOptions(root, newFakeHost(""), true, nil)
 			opts.Seed.Token = testToken
 			n := prepare(t, opts)
-			entries, err := n.Plan(context.Background(), Base, Join)
+			entries, err := n.Preview(context.Background(), Base, Join)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var out bytes.Buffer
-			n.WritePlan(&out, entries)
+			n.WritePreview(&out, entries)
 			testutil.Golden(t, filepath.Join("testdata", "plan", c.file+".golden"), out.Bytes())
 			if _, err := os.Stat(filepath.Join(root, StatusPath)); err == nil {
 				t.Errorf("plan wrote a status file")

@@ -22,9 +22,9 @@ func healthBuilder(n *Node) ([]tasks.Task, error) {
 		// The health units need nothing else of base (a check skips a service that is
 		// not enabled yet), so they are written and enabled during the package install.
 		out = append(out,
-			tasks.After(&tasks.File{TaskName: svcTask, Path: base + ".service", Content: svc}),
-			tasks.After(&tasks.File{TaskName: tmrTask, Path: base + ".timer", Content: tmr}),
-			tasks.After(&tasks.Service{TaskName: "health/" + c.name + "-enable", Unit: "provision-health-" + c.name + ".timer", Start: true,
+			tasks.Independent(&tasks.File{TaskName: svcTask, Path: base + ".service", Content: svc}),
+			tasks.Independent(&tasks.File{TaskName: tmrTask, Path: base + ".timer", Content: tmr}),
+			tasks.NeedsOnly(&tasks.Service{TaskName: "health/" + c.name + "-enable", Unit: "provision-health-" + c.name + ".timer", Start: true,
 				ReloadOn: []string{svcTask, tmrTask}, RestartOn: []string{tmrTask}}, svcTask, tmrTask))
 	}
 	return out, nil

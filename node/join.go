@@ -2,7 +2,6 @@ package node
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,18 +44,16 @@ func joinBuilder(n *Node) ([]tasks.Task, error) {
 	s := n.opts.Seed
 	out := []tasks.Task{&tasks.RequireFile{TaskName: "kubelet/binary-present", Path: n.binPath("kubelet"), Hint: "run `provision node base` first"}}
 	if s.CACert != "" {
-		ca, err := os.ReadFile(s.CACert)
-		if err != nil {
-			return nil, fmt.Errorf("--ca-cert: %w", err)
+		if n.in.caCert.err != nil {
+			return nil, n.in.caCert.err
 		}
-		out = append(out, &tasks.File{TaskName: tCACert, Path: k.CACertPath, Content: ca})
+		out = append(out, &tasks.File{TaskName: tCACert, Path: k.CACertPath, Content: n.in.caCert.data})
 	}
 	if s.CloudConfig != "" {
-		cc, err := os.ReadFile(s.CloudConfig)
-		if err != nil {
-			return nil, fmt.Errorf("--cloud-config: %w", err)
+		if n.in.cloudConfig.err != nil {
+			return nil, n.in.cloudConfig.err
 		}
-		out = append(out, &tasks.File{TaskName: tCloudConfig, Path: k.CloudConfigPath, Content: cc, Secret: true})
+		out = append(out, &tasks.File{TaskName: tCloudConfig, Path: k.CloudConfigPath, Content: n.in.cloudConfig.data, Secret: true})
 	}
 	if n.token != "" {
 		kc, err := kubeconfig.Build(kubeconfig.Bootstrap{Server: k.APIServerURL, CAPath: k.CACertPath, Token: n.token})
@@ -64,7 +61,7 @@ func joinBuilder(n *Node) ([]tasks.Task, error) {
 			return nil, err
 		}
 		out = append(out, &tasks.File{TaskName: tBootstrap, Path: k.BootstrapKubeconfigPath, Content: kc, Secret: true})
-	} else if !n.Env.Root.Exists(k.KubeconfigPath) {
+	} else if !n.in.joined {
 		out = append(out, &tasks.RequireFile{TaskName: tBootstrap, Path: k.BootstrapKubeconfigPath,
 			Hint: "it is written by the generated userdata; or pass --token/--token-file with --apiserver-url and --ca-cert"})
 	}

@@ -3,8 +3,23 @@
 // prebake an image) and join (kubelet unit, TLS bootstrap), runs them, and
 // records the outcome in /var/lib/provision/status.json and marker files.
 //
-// Builders (one per concern, in builders.go) only declare tasks; package tasks
-// runs them. `plan` runs the same lists dry.
+// Prepare (node.go) loads the config, the profile and every input file
+// (inputs.go). Builders, one per concern and one file each, only declare tasks
+// from those inputs; package tasks runs them (phases.go). Preview (preview.go,
+// `provision node plan` and `--dry-run`) runs the same lists dry.
+//
+//	packages.go       packagesBuilder: mirror repositories, OS packages
+//	kernel.go         kernelBuilder: modules and sysctls
+//	swap.go           swapBuilder: swap off, fstab, swap.target masked
+//	artifacts.go      artifactsBuilder: one download of internal/artifacts' rows
+//	cni.go            cniBuilder: the CNI plugins extracted
+//	runtimeconfig.go  runtimeConfigBuilder: containerd/crictl/docker config files
+//	runtime.go        runtimeBuilder: containerd (tarball or package), crictl, docker
+//	health.go         healthBuilder: provision health units and timers
+//	join.go           joinBuilder: kubelet config, unit, bootstrap, healthz
+//	airgap.go         the bundle install task, the base-done marker
+//	status.go         status.json and the markers
+//	units.go          systemd unit helpers
 package node
 
 import (
@@ -93,8 +108,8 @@ type Node struct {
 	Env           *tasks.Env
 	opts          Options
 	token         string
-	// baseInPlan is set while a plan runs base before join (join's prebake check is then moot).
-	baseInPlan bool
+	// in are the files the builders declare tasks from, read by Prepare.
+	in inputs
 }
 
 var tokenRE = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)
@@ -161,6 +176,7 @@ func Prepare(ctx context.Context, opts Options) (*Node, error) {
 			opts.Log.Info("running in a container: kernel-level actions are written to config and skipped", "virt", virt)
 		}
 	}
+	n.readInputs()
 	return n, nil
 }
 

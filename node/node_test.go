@@ -264,3 +264,46 @@ func TestUnknownOS(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestBuildersReadNothing: Prepare reads the input files once; building the
+// tasks reads nothing more (a file removed after Prepare changes nothing), and a
+// missing input fails only the phase that needs it, as a build failure in
+// status.json naming the flag.
+func TestBuildersReadNothing(t *testing.T) {
+	srv := newArtifactServer(t)
+	cfg := testConfig(srv, "debian-12")
+	root := testRoot(t, "debian-12", &cfg)
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+	pem := []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+	os.WriteFile(ca, pem, 0o644)
+	opts := testOptions(root, newFakeHost(""), false, nil)
+	opts.Seed.CACert = ca
+	n := prepare(t, opts)
+	os.Remove(ca)
+	list, err := n.Tasks(Join)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, task := range list {
+		if f, ok := task.(*tasks.File); ok && f.TaskName == tCACert {
+			found = bytes.Equal(f.Content, pem)
+		}
+	}
+	if !found {
+		t.Fatalf("join has no %s task with the CA read by Prepare", tCACert)
+	}
+
+	opts.Seed.CACert = filepath.Join(t.TempDir(), "missing.crt")
+	n = prepare(t, opts)
+	if _, err := n.Tasks(Base); err != nil {
+		t.Fatalf("base needs no --ca-cert: %v", err)
+	}
+	err = n.Run(context.Background(), Join)
+	if err == nil || !strings.Contains(err.Error(), "task build: --ca-cert: open") {
+		t.Fatalf("join with a missing --ca-cert: %v", err)
+	}
+	if st := readStatus(t, root).Phases[Join]; st.Result != "failed" || !strings.Contains(st.Error, "--ca-cert") {
+		t.Errorf("status: %+v", st)
+	}
+}

@@ -27,7 +27,14 @@ func (n *Node) Tasks(p Phase) ([]tasks.Task, error) {
 // Run runs a phase for real and records status and markers. The returned error
 // names the failed task.
 func (n *Node) Run(ctx context.Context, p Phase) error {
-	list, err := n.Tasks(p)
+	var err error
+	if p == Join {
+		err = n.checkBaseDone() // join would start the wrong kubelet on a root prebaked for another node
+	}
+	var list []tasks.Task
+	if err == nil {
+		list, err = n.Tasks(p)
+	}
 	if err != nil {
 		return n.record(p, n.opts.Now(), nil, &tasks.TaskError{Task: "build", Err: err})
 	}
@@ -45,9 +52,6 @@ func (n *Node) baseTasks() ([]tasks.Task, error) {
 }
 
 func (n *Node) joinTasks() ([]tasks.Task, error) {
-	if err := n.checkBaseDone(); err != nil {
-		return nil, err
-	}
 	return n.build(joinBuilder)
 }
 

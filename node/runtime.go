@@ -20,14 +20,14 @@ func runtimeBuilder(n *Node) ([]tasks.Task, error) {
 	reloadOn := []string{}
 	if n.Profile.Runtime == osprofiles.RuntimeTarball {
 		out = append(out,
-			tasks.After(&tasks.Extract{TaskName: tContainerdBin, Archive: n.artifactPath(artifacts.Containerd), Dest: n.Profile.BinDir, StripPrefix: "bin/"}, tArtifacts),
+			tasks.NeedsOnly(&tasks.Extract{TaskName: tContainerdBin, Archive: n.artifactPath(artifacts.Containerd), Dest: n.Profile.BinDir, StripPrefix: "bin/"}, tArtifacts),
 			&tasks.File{TaskName: tContainerdUnit, Path: "/etc/systemd/system/containerd.service", Content: containerdUnit(n.binPath("containerd"))})
 		restartOn = append(restartOn, tContainerdBin, tArtifacts, tContainerdUnit)
 		reloadOn = append(reloadOn, tContainerdUnit)
 	}
 	out = append(out,
 		&tasks.Service{TaskName: "containerd/service", Unit: "containerd.service", Start: true, ReloadOn: reloadOn, RestartOn: restartOn},
-		tasks.After(&tasks.Extract{TaskName: "crictl/binary", Archive: n.artifactPath(artifacts.Crictl), Dest: n.Profile.BinDir, Only: []string{"crictl"}}, tArtifacts))
+		tasks.NeedsOnly(&tasks.Extract{TaskName: "crictl/binary", Archive: n.artifactPath(artifacts.Crictl), Dest: n.Profile.BinDir, Only: []string{"crictl"}}, tArtifacts))
 	if n.needsDocker() {
 		out = append(out, &tasks.Service{TaskName: "docker/service", Unit: "docker.service", Start: true, RestartOn: []string{tDockerDaemon}})
 	}

@@ -27,7 +27,7 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl := cmd.PersistentFlags()
 	fl.StringVar(&f.opts.ConfigPath, "config", "", "node config file (default /etc/provision/node.yaml under --root)")
 	fl.StringVar(&f.opts.Root, "root", "/", "directory standing for / (image builds, tests): every file operation happens under it")
-	fl.BoolVar(&f.dryRun, "dry-run", false, "print the plan of the phase(s) and apply nothing")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "preview the phase(s): print every task and whether it would change anything; apply nothing")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every command run")
 	fl.StringVar(&f.opts.OSProfile, "os", "", "OS profile, overriding detection from /etc/os-release")
 	fl.StringVar(&f.opts.Seed.KubeletVersion, "kubelet-version", "", "kubelet version vX.Y.Z (when there is no config file)")
@@ -70,7 +70,7 @@ func (f *nodeFlags) run(cmd *cobra.Command, phases ...node.Phase) error {
 	}
 	defer stop()
 	if f.dryRun {
-		return plan(ctx, cmd, n, phases...)
+		return preview(ctx, cmd, n, phases...)
 	}
 	for _, p := range phases {
 		if err := n.Run(ctx, p); err != nil {
@@ -80,9 +80,9 @@ func (f *nodeFlags) run(cmd *cobra.Command, phases ...node.Phase) error {
 	return nil
 }
 
-func plan(ctx context.Context, cmd *cobra.Command, n *node.Node, phases ...node.Phase) error {
-	entries, err := n.Plan(ctx, phases...)
-	if werr := n.WritePlan(cmd.OutOrStdout(), entries); werr != nil {
+func preview(ctx context.Context, cmd *cobra.Command, n *node.Node, phases ...node.Phase) error {
+	entries, err := n.Preview(ctx, phases...)
+	if werr := n.WritePreview(cmd.OutOrStdout(), entries); werr != nil {
 		return werr
 	}
 	return err
@@ -115,7 +115,7 @@ checks the actual state and applies only the difference. Status goes to
 					return err
 				}
 				defer stop()
-				return plan(ctx, cmd, n, node.Base, node.Join)
+				return preview(ctx, cmd, n, node.Base, node.Join)
 			}},
 	)
 	return cmd

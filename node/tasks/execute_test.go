@@ -33,13 +33,13 @@ func TestExecuteRunsIndependentTasksConcurrently(t *testing.T) {
 			return Outcome{}, errors.New("download never ran during the install")
 		}
 	}}
-	dl := After(&fnTask{"artifacts/download", func() (Outcome, error) { close(started); return ok() }})
+	dl := Independent(&fnTask{"artifacts/download", func() (Outcome, error) { close(started); return ok() }})
 	var order []string
 	var mu sync.Mutex
 	rec := func(name string) *fnTask {
 		return &fnTask{name, func() (Outcome, error) { mu.Lock(); order = append(order, name); mu.Unlock(); return ok() }}
 	}
-	extract := After(rec("cni/plugins"), "artifacts/download")
+	extract := NeedsOnly(rec("cni/plugins"), "artifacts/download")
 	last := rec("containerd/service") // no Deps: after everything before it
 	st, err := Execute(context.Background(), &Env{}, []Task{slow, dl, extract, last}, false)
 	if err != nil {
@@ -71,7 +71,7 @@ func TestExecuteStopsStartingAfterFailure(t *testing.T) {
 			return ok()
 		}}
 	}
-	list := []Task{task("a", false), task("b", true), task("c", false), After(task("d", false), "b")}
+	list := []Task{task("a", false), task("b", true), task("c", false), NeedsOnly(task("d", false), "b")}
 	st, err := Execute(context.Background(), &Env{}, list, false)
 	var te *TaskError
 	if !errors.As(err, &te) || te.Task != "b" {
@@ -86,7 +86,7 @@ func TestExecuteStopsStartingAfterFailure(t *testing.T) {
 }
 
 func TestExecuteRejectsUnknownDependency(t *testing.T) {
-	_, err := Execute(context.Background(), &Env{}, []Task{After(&fnTask{"x", ok}, "nope")}, false)
+	_, err := Execute(context.Background(), &Env{}, []Task{NeedsOnly(&fnTask{"x", ok}, "nope")}, false)
 	if err == nil || !strings.Contains(err.Error(), `task x depends on "nope"`) {
 		t.Fatalf("err = %v", err)
 	}

@@ -345,13 +345,17 @@ func joinNonEmpty(parts ...string) string {
 	return strings.Join(out, "; ")
 }
 
-// After returns t with its dependencies limited to the named earlier tasks
-// (none: it may start at once).
-func After(t Task, deps ...string) Task { return &after{Task: t, deps: deps} }
+// NeedsOnly returns t depending on the named earlier tasks only, instead of on
+// every task before it in the list (the default), so it may run while unrelated
+// earlier tasks are still running. With no names it is Independent.
+func NeedsOnly(t Task, deps ...string) Task { return &needsOnly{Task: t, deps: deps} }
 
-type after struct {
+// Independent returns t depending on no other task: it may start at once.
+func Independent(t Task) Task { return &needsOnly{Task: t} }
+
+type needsOnly struct {
 	Task
 	deps []string
 }
 
-func (a *after) Deps() []string { return a.deps }
+func (a *needsOnly) Deps() []string { return a.deps }
