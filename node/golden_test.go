@@ -44,8 +44,8 @@ func goldenCases() []goldenCase {
 	return append(cs, goldenCase{"ubuntu-18.04", "v1.23.17", "ubuntu-18.04-kubelet-1.23"}, goldenCase{"centos-7", "v1.23.17", "centos-7-kubelet-1.23"})
 }
 
-// TestPlanGolden: `provision node plan` of a fresh root, per OS profile (detected from the os-release fixture).
-func TestPlanGolden(t *testing.T) {
+// TestPreviewGolden: `provision node plan` (Preview) of a fresh root, per OS profile (detected from the os-release fixture).
+func TestPreviewGolden(t *testing.T) {
 	for _, c := range goldenCases() {
 		t.Run(c.file, func(t *testing.T) {
 			cfg := goldenConfig(c.version)

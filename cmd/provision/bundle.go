@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/provision-dev/provision/internal/artifacts"
+
 	"github.com/spf13/cobra"
 
 	"github.com/provision-dev/provision/internal/logging"
@@ -92,15 +94,29 @@ func (f *bundleFlags) spec(cmd *cobra.Command) (bundle.Spec, error) {
 	}, nil
 }
 
+// artifactList describes internal/artifacts' table for the help text.
+func artifactList() string {
+	groups := map[artifacts.Need][]string{}
+	for _, a := range artifacts.All() {
+		groups[a.Need] = append(groups[a.Need], a.Description)
+	}
+	out := strings.Join(groups[artifacts.Always], ", ")
+	if g := groups[artifacts.TarballRuntime]; len(g) > 0 {
+		out += "; where the profile installs containerd from the release tarball: " + strings.Join(g, ", ")
+	}
+	if g := groups[artifacts.OnRequest]; len(g) > 0 {
+		out += "; with --provision-binary: " + strings.Join(g, ", ")
+	}
+	return out
+}
+
 func newBundleCmd() *cobra.Command {
 	f := &bundleFlags{}
 	cmd := &cobra.Command{
 		Use:   "bundle",
 		Short: "Gather every artifact a node needs into one verified tarball (airgap)",
 		Long: `bundle downloads every artifact the base phase of a node needs for one kubelet
-version, OS profile and architecture (kubelet, CNI plugins, crictl, and containerd
-and runc where the profile installs containerd from the release tarball; with
---provision-binary also provision itself) and writes them, with a manifest of
+version, OS profile and architecture (` + artifactList() + `) and writes them, with a manifest of
 their sha256s and sizes, into one deterministic tar file. Sources and pinned
 checksums come from a node config (--config: mirrors honoured) or from the
 upstream defaults (--kubelet-version, --os, --arch); every download is verified
