@@ -79,6 +79,9 @@ func TestValidateErrors(t *testing.T) {
 		{"artifact url", func(s *Spec) {
 			s.Artifacts = nodeconfig.Artifacts{artifacts.Crictl: nodeconfig.Artifact{URL: "ftp://mirror/crictl.tgz"}}
 		}, "artifacts.crictl.url", "", "http(s)://", ""},
+		{"unknown artifact", func(s *Spec) {
+			s.Artifacts = nodeconfig.Artifacts{"kubectl": nodeconfig.Artifact{URL: "https://mirror.internal/kubectl"}}
+		}, "artifacts.kubectl", "", "unknown artifact (one of kubelet, cniPlugins, crictl, containerd, runc)", ""},
 		{"apt mirror", func(s *Spec) {
 			s.Packages.Apt = &nodeconfig.AptRepository{URL: "https://m/debian", Suite: "bookworm"}
 		}, "packages.apt.components", "", "at least one component", ""},
