@@ -81,7 +81,7 @@ func TestValidateErrors(t *testing.T) {
 		}, "artifacts.crictl.url", "", "http(s)://", ""},
 		{"unknown artifact", func(s *Spec) {
 			s.Artifacts = nodeconfig.Artifacts{"kubectl": nodeconfig.Artifact{URL: "https://mirror.internal/kubectl"}}
-		}, "artifacts.kubectl", "", "unknown artifact (one of kubelet, cniPlugins, crictl, containerd, runc)", ""},
+		}, "artifacts.kubectl", "", "unknown artifact (one of " + strings.Join(artifacts.ConfigNames(), ", ") + ")", ""},
 		{"apt mirror", func(s *Spec) {
 			s.Packages.Apt = &nodeconfig.AptRepository{URL: "https://m/debian", Suite: "bookworm"}
 		}, "packages.apt.components", "", "at least one component", ""},

@@ -58,15 +58,12 @@ func TestBaseFromBundleOffline(t *testing.T) {
 				t.Fatal(err)
 			}
 			p, _ := osprofiles.Get(prof)
-			want := map[string]string{ // node path -> artifact
-				p.BinDir + "/kubelet":         artifacts.Kubelet,
-				CacheDir + "/cni-plugins.tgz": artifacts.CNIPlugins,
-				CacheDir + "/crictl.tgz":      artifacts.Crictl,
-				p.BinDir + "/provision":       artifacts.Provision,
+			want := map[string]string{p.BinDir + "/provision": artifacts.Provision} // node path -> artifact
+			for _, a := range artifacts.Required(p) {
+				want[a.NodePath(p.BinDir)] = a.Name
 			}
-			if p.Runtime == osprofiles.RuntimeTarball {
-				want[CacheDir+"/containerd.tgz"] = artifacts.Containerd
-				want[p.BinDir+"/runc"] = artifacts.Runc
+			if p.Runtime == osprofiles.RuntimeTarball && (want[CacheDir+"/containerd.tgz"] != artifacts.Containerd || want[p.BinDir+"/runc"] != artifacts.Runc) {
+				t.Errorf("%s installs containerd from the tarball but would not get containerd.tgz and runc: %v", prof, want)
 			}
 			for path, name := range want {
 				e, _ := m.Get(name)
@@ -121,7 +118,7 @@ func TestBaseRefusesTamperedBundle(t *testing.T) {
 	}{
 		"artifact byte": {
 			edit: func(b []byte) []byte {
-				i := bytes.Index(b, srv.Files["/crictl.tgz"])
+				i := bytes.Index(b, srv.Files["/"+artifacts.MustGet(artifacts.Crictl).File])
 				b[i+10] ^= 0xff
 				return b
 			},

@@ -22,13 +22,29 @@ import (
 type artifactServer struct{ *testutil.ArtifactServer }
 
 func newArtifactServer(t testing.TB) *artifactServer {
-	return &artifactServer{testutil.NewArtifactServer(t, map[string][]byte{
-		"/kubelet":        []byte("#!/bin/sh\necho fake kubelet\n"),
-		"/cni.tgz":        testutil.TarGz(t, map[string]string{"./bridge": "bridge-bin", "./host-local": "host-local-bin", "./loopback": "lo-bin"}),
-		"/crictl.tgz":     testutil.TarGz(t, map[string]string{"crictl": "crictl-bin"}),
-		"/containerd.tgz": testutil.TarGz(t, map[string]string{"bin/containerd": "ctrd", "bin/ctr": "ctr", "bin/containerd-shim-runc-v2": "shim"}),
-		"/runc":           []byte("runc-bin"),
-	})}
+	files := map[string][]byte{}
+	for _, a := range artifacts.Configurable() {
+		files["/"+a.File] = fakeArtifact(t, a)
+	}
+	return &artifactServer{testutil.NewArtifactServer(t, files)}
+}
+
+// fakeArtifact is what the artifact server serves for a row of internal/artifacts:
+// the archives the builders extract hold the members they extract; any other
+// archive holds one file, a binary is a script.
+func fakeArtifact(t testing.TB, a artifacts.Artifact) []byte {
+	switch a.Name {
+	case artifacts.CNIPlugins:
+		return testutil.TarGz(t, map[string]string{"./bridge": "bridge-bin", "./host-local": "host-local-bin", "./loopback": "lo-bin"})
+	case artifacts.Crictl:
+		return testutil.TarGz(t, map[string]string{"crictl": "crictl-bin"})
+	case artifacts.Containerd:
+		return testutil.TarGz(t, map[string]string{"bin/containerd": "ctrd", "bin/ctr": "ctr", "bin/containerd-shim-runc-v2": "shim"})
+	}
+	if a.Install == artifacts.Archive {
+		return testutil.TarGz(t, map[string]string{a.Name: a.Name + "-bin"})
+	}
+	return []byte("#!/bin/sh\necho fake " + a.Name + "\n")
 }
 
 func (s *artifactServer) artifact(p string) nodeconfig.Artifact {
@@ -43,9 +59,9 @@ func testConfig(srv *artifactServer, profile string) nodeconfig.NodeConfig {
 	c.Kubernetes.APIServerURL = "https://10.0.0.1:6443"
 	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}
 	c.Kubernetes.ClusterDomain = "cluster.local"
-	c.Artifacts = nodeconfig.Artifacts{
-		artifacts.Kubelet: srv.artifact("/kubelet"), artifacts.CNIPlugins: srv.artifact("/cni.tgz"), artifacts.Crictl: srv.artifact("/crictl.tgz"),
-		artifacts.Containerd: srv.artifact("/containerd.tgz"), artifacts.Runc: srv.artifact("/runc"),
+	c.Artifacts = nodeconfig.Artifacts{}
+	for _, a := range artifacts.Configurable() {
+		c.Artifacts[a.Name] = srv.artifact("/" + a.File)
 	}
 	c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://mirror-b.internal", "https://mirror-a.internal"}}
 	return c

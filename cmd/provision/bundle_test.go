@@ -14,13 +14,16 @@ import (
 // TestBundleCLI: bundle from a node config served on loopback, verify it, plan
 // base from it with the server stopped.
 func TestBundleCLI(t *testing.T) {
-	files := map[string][]byte{"/kubelet": []byte("kubelet"), "/cni.tgz": []byte("cni"), "/crictl.tgz": []byte("crictl")}
+	files := map[string][]byte{} // /FILE of every artifact of internal/artifacts
+	for _, a := range artifacts.Configurable() {
+		files["/"+a.File] = []byte(a.Description)
+	}
 	srv := testutil.NewArtifactServer(t, files)
 	cfg := nodeconfig.New("v1.31.4", "amd64")
 	cfg.OSProfile = "flatcar" // no package manager: the dry run needs no chroot tools
-	cfg.Artifacts[artifacts.Kubelet] = nodeconfig.Artifact{URL: srv.URL + "/kubelet", SHA256: cfg.Artifacts[artifacts.Kubelet].SHA256}
-	cfg.Artifacts[artifacts.CNIPlugins] = nodeconfig.Artifact{URL: srv.URL + "/cni.tgz", SHA256: cfg.Artifacts[artifacts.CNIPlugins].SHA256}
-	cfg.Artifacts[artifacts.Crictl] = nodeconfig.Artifact{URL: srv.URL + "/crictl.tgz", SHA256: cfg.Artifacts[artifacts.Crictl].SHA256}
+	for _, a := range artifacts.Configurable() {
+		cfg.Artifacts[a.Name] = nodeconfig.Artifact{URL: srv.URL + "/" + a.File}
+	}
 	y, _ := cfg.Marshal()
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "node.yaml")

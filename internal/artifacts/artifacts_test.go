@@ -140,27 +140,29 @@ func TestChecksumConvention(t *testing.T) {
 	}
 }
 
-// TestRequired: every profile needs the Always artifacts; containerd and runc
-// exactly where containerd comes from the tarball; never the OnRequest ones.
+// TestRequired: every profile needs the artifacts its test row says (all but
+// the tarball-only ones; those too where containerd comes from the tarball),
+// in table order, never the OnRequest ones.
 func TestRequired(t *testing.T) {
 	for _, name := range osprofiles.Names() {
 		p, err := osprofiles.Get(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got []string
+		var got, want []string
 		for _, a := range Required(p) {
 			got = append(got, a.Name)
 		}
-		want := []string{Kubelet, CNIPlugins, Crictl}
-		if p.Runtime == osprofiles.RuntimeTarball {
-			want = append(want, Containerd, Runc)
+		for _, a := range All() {
+			if a.Configurable() && (!rows[a.Name].tarball || p.Runtime == osprofiles.RuntimeTarball) {
+				want = append(want, a.Name)
+			}
 		}
 		if strings.Join(got, ",") != strings.Join(want, ",") {
 			t.Errorf("%s: Required = %v, want %v", name, got, want)
 		}
-	}
-	if strings.Join(ConfigNames(), ",") != "kubelet,cniPlugins,crictl,containerd,runc" {
-		t.Errorf("ConfigNames = %v", ConfigNames())
+		if p.Runtime == osprofiles.RuntimeTarball && !strings.Contains(strings.Join(got, ","), Containerd+","+Runc) {
+			t.Errorf("%s installs containerd from the tarball but Required = %v", name, got)
+		}
 	}
 }

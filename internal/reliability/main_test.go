@@ -12,6 +12,7 @@ import (
 	arts "github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
+	"github.com/provision-dev/provision/osprofiles"
 )
 
 // provisionBin is the provision binary built once for the package's tests.
@@ -49,17 +50,32 @@ func noise(seed uint64, n int) []byte {
 type artifacts struct{ *testutil.ArtifactServer }
 
 func newArtifacts(t testing.TB) *artifacts {
-	return &artifacts{testutil.NewArtifactServer(t, map[string][]byte{
+	files := map[string][]byte{
 		"/kubelet": noise(1, 512<<10),
 		"/cni.tgz": testutil.TarGz(t, map[string][]byte{"./bridge": noise(2, 96<<10), "./host-local": noise(3, 96<<10), "./loopback": noise(4, 64<<10),
 			"./portmap": noise(5, 64<<10), "./bandwidth": noise(6, 32<<10), "./firewall": noise(7, 32<<10)}),
 		"/crictl.tgz": testutil.TarGz(t, map[string][]byte{"crictl": noise(8, 192<<10), "LICENSE": []byte("license\n")}),
-	})}
+	}
+	for i, r := range arts.Required(debian12()) { // any other artifact of the table
+		if _, ok := files["/"+r.File]; !ok && r.Name != arts.Kubelet && r.Name != arts.CNIPlugins && r.Name != arts.Crictl {
+			files["/"+r.File] = noise(uint64(100+i), 64<<10)
+		}
+	}
+	return &artifacts{testutil.NewArtifactServer(t, files)}
 }
 
 func (a *artifacts) artifact(p string) nodeconfig.Artifact {
 	url, sum := a.URLAndSum(p)
 	return nodeconfig.Artifact{URL: url, SHA256: sum}
+}
+
+// debian12 is the profile of nodeConfig.
+func debian12() osprofiles.Profile {
+	p, err := osprofiles.Get("debian-12")
+	if err != nil {
+		panic(err)
+	}
+	return p
 }
 
 // nodeConfig is a debian-12 node config whose artifacts come from a.
@@ -70,6 +86,11 @@ func (a *artifacts) nodeConfig() nodeconfig.NodeConfig {
 	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}
 	c.Kubernetes.ClusterDomain = "cluster.local"
 	c.Artifacts = nodeconfig.Artifacts{arts.Kubelet: a.artifact("/kubelet"), arts.CNIPlugins: a.artifact("/cni.tgz"), arts.Crictl: a.artifact("/crictl.tgz")}
+	for _, r := range arts.Required(debian12()) {
+		if _, ok := c.Artifacts[r.Name]; !ok {
+			c.Artifacts[r.Name] = a.artifact("/" + r.File)
+		}
+	}
 	c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://mirror.internal"}}
 	return c
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -274,6 +275,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	modes := w.close()
 
 	bad404 := cfg
+	bad404.Artifacts = maps.Clone(cfg.Artifacts) // a map: cfg keeps its own
 	bad404.Artifacts[arts.Kubelet] = nodeconfig.Artifact{URL: art.URL + "/missing-kubelet", SHA256: bad404.Artifacts[arts.Kubelet].SHA256}
 	failRoot := newRoot("node-404", bad404)
 	runOne(t, run{name: "node with artifact 404", args: nodeArgs(failRoot), env: []string{"PATH=" + path}, wantErr: "HTTP 404"}, work, nil)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -25,14 +26,13 @@ func testServer(t testing.TB, files map[string][]byte) *httptest.Server {
 	return testutil.NewArtifactServer(t, files).Server
 }
 
+// testFiles are the served artifacts, /FILE for every row of internal/artifacts.
 func testFiles() map[string][]byte {
-	return map[string][]byte{
-		"/kubelet":        []byte("#!/bin/sh\necho fake kubelet\n"),
-		"/cni.tgz":        []byte("cni-tarball"),
-		"/crictl.tgz":     []byte("crictl-tarball"),
-		"/containerd.tgz": []byte("containerd-tarball"),
-		"/runc":           []byte("runc-binary"),
+	files := map[string][]byte{}
+	for _, a := range artifacts.Configurable() {
+		files["/"+a.File] = []byte("fake " + a.Description + "\n")
 	}
+	return files
 }
 
 func profile(t testing.TB, name string) osprofiles.Profile {
@@ -47,14 +47,18 @@ func profile(t testing.TB, name string) osprofiles.Profile {
 func testSpec(t testing.TB, srv *httptest.Server, files map[string][]byte, prof string) Spec {
 	return Spec{
 		KubeletVersion: "v1.31.4", Profile: profile(t, prof), Arch: "amd64",
-		Artifacts: nodeconfig.Artifacts{
-			artifacts.Kubelet:    nodeconfig.Artifact{URL: srv.URL + "/kubelet", SHA256: testutil.SHA256(files["/kubelet"])},
-			artifacts.CNIPlugins: nodeconfig.Artifact{URL: srv.URL + "/cni.tgz"},
-			artifacts.Crictl:     nodeconfig.Artifact{URL: srv.URL + "/crictl.tgz"},
-			artifacts.Containerd: nodeconfig.Artifact{URL: srv.URL + "/containerd.tgz"},
-			artifacts.Runc:       nodeconfig.Artifact{URL: srv.URL + "/runc"},
-		},
+		Artifacts: testArtifacts(srv, files),
 	}
+}
+
+// testArtifacts points every artifact at srv, kubelet's sha256 pinned.
+func testArtifacts(srv *httptest.Server, files map[string][]byte) nodeconfig.Artifacts {
+	out := nodeconfig.Artifacts{}
+	for _, a := range artifacts.Configurable() {
+		out[a.Name] = nodeconfig.Artifact{URL: srv.URL + "/" + a.File}
+	}
+	out[artifacts.Kubelet] = nodeconfig.Artifact{URL: srv.URL + "/kubelet", SHA256: testutil.SHA256(files["/kubelet"])}
+	return out
 }
 
 var fastDL = &download.Downloader{Attempts: 1, StallTimeout: 2 * time.Second}
@@ -77,7 +81,14 @@ func TestCreateManifestAndDeterminism(t *testing.T) {
 	files := testFiles()
 	srv := testServer(t, files)
 	out, m := create(t, testSpec(t, srv, files, "rocky-9"))
-	want := map[string]string{artifacts.Kubelet: "/kubelet", artifacts.CNIPlugins: "/cni.tgz", artifacts.Crictl: "/crictl.tgz", artifacts.Containerd: "/containerd.tgz", artifacts.Runc: "/runc"}
+	want := map[string]string{} // artifact -> served path
+	wantNames := []string{}
+	for _, a := range artifacts.Required(profile(t, "rocky-9")) {
+		want[a.Name] = "/" + a.File
+		wantNames = append(wantNames, "artifacts/"+a.File)
+	}
+	sort.Strings(wantNames)
+	wantNames = append([]string{"manifest.json"}, wantNames...)
 	if len(m.Artifacts) != len(want) {
 		t.Fatalf("manifest lists %d artifacts, want %d: %+v", len(m.Artifacts), len(want), m)
 	}
@@ -104,7 +115,6 @@ func TestCreateManifestAndDeterminism(t *testing.T) {
 			t.Errorf("%s: header not fixed: %+v", h.Name, h)
 		}
 	}
-	wantNames := []string{"manifest.json", "artifacts/cni-plugins.tgz", "artifacts/containerd.tgz", "artifacts/crictl.tgz", "artifacts/kubelet", "artifacts/runc"}
 	if strings.Join(names, " ") != strings.Join(wantNames, " ") {
 		t.Errorf("members %v, want %v", names, wantNames)
 	}
@@ -120,7 +130,7 @@ func TestCreateManifestAndDeterminism(t *testing.T) {
 	}
 	// A package-runtime profile needs no containerd/runc.
 	_, m = create(t, testSpec(t, srv, files, "debian-12"))
-	if _, ok := m.Get(artifacts.Containerd); ok || len(m.Artifacts) != 3 {
+	if _, ok := m.Get(artifacts.Containerd); ok || len(m.Artifacts) != len(artifacts.Required(profile(t, "debian-12"))) {
 		t.Errorf("debian-12 bundle: %+v", m.Artifacts)
 	}
 }

@@ -47,7 +47,7 @@ func TestValidateErrors(t *testing.T) {
 			c.Artifacts[artifacts.CNIPlugins] = Artifact{URL: "", SHA256: c.Artifacts[artifacts.CNIPlugins].SHA256}
 		}, "artifacts.cniPlugins.url", "required"},
 		{"absent required artifact", func(c *NodeConfig) { delete(c.Artifacts, artifacts.Crictl) }, "artifacts.crictl.url", "required"},
-		{"unknown artifact", func(c *NodeConfig) { c.Artifacts["kubectl"] = Artifact{URL: "https://m/kubectl"} }, "artifacts.kubectl", "unknown artifact (one of kubelet, cniPlugins, crictl, containerd, runc)"},
+		{"unknown artifact", func(c *NodeConfig) { c.Artifacts["kubectl"] = Artifact{URL: "https://m/kubectl"} }, "artifacts.kubectl", "unknown artifact (one of " + strings.Join(artifacts.ConfigNames(), ", ") + ")"},
 		{"provision is no setting", func(c *NodeConfig) { c.Artifacts[artifacts.Provision] = Artifact{URL: "https://m/p"} }, "artifacts.provision", "unknown artifact"},
 		{"optional artifact checked", func(c *NodeConfig) { c.Artifacts[artifacts.Runc] = Artifact{URL: "ftp://m/runc"} }, "artifacts.runc.url", "http(s)://"},
 		{"relative path", func(c *NodeConfig) { c.Kubernetes.CACertPath = "ca.crt" }, "kubernetes.caCertPath", "absolute"},
