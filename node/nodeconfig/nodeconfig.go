@@ -80,7 +80,8 @@ type Artifact struct {
 // Artifacts are the node's downloads by name: the configurable artifacts of
 // internal/artifacts (kubelet, cniPlugins, crictl; containerd and runc where the
 // profile installs containerd from the release tarball). Every URL may point at
-// a mirror (airgap).
+// a mirror (airgap). It is a map: clone it (maps.Clone) before changing a copy
+// of a config.
 type Artifacts map[string]Artifact
 
 // Get returns the artifact named name (zero if absent).
