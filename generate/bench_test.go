@@ -6,14 +6,15 @@ import (
 	bconfig "github.com/coreos/butane/config"
 	bcommon "github.com/coreos/butane/config/common"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/generate/ignition"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
 // benchSpec is the README example with inline contents, so no file I/O is timed.
-func benchSpec(b *testing.B, os string) Spec {
+func benchSpec(b *testing.B, os string) v1alpha1.GenerateConfig {
 	s := readmeSpec(b, os)
-	r, err := s.resolve()
+	r, err := resolve(s)
 	if err != nil {
 		b.Fatal(err)
 	}

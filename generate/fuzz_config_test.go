@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/generate/ignition"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -44,14 +46,14 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseConfig(data, base)
 		if err != nil {
-			var es Errors
+			var es validation.Errors
 			if errors.As(err, &es) {
 				if len(es) != 1 || es[0].Field != "apiVersion" {
 					t.Fatalf("parse error names no field: %+v", es)
 				}
 				return
 			}
-			if !strings.HasPrefix(err.Error(), "parse "+Kind+": ") {
+			if !strings.HasPrefix(err.Error(), "parse "+v1alpha1.GenerateConfigKind+": ") {
 				t.Fatalf("parse error without context: %v", err)
 			}
 			return
@@ -59,7 +61,7 @@ func FuzzParseConfig(f *testing.F) {
 		format := ResolvedFormat(s)
 		out, err := Render(s, "")
 		if err != nil {
-			var es Errors
+			var es validation.Errors
 			if !errors.As(err, &es) || len(es) == 0 {
 				t.Fatalf("rejected without field errors: %T %v", err, err)
 			}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/generate/ignition"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -31,7 +33,7 @@ func FuzzSpec(f *testing.F) {
 	f.Fuzz(func(t *testing.T, osIdx, formatIdx uint8, token, hostname, sshKey string, cloudConfig []byte, source, version string, gz bool) {
 		prof := profiles[int(osIdx)%len(profiles)]
 		format := formats[int(formatIdx)%len(formats)]
-		s := Spec{
+		s := v1alpha1.GenerateConfig{
 			OS: prof.Name, KubeletVersion: version, APIServerURL: "https://10.0.0.10:6443",
 			Token: token, CACert: string(ca), Hostname: hostname,
 			CloudConfig: string(cloudConfig), ProvisionSource: source, AllowHTTPSource: gz,
@@ -45,7 +47,7 @@ func FuzzSpec(f *testing.F) {
 		}
 		out, err := Render(s, format)
 		if err != nil {
-			var es Errors
+			var es validation.Errors
 			if !errors.As(err, &es) || len(es) == 0 {
 				t.Fatalf("rejected without field errors: %T %v", err, err)
 			}

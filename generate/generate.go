@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/generate/butane"
 	"github.com/provision-dev/provision/generate/cloudinit"
 	"github.com/provision-dev/provision/generate/ignition"
@@ -17,12 +18,12 @@ import (
 
 // Render validates spec and returns the userdata in format; an empty format
 // means spec.Format, or else the OS profile's default. On invalid input the
-// error is Errors, naming every bad field and flag.
-func Render(spec Spec, format osprofiles.Format) ([]byte, error) {
+// error is validation.Errors, naming every bad field and flag.
+func Render(spec v1alpha1.GenerateConfig, format osprofiles.Format) ([]byte, error) {
 	if format != "" {
 		spec.Format = format
 	}
-	r, err := spec.resolve()
+	r, err := resolve(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -41,8 +42,8 @@ func Render(spec Spec, format osprofiles.Format) ([]byte, error) {
 }
 
 // BuildPlan validates spec and returns the neutral plan every format renders.
-func BuildPlan(spec Spec) (plan.Plan, error) {
-	r, err := spec.resolve()
+func BuildPlan(spec v1alpha1.GenerateConfig) (plan.Plan, error) {
+	r, err := resolve(spec)
 	if err != nil {
 		return plan.Plan{}, err
 	}
@@ -51,7 +52,7 @@ func BuildPlan(spec Spec) (plan.Plan, error) {
 
 // ResolvedFormat returns the format Render uses for spec: spec.Format, or the OS
 // profile's default; empty if the OS is unknown.
-func ResolvedFormat(spec Spec) osprofiles.Format {
+func ResolvedFormat(spec v1alpha1.GenerateConfig) osprofiles.Format {
 	if spec.Format != "" {
 		return spec.Format
 	}
@@ -66,13 +67,13 @@ func ProvisionBinary(p osprofiles.Profile) string { return path.Join(p.BinDir, "
 
 // nodeConfig is the node's settings file: defaults for the version and arch, the
 // profile, and the user's overrides.
-func (r resolved) nodeConfig() nodeconfig.NodeConfig {
+func (r resolved) nodeConfig() v1alpha1.NodeConfig {
 	nc := nodeconfig.New(r.KubeletVersion, r.Arch)
 	nc.OSProfile = r.profile.Name
 	nc.Kubernetes.CloudProvider = r.CloudProvider
 	nc.Kubernetes.NodeIP = r.NodeIP
 	if len(r.cloudConfig) > 0 {
-		nc.Kubernetes.CloudConfigPath = nodeconfig.CloudConfigPath
+		nc.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath
 	}
 	for _, a := range artifacts.Configurable() {
 		if !a.NeededBy(r.profile) {
@@ -98,12 +99,12 @@ func (r resolved) nodeConfig() nodeconfig.NodeConfig {
 }
 
 func (r resolved) plan() (plan.Plan, error) {
-	kc, err := kubeconfig.Build(kubeconfig.Bootstrap{Server: r.APIServerURL, CAPath: nodeconfig.CACertPath, Token: r.token})
+	kc, err := kubeconfig.Build(kubeconfig.Bootstrap{Server: r.APIServerURL, CAPath: v1alpha1.CACertPath, Token: r.token})
 	if err != nil {
 		return plan.Plan{}, err // kubeconfig.Build's error never quotes the token
 	}
 	nc := r.nodeConfig()
-	if err := nc.Validate(); err != nil {
+	if err := nc.Validate("").Err(); err != nil {
 		return plan.Plan{}, fmt.Errorf("node config: %w", err) // resolve already reported these by field
 	}
 	ncYAML, err := nc.Marshal()
@@ -116,13 +117,13 @@ func (r resolved) plan() (plan.Plan, error) {
 	}
 
 	p := plan.Plan{Hostname: r.Hostname}
-	p.Files = append(p.Files, plan.File{Path: nodeconfig.CACertPath, Mode: 0o644, Contents: r.caCert})
+	p.Files = append(p.Files, plan.File{Path: v1alpha1.CACertPath, Mode: 0o644, Contents: r.caCert})
 	if len(r.cloudConfig) > 0 {
-		p.Files = append(p.Files, plan.File{Path: nodeconfig.CloudConfigPath, Mode: 0o600, Contents: r.cloudConfig})
+		p.Files = append(p.Files, plan.File{Path: v1alpha1.CloudConfigPath, Mode: 0o600, Contents: r.cloudConfig})
 	}
 	p.Files = append(p.Files,
-		plan.File{Path: nodeconfig.BootstrapKubeconfigPath, Mode: 0o600, Contents: kc},
-		plan.File{Path: nodeconfig.DefaultPath, Mode: 0o644, Contents: ncYAML},
+		plan.File{Path: v1alpha1.BootstrapKubeconfigPath, Mode: 0o600, Contents: kc},
+		plan.File{Path: v1alpha1.NodeConfigPath, Mode: 0o644, Contents: ncYAML},
 		plan.File{Path: setup.ScriptPath, Mode: 0o755, Contents: setup.Script()},
 	)
 	p.Units = []plan.Unit{{Name: setup.UnitName, Contents: unit, Enabled: true}}

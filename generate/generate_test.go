@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/generate/butane"
 	"github.com/provision-dev/provision/generate/ignition"
 	"github.com/provision-dev/provision/generate/plan"
@@ -97,7 +99,7 @@ func TestButaneTranslatesToTheSameIgnition(t *testing.T) {
 				s.IgnitionVersion, s.Gzip = v, gz
 				bu, err := Render(s, osprofiles.Butane)
 				if p.ButaneVariant == "flatcar" && v == "3.5" {
-					if es, ok := err.(Errors); !ok || es[0].Field != "ignitionVersion" {
+					if es, ok := err.(validation.Errors); !ok || es[0].Field != "ignitionVersion" {
 						t.Fatalf("flatcar butane 3.5: want an ignitionVersion error, got %v", err)
 					}
 					continue
@@ -118,14 +120,14 @@ func TestButaneTranslatesToTheSameIgnition(t *testing.T) {
 }
 
 // adversarial returns specs whose values try to break the documents' structure.
-func adversarial(t testing.TB) map[string]Spec {
+func adversarial(t testing.TB) map[string]v1alpha1.GenerateConfig {
 	t.Helper()
 	weird := "key: value\n# not a comment\n\"quoted\" 'single' `back`\n- item\n---\n...\n|\n>\n{a: [b]}\n" +
 		"unicode: Grüße, 日本語, emoji 🚀, RTL \u202e\n\ttab\n  leading spaces\ntrailing spaces   \n" +
 		"%00 %s ${HOME} $(id) \\n \\\\ <>&\n\n\nno final newline"
 	big := strings.Repeat("0123456789abcdef: \"#'\n", 64*1024/22+1)[:64*1024]
-	specs := map[string]Spec{}
-	add := func(name string, mut func(*Spec)) {
+	specs := map[string]v1alpha1.GenerateConfig{}
+	add := func(name string, mut func(*v1alpha1.GenerateConfig)) {
 		for _, os := range []string{"ubuntu-22.04", "flatcar"} {
 			s := readmeSpec(t, os)
 			s.CloudConfigFile = ""
@@ -134,22 +136,22 @@ func adversarial(t testing.TB) map[string]Spec {
 			specs[name+"/"+os] = s
 		}
 	}
-	add("weird cloud-config", func(s *Spec) { s.CloudConfig = weird })
-	add("crlf and control bytes", func(s *Spec) { s.CloudConfig = "a = 1\r\nb = \x01\x7f\u0085\u2028\ufeff\r\n" })
-	add("binary cloud-config", func(s *Spec) { s.CloudConfig = "\xff\xfe\x00\x01binary\x80" })
-	add("64 KiB cloud-config", func(s *Spec) { s.CloudConfig = big })
-	add("yaml-ish only", func(s *Spec) { s.CloudConfig = "true" })
-	add("ssh key comments", func(s *Spec) {
+	add("weird cloud-config", func(s *v1alpha1.GenerateConfig) { s.CloudConfig = weird })
+	add("crlf and control bytes", func(s *v1alpha1.GenerateConfig) { s.CloudConfig = "a = 1\r\nb = \x01\x7f\u0085\u2028\ufeff\r\n" })
+	add("binary cloud-config", func(s *v1alpha1.GenerateConfig) { s.CloudConfig = "\xff\xfe\x00\x01binary\x80" })
+	add("64 KiB cloud-config", func(s *v1alpha1.GenerateConfig) { s.CloudConfig = big })
+	add("yaml-ish only", func(s *v1alpha1.GenerateConfig) { s.CloudConfig = "true" })
+	add("ssh key comments", func(s *v1alpha1.GenerateConfig) {
 		s.SSHAuthorizedKeys = []string{
 			`ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3f5Q2Xq0yQmQ7cX9mJtq3VbqHq3oYkq7o0Jm3sR1z "quoted": #hash 'single' Grüße 🚀`,
 			`ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 yes`,
 			`ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY= - item: {x}`,
 		}
 	})
-	add("no hostname, no keys, no cloud config", func(s *Spec) {
+	add("no hostname, no keys, no cloud config", func(s *v1alpha1.GenerateConfig) {
 		s.Hostname, s.SSHAuthorizedKeys, s.CloudConfig, s.CloudProvider = "", nil, "", ""
 	})
-	add("http source with percent", func(s *Spec) {
+	add("http source with percent", func(s *v1alpha1.GenerateConfig) {
 		s.ProvisionSource = "http://mirror.internal:8080/p%20x/provision?a=1&b=%41#frag"
 		s.AllowHTTPSource = true
 		s.Hostname = "a.b-c.example"
@@ -215,34 +217,34 @@ func TestCloudInitPyYAML(t *testing.T) {
 }
 
 // checkPlanAgainstInputs ties the plan to the user's inputs (not to itself).
-func checkPlanAgainstInputs(t testing.TB, s Spec, prof osprofiles.Profile, p plan.Plan) {
+func checkPlanAgainstInputs(t testing.TB, s v1alpha1.GenerateConfig, prof osprofiles.Profile, p plan.Plan) {
 	t.Helper()
 	files := map[string][]byte{}
 	for _, f := range p.Files {
 		files[f.Path] = f.Contents
 	}
 	ca, _ := os.ReadFile(s.CACertFile)
-	if !bytes.Equal(files[nodeconfig.CACertPath], ca) {
+	if !bytes.Equal(files[v1alpha1.CACertPath], ca) {
 		t.Error("ca.crt is not the input CA byte for byte")
 	}
-	if s.CloudConfig != "" && string(files[nodeconfig.CloudConfigPath]) != s.CloudConfig {
+	if s.CloudConfig != "" && string(files[v1alpha1.CloudConfigPath]) != s.CloudConfig {
 		t.Error("cloud-config is not the input byte for byte")
 	}
-	if s.CloudConfig == "" && files[nodeconfig.CloudConfigPath] != nil {
+	if s.CloudConfig == "" && files[v1alpha1.CloudConfigPath] != nil {
 		t.Error("cloud-config written though none was given")
 	}
-	tok, err := kubeconfig.Token(files[nodeconfig.BootstrapKubeconfigPath])
+	tok, err := kubeconfig.Token(files[v1alpha1.BootstrapKubeconfigPath])
 	if err != nil || tok != testToken(t) {
 		t.Errorf("bootstrap kubeconfig token wrong (err %v)", err)
 	}
-	nc, err := nodeconfig.Parse(files[nodeconfig.DefaultPath])
+	nc, err := nodeconfig.Parse(files[v1alpha1.NodeConfigPath])
 	if err != nil {
 		t.Fatalf("node.yaml: %v", err)
 	}
 	if nc.OSProfile != s.OS || nc.Kubernetes.Version != s.KubeletVersion || nc.Kubernetes.CloudProvider != s.CloudProvider || nc.Arch != "amd64" {
 		t.Errorf("node.yaml = %+v", nc)
 	}
-	if bytes.Contains(files[nodeconfig.DefaultPath], []byte(testToken(t))) {
+	if bytes.Contains(files[v1alpha1.NodeConfigPath], []byte(testToken(t))) {
 		t.Error("node.yaml holds the token")
 	}
 	if !bytes.Equal(files[setup.ScriptPath], setup.Script()) {

@@ -6,11 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
 // readmeSpec is the README example: a 2 KiB CA and a 1 KiB OpenStack cloud-config.
-func readmeSpec(t testing.TB, os string) Spec {
+func readmeSpec(t testing.TB, os string) v1alpha1.GenerateConfig {
 	t.Helper()
 	abs := func(p string) string {
 		a, err := filepath.Abs(filepath.Join("testdata", p))
@@ -19,7 +20,7 @@ func readmeSpec(t testing.TB, os string) Spec {
 		}
 		return a
 	}
-	return Spec{
+	return v1alpha1.GenerateConfig{
 		OS:                os,
 		KubeletVersion:    "v1.31.4",
 		APIServerURL:      "https://10.0.0.10:6443",

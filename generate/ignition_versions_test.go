@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/generate/ignition"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/osprofiles"
@@ -35,7 +36,7 @@ func versionGoldenName(v string) string {
 func TestIgnitionEveryVersion(t *testing.T) {
 	type named struct {
 		name string
-		spec Spec
+		spec v1alpha1.GenerateConfig
 	}
 	var specs []named
 	for _, p := range osprofiles.All() {

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/generate/setup"
 	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/node/nodeconfig"
@@ -16,35 +17,37 @@ func TestOverridesReachNodeConfig(t *testing.T) {
 	pin := strings.Repeat("c", 64)
 	tests := []struct {
 		name   string
-		mutate func(*Spec)
-		check  func(t *testing.T, nc nodeconfig.NodeConfig, unit string)
+		mutate func(*v1alpha1.GenerateConfig)
+		check  func(t *testing.T, nc v1alpha1.NodeConfig, unit string)
 	}{
-		{"artifact mirror with pin", func(s *Spec) {
-			s.Artifacts = nodeconfig.Artifacts{artifacts.Kubelet: nodeconfig.Artifact{URL: "http://10.0.0.2/kubelet", SHA256: pin}}
-		}, func(t *testing.T, nc nodeconfig.NodeConfig, _ string) {
-			if nc.Artifacts[artifacts.Kubelet] != (nodeconfig.Artifact{URL: "http://10.0.0.2/kubelet", SHA256: pin}) {
+		{"artifact mirror with pin", func(s *v1alpha1.GenerateConfig) {
+			s.Artifacts = v1alpha1.Artifacts{artifacts.Kubelet: v1alpha1.Artifact{URL: "http://10.0.0.2/kubelet", SHA256: pin, AllowHTTP: true}}
+		}, func(t *testing.T, nc v1alpha1.NodeConfig, _ string) {
+			if nc.Artifacts[artifacts.Kubelet] != (v1alpha1.Artifact{URL: "http://10.0.0.2/kubelet", SHA256: pin, AllowHTTP: true}) {
 				t.Fatalf("kubelet = %+v", nc.Artifacts[artifacts.Kubelet])
 			}
 			if !strings.HasPrefix(nc.Artifacts[artifacts.CNIPlugins].URL, "https://github.com/containernetworking/") {
 				t.Fatalf("unset override changed the default: %+v", nc.Artifacts[artifacts.CNIPlugins])
 			}
 		}},
-		{"pin the default url", func(s *Spec) { s.Artifacts = nodeconfig.Artifacts{artifacts.Crictl: nodeconfig.Artifact{SHA256: pin}} }, func(t *testing.T, nc nodeconfig.NodeConfig, _ string) {
+		{"pin the default url", func(s *v1alpha1.GenerateConfig) {
+			s.Artifacts = v1alpha1.Artifacts{artifacts.Crictl: v1alpha1.Artifact{SHA256: pin}}
+		}, func(t *testing.T, nc v1alpha1.NodeConfig, _ string) {
 			if nc.Artifacts[artifacts.Crictl].SHA256 != pin || !strings.Contains(nc.Artifacts[artifacts.Crictl].URL, "cri-tools") {
 				t.Fatalf("crictl = %+v", nc.Artifacts[artifacts.Crictl])
 			}
 		}},
-		{"mirrors, sandbox image, node ip", func(s *Spec) {
+		{"mirrors, sandbox image, node ip", func(s *v1alpha1.GenerateConfig) {
 			s.NodeIP = "10.213.0.1"
-			s.Packages.Apt = &nodeconfig.AptRepository{URL: "http://10.213.0.2/debian", Suite: "bookworm", Components: []string{"main"}, Exclusive: true}
-			s.Containerd = nodeconfig.Containerd{SandboxImage: "mirror.internal/pause:3.10", RegistryMirrors: map[string][]string{"docker.io": {"https://mirror.internal"}}}
-		}, func(t *testing.T, nc nodeconfig.NodeConfig, _ string) {
+			s.Packages.Apt = &v1alpha1.AptRepository{URL: "http://10.213.0.2/debian", Suite: "bookworm", Components: []string{"main"}, Exclusive: true}
+			s.Containerd = v1alpha1.Containerd{SandboxImage: "mirror.internal/pause:3.10", RegistryMirrors: map[string][]string{"docker.io": {"https://mirror.internal"}}}
+		}, func(t *testing.T, nc v1alpha1.NodeConfig, _ string) {
 			if nc.Kubernetes.NodeIP != "10.213.0.1" || nc.Packages.Apt == nil || !nc.Packages.Apt.Exclusive ||
 				nc.Containerd.SandboxImage != "mirror.internal/pause:3.10" || nc.Containerd.RegistryMirrors["docker.io"][0] != "https://mirror.internal" {
 				t.Fatalf("node config = %+v", nc)
 			}
 		}},
-		{"prebaked", func(s *Spec) { s.Prebaked = true }, func(t *testing.T, _ nodeconfig.NodeConfig, unit string) {
+		{"prebaked", func(s *v1alpha1.GenerateConfig) { s.Prebaked = true }, func(t *testing.T, _ v1alpha1.NodeConfig, unit string) {
 			if !strings.Contains(unit, "Environment=PROVISION_PHASE=join") {
 				t.Fatalf("prebaked unit does not join only:\n%s", unit)
 			}
@@ -58,9 +61,9 @@ func TestOverridesReachNodeConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var nc nodeconfig.NodeConfig
+			var nc v1alpha1.NodeConfig
 			for _, f := range p.Files {
-				if f.Path == nodeconfig.DefaultPath {
+				if f.Path == v1alpha1.NodeConfigPath {
 					if nc, err = nodeconfig.Parse(f.Contents); err != nil {
 						t.Fatalf("node.yaml does not parse back: %v", err)
 					}

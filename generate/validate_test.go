@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/internal/artifacts"
-	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -25,69 +26,88 @@ func TestValidateErrors(t *testing.T) {
 	textFile := write("text", "hello\n")
 	tests := []struct {
 		name         string
-		mutate       func(*Spec)
+		mutate       func(*v1alpha1.GenerateConfig)
 		field, flag  string
 		msg          string
 		formatOption osprofiles.Format
 	}{
-		{"bad token", func(s *Spec) { s.TokenFile, s.Token = "", "abcdef.0123456789ABCDEF" }, "token", "--token-file", "[a-z0-9]{6}.[a-z0-9]{16}", ""},
-		{"token file with junk", func(s *Spec) { s.TokenFile = textFile }, "token", "--token-file", "must be of the form", ""},
-		{"token and file", func(s *Spec) { s.Token = "abcdef.0123456789abcdef" }, "token", "--token-file", "not both", ""},
-		{"missing token", func(s *Spec) { s.TokenFile = "" }, "token", "--token-file", "is required", ""},
-		{"unreadable token file", func(s *Spec) { s.TokenFile = filepath.Join(dir, "nope") }, "tokenFile", "--token-file", "cannot read", ""},
-		{"ca not pem", func(s *Spec) { s.CACertFile = textFile }, "caCert", "--ca-cert", "PEM CERTIFICATE", ""},
-		{"ca private key", func(s *Spec) { s.CACertFile = notCert }, "caCert", "--ca-cert", `"PRIVATE KEY", must be CERTIFICATE`, ""},
-		{"ca garbage", func(s *Spec) { s.CACertFile = garbageCert }, "caCert", "--ca-cert", "not an X.509 certificate", ""},
-		{"ca missing", func(s *Spec) { s.CACertFile = "" }, "caCert", "--ca-cert", "is required", ""},
-		{"kubelet version", func(s *Spec) { s.KubeletVersion = "1.31.4" }, "kubeletVersion", "--kubelet-version", "vMAJOR.MINOR.PATCH", ""},
-		{"kubelet version missing", func(s *Spec) { s.KubeletVersion = "" }, "kubeletVersion", "--kubelet-version", "is required", ""},
-		{"http apiserver", func(s *Spec) { s.APIServerURL = "http://10.0.0.10:6443" }, "apiServerURL", "--apiserver-url", "https://", ""},
-		{"apiserver with credentials", func(s *Spec) { s.APIServerURL = "https://u:p@10.0.0.10:6443" }, "apiServerURL", "--apiserver-url", "credentials", ""},
-		{"apiserver newline", func(s *Spec) { s.APIServerURL = "https://a\n:6443" }, "apiServerURL", "--apiserver-url", "without spaces", ""},
-		{"http source", func(s *Spec) { s.ProvisionSource = "http://example.com/p" }, "provisionSource", "--provision-source", "--allow-http-source", ""},
-		{"ftp source", func(s *Spec) { s.ProvisionSource, s.AllowHTTPSource = "ftp://example.com/p", true }, "provisionSource", "--provision-source", "https:// or http://", ""},
-		{"source with quote", func(s *Spec) { s.ProvisionSource = "https://example.com/p'x" }, "provisionSource", "--provision-source", "without spaces, quotes", ""},
-		{"source with $", func(s *Spec) { s.ProvisionSource = "https://example.com/$HOME" }, "provisionSource", "--provision-source", "'$'", ""},
-		{"sha256 short", func(s *Spec) { s.ProvisionSHA256 = "abc" }, "provisionSHA256", "--provision-sha256", "64 lower-case hex", ""},
-		{"sha256 upper", func(s *Spec) { s.ProvisionSHA256 = strings.Repeat("AB", 32) }, "provisionSHA256", "--provision-sha256", "64 lower-case hex", ""},
-		{"hostname underscore", func(s *Spec) { s.Hostname = "worker_1" }, "hostname", "--hostname", "RFC 1123", ""},
-		{"hostname newline", func(s *Spec) { s.Hostname = "worker\nruncmd: x" }, "hostname", "--hostname", "RFC 1123", ""},
-		{"hostname long label", func(s *Spec) { s.Hostname = strings.Repeat("a", 64) }, "hostname", "--hostname", "RFC 1123", ""},
-		{"hostname upper", func(s *Spec) { s.Hostname = "Worker" }, "hostname", "--hostname", "lower-case", ""},
-		{"unknown os", func(s *Spec) { s.OS = "windows" }, "os", "--os", "one of centos-7, debian-12", ""},
-		{"missing os", func(s *Spec) { s.OS = "" }, "os", "--os", "is required", ""},
-		{"unknown format", func(s *Spec) {}, "format", "--format", "one of cloud-init, ignition, butane", "yaml"},
-		{"format unsupported by os", func(s *Spec) { s.OS = "fedora-coreos" }, "format", "--format", "does not boot from cloud-init", osprofiles.CloudInit},
-		{"flatcar cloud-init", func(s *Spec) { s.OS = "flatcar" }, "format", "--format", "flatcar does not boot from cloud-init userdata; use ignition", osprofiles.CloudInit},
-		{"ignition version", func(s *Spec) { s.IgnitionVersion = "3.0" }, "ignitionVersion", "--ignition-version", "3.3, 3.4, 3.5", osprofiles.Ignition},
-		{"ignition version for cloud-init", func(s *Spec) { s.IgnitionVersion = "3.4" }, "ignitionVersion", "--ignition-version", "only to --format ignition or butane", osprofiles.CloudInit},
-		{"flatcar butane 3.5", func(s *Spec) { s.OS, s.IgnitionVersion = "flatcar", "3.5" }, "ignitionVersion", "--ignition-version", "no stable version", osprofiles.Butane},
-		{"arch", func(s *Spec) { s.Arch = "s390x" }, "arch", "--arch", "amd64 or arm64", ""},
-		{"ssh key newline", func(s *Spec) { s.SSHAuthorizedKeys = []string{"ssh-ed25519 AAAA\nssh-rsa AAAA"} }, "sshAuthorizedKeys[0]", "--ssh-authorized-key", "single line", ""},
-		{"ssh key type", func(s *Spec) { s.SSHAuthorizedKeys = []string{s.SSHAuthorizedKeys[0], "foo AAAA"} }, "sshAuthorizedKeys[1]", "--ssh-authorized-key", "OpenSSH public key", ""},
-		{"ssh key base64", func(s *Spec) { s.SSHAuthorizedKeys = []string{"ssh-ed25519 not!base64"} }, "sshAuthorizedKeys[0]", "--ssh-authorized-key", "base64", ""},
-		{"cloud provider name", func(s *Spec) { s.CloudProvider = "Open Stack" }, "cloudProvider", "--cloud-provider", "provider name", ""},
-		{"cloud config without provider", func(s *Spec) { s.CloudProvider = "" }, "cloudProvider", "--cloud-provider", "required when a cloud config", ""},
-		{"cloud config both", func(s *Spec) { s.CloudConfig = "x" }, "cloudConfig", "--cloud-config", "not both", ""},
-		{"cloud config too big", func(s *Spec) { s.CloudConfigFile, s.CloudConfig = "", strings.Repeat("x", MaxFileSize+1) }, "cloudConfig", "--cloud-config", "larger than", ""},
-		{"cloud config empty file", func(s *Spec) { s.CloudConfigFile = write("empty", "") }, "cloudConfigFile", "--cloud-config", "is empty", ""},
-		{"bad apiVersion", func(s *Spec) { s.APIVersion = "v2" }, "apiVersion", "", "provision.dev/v1alpha1", ""},
-		{"node ip", func(s *Spec) { s.NodeIP = "10.0.0" }, "nodeIP", "--node-ip", "must be an IP address", ""},
-		{"artifact sha", func(s *Spec) {
-			s.Artifacts = nodeconfig.Artifacts{artifacts.Kubelet: nodeconfig.Artifact{URL: "https://mirror.internal/kubelet", SHA256: "xyz"}}
+		{"bad token", func(s *v1alpha1.GenerateConfig) { s.TokenFile, s.Token = "", "abcdef.0123456789ABCDEF" }, "token", "--token-file", "[a-z0-9]{6}.[a-z0-9]{16}", ""},
+		{"token file with junk", func(s *v1alpha1.GenerateConfig) { s.TokenFile = textFile }, "token", "--token-file", "must be of the form", ""},
+		{"token and file", func(s *v1alpha1.GenerateConfig) { s.Token = "abcdef.0123456789abcdef" }, "token", "--token-file", "not both", ""},
+		{"missing token", func(s *v1alpha1.GenerateConfig) { s.TokenFile = "" }, "token", "--token-file", "is required", ""},
+		{"unreadable token file", func(s *v1alpha1.GenerateConfig) { s.TokenFile = filepath.Join(dir, "nope") }, "tokenFile", "--token-file", "cannot read", ""},
+		{"ca not pem", func(s *v1alpha1.GenerateConfig) { s.CACertFile = textFile }, "caCert", "--ca-cert", "PEM CERTIFICATE", ""},
+		{"ca private key", func(s *v1alpha1.GenerateConfig) { s.CACertFile = notCert }, "caCert", "--ca-cert", `"PRIVATE KEY", must be CERTIFICATE`, ""},
+		{"ca garbage", func(s *v1alpha1.GenerateConfig) { s.CACertFile = garbageCert }, "caCert", "--ca-cert", "not an X.509 certificate", ""},
+		{"ca missing", func(s *v1alpha1.GenerateConfig) { s.CACertFile = "" }, "caCert", "--ca-cert", "is required", ""},
+		{"kubelet version", func(s *v1alpha1.GenerateConfig) { s.KubeletVersion = "1.31.4" }, "kubeletVersion", "--kubelet-version", "vMAJOR.MINOR.PATCH", ""},
+		{"kubelet version missing", func(s *v1alpha1.GenerateConfig) { s.KubeletVersion = "" }, "kubeletVersion", "--kubelet-version", "is required", ""},
+		{"http apiserver", func(s *v1alpha1.GenerateConfig) { s.APIServerURL = "http://10.0.0.10:6443" }, "apiServerURL", "--apiserver-url", "https://", ""},
+		{"apiserver with credentials", func(s *v1alpha1.GenerateConfig) { s.APIServerURL = "https://u:p@10.0.0.10:6443" }, "apiServerURL", "--apiserver-url", "credentials", ""},
+		{"apiserver newline", func(s *v1alpha1.GenerateConfig) { s.APIServerURL = "https://a\n:6443" }, "apiServerURL", "--apiserver-url", "without spaces", ""},
+		{"http source", func(s *v1alpha1.GenerateConfig) { s.ProvisionSource = "http://example.com/p" }, "provisionSource", "--provision-source", "--allow-http-source", ""},
+		{"ftp source", func(s *v1alpha1.GenerateConfig) { s.ProvisionSource, s.AllowHTTPSource = "ftp://example.com/p", true }, "provisionSource", "--provision-source", "https:// or http://", ""},
+		{"source with quote", func(s *v1alpha1.GenerateConfig) { s.ProvisionSource = "https://example.com/p'x" }, "provisionSource", "--provision-source", "without spaces, quotes", ""},
+		{"source with $", func(s *v1alpha1.GenerateConfig) { s.ProvisionSource = "https://example.com/$HOME" }, "provisionSource", "--provision-source", "'$'", ""},
+		{"sha256 short", func(s *v1alpha1.GenerateConfig) { s.ProvisionSHA256 = "abc" }, "provisionSHA256", "--provision-sha256", "64 lower-case hex", ""},
+		{"sha256 upper", func(s *v1alpha1.GenerateConfig) { s.ProvisionSHA256 = strings.Repeat("AB", 32) }, "provisionSHA256", "--provision-sha256", "64 lower-case hex", ""},
+		{"hostname underscore", func(s *v1alpha1.GenerateConfig) { s.Hostname = "worker_1" }, "hostname", "--hostname", "RFC 1123", ""},
+		{"hostname newline", func(s *v1alpha1.GenerateConfig) { s.Hostname = "worker\nruncmd: x" }, "hostname", "--hostname", "RFC 1123", ""},
+		{"hostname long label", func(s *v1alpha1.GenerateConfig) { s.Hostname = strings.Repeat("a", 64) }, "hostname", "--hostname", "RFC 1123", ""},
+		{"hostname upper", func(s *v1alpha1.GenerateConfig) { s.Hostname = "Worker" }, "hostname", "--hostname", "lower-case", ""},
+		{"unknown os", func(s *v1alpha1.GenerateConfig) { s.OS = "windows" }, "os", "--os", "one of centos-7, debian-12", ""},
+		{"missing os", func(s *v1alpha1.GenerateConfig) { s.OS = "" }, "os", "--os", "is required", ""},
+		{"unknown format", func(s *v1alpha1.GenerateConfig) {}, "format", "--format", "one of cloud-init, ignition, butane", "yaml"},
+		{"format unsupported by os", func(s *v1alpha1.GenerateConfig) { s.OS = "fedora-coreos" }, "format", "--format", "does not boot from cloud-init", osprofiles.CloudInit},
+		{"flatcar cloud-init", func(s *v1alpha1.GenerateConfig) { s.OS = "flatcar" }, "format", "--format", "flatcar does not boot from cloud-init userdata; use ignition", osprofiles.CloudInit},
+		{"ignition version", func(s *v1alpha1.GenerateConfig) { s.IgnitionVersion = "3.0" }, "ignitionVersion", "--ignition-version", "3.3, 3.4, 3.5", osprofiles.Ignition},
+		{"ignition version for cloud-init", func(s *v1alpha1.GenerateConfig) { s.IgnitionVersion = "3.4" }, "ignitionVersion", "--ignition-version", "only to --format ignition or butane", osprofiles.CloudInit},
+		{"flatcar butane 3.5", func(s *v1alpha1.GenerateConfig) { s.OS, s.IgnitionVersion = "flatcar", "3.5" }, "ignitionVersion", "--ignition-version", "no stable version", osprofiles.Butane},
+		{"arch", func(s *v1alpha1.GenerateConfig) { s.Arch = "s390x" }, "arch", "--arch", "amd64 or arm64", ""},
+		{"ssh key newline", func(s *v1alpha1.GenerateConfig) { s.SSHAuthorizedKeys = []string{"ssh-ed25519 AAAA\nssh-rsa AAAA"} }, "sshAuthorizedKeys[0]", "--ssh-authorized-key", "single line", ""},
+		{"ssh key type", func(s *v1alpha1.GenerateConfig) { s.SSHAuthorizedKeys = []string{s.SSHAuthorizedKeys[0], "foo AAAA"} }, "sshAuthorizedKeys[1]", "--ssh-authorized-key", "OpenSSH public key", ""},
+		{"ssh key base64", func(s *v1alpha1.GenerateConfig) { s.SSHAuthorizedKeys = []string{"ssh-ed25519 not!base64"} }, "sshAuthorizedKeys[0]", "--ssh-authorized-key", "base64", ""},
+		{"cloud provider name", func(s *v1alpha1.GenerateConfig) { s.CloudProvider = "Open Stack" }, "cloudProvider", "--cloud-provider", "provider name", ""},
+		{"cloud config without provider", func(s *v1alpha1.GenerateConfig) { s.CloudProvider = "" }, "cloudProvider", "--cloud-provider", "required when a cloud config", ""},
+		{"cloud config both", func(s *v1alpha1.GenerateConfig) { s.CloudConfig = "x" }, "cloudConfig", "--cloud-config", "not both", ""},
+		{"cloud config too big", func(s *v1alpha1.GenerateConfig) {
+			s.CloudConfigFile, s.CloudConfig = "", strings.Repeat("x", MaxFileSize+1)
+		}, "cloudConfig", "--cloud-config", "larger than", ""},
+		{"cloud config empty file", func(s *v1alpha1.GenerateConfig) { s.CloudConfigFile = write("empty", "") }, "cloudConfigFile", "--cloud-config", "is empty", ""},
+		{"bad apiVersion", func(s *v1alpha1.GenerateConfig) { s.APIVersion = "v2" }, "apiVersion", "", "provision.dev/v1alpha1", ""},
+		{"node ip", func(s *v1alpha1.GenerateConfig) { s.NodeIP = "10.0.0" }, "nodeIP", "--node-ip", "must be an IP address", ""},
+		{"artifact sha", func(s *v1alpha1.GenerateConfig) {
+			s.Artifacts = v1alpha1.Artifacts{artifacts.Kubelet: v1alpha1.Artifact{URL: "https://mirror.internal/kubelet", SHA256: "xyz"}}
 		}, "artifacts.kubelet.sha256", "", "64 lower-case hex", ""},
-		{"artifact url", func(s *Spec) {
-			s.Artifacts = nodeconfig.Artifacts{artifacts.Crictl: nodeconfig.Artifact{URL: "ftp://mirror/crictl.tgz"}}
-		}, "artifacts.crictl.url", "", "http(s)://", ""},
-		{"unknown artifact", func(s *Spec) {
-			s.Artifacts = nodeconfig.Artifacts{"kubectl": nodeconfig.Artifact{URL: "https://mirror.internal/kubectl"}}
+		{"artifact url", func(s *v1alpha1.GenerateConfig) {
+			s.Artifacts = v1alpha1.Artifacts{artifacts.Crictl: v1alpha1.Artifact{URL: "ftp://mirror/crictl.tgz"}}
+		}, "artifacts.crictl.url", "", "must be an https:// or file:// URL", ""},
+		{"unknown artifact", func(s *v1alpha1.GenerateConfig) {
+			s.Artifacts = v1alpha1.Artifacts{"kubectl": v1alpha1.Artifact{URL: "https://mirror.internal/kubectl"}}
 		}, "artifacts.kubectl", "", "unknown artifact (one of " + strings.Join(artifacts.ConfigNames(), ", ") + ")", ""},
-		{"apt mirror", func(s *Spec) {
-			s.Packages.Apt = &nodeconfig.AptRepository{URL: "https://m/debian", Suite: "bookworm"}
+		{"apt mirror", func(s *v1alpha1.GenerateConfig) {
+			s.Packages.Apt = &v1alpha1.AptRepository{URL: "https://m/debian", Suite: "bookworm"}
 		}, "packages.apt.components", "", "at least one component", ""},
-		{"registry mirror", func(s *Spec) {
+		{"registry mirror", func(s *v1alpha1.GenerateConfig) {
 			s.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"mirror:5000"}}
-		}, "containerd.registryMirrors[docker.io][0]", "", "http(s)://", ""},
+		}, "containerd.registryMirrors[docker.io][0]", "", "must be an https:// or http:// URL with a host", ""},
+		// Issue 12: plain http needs an opt-in, no credentials in any URL, every value checked.
+		{"artifact http without opt-in", func(s *v1alpha1.GenerateConfig) {
+			s.Artifacts = v1alpha1.Artifacts{artifacts.Kubelet: v1alpha1.Artifact{URL: "http://mirror.internal/kubelet"}}
+		}, "artifacts.kubelet.url", "", "must be an https:// or file:// URL (plain http only with allowHTTP: true on this artifact; pin sha256 too)", ""},
+		{"artifact credentials", func(s *v1alpha1.GenerateConfig) {
+			s.Artifacts = v1alpha1.Artifacts{artifacts.Kubelet: v1alpha1.Artifact{URL: "https://user:hunter2@mirror.internal/kubelet"}}
+		}, "artifacts.kubelet.url", "", "must not carry credentials (user:password@): URLs are written to world-readable files (node.yaml, 0644)", ""},
+		{"source credentials", func(s *v1alpha1.GenerateConfig) { s.ProvisionSource = "https://u:p@example.com/p" }, "provisionSource", "--provision-source", "must not carry credentials", ""},
+		{"apiserver credentials point to the token", func(s *v1alpha1.GenerateConfig) { s.APIServerURL = "https://u:p@10.0.0.10:6443" }, "apiServerURL", "--apiserver-url", "the node authenticates with the bootstrap token", ""},
+		{"yum without gpgKey", func(s *v1alpha1.GenerateConfig) {
+			s.Packages.Yum = &v1alpha1.YumRepository{BaseURL: "https://m/rocky"}
+		}, "packages.yum.gpgCheck", "", "must be set to false explicitly when no gpgKey is given (packages then install unsigned); or give gpgKey", ""},
+		{"registry mirror host", func(s *v1alpha1.GenerateConfig) {
+			s.Containerd.RegistryMirrors = map[string][]string{"docker.io/../../x": {"https://m"}}
+		}, "containerd.registryMirrors", "", `registry "docker.io/../../x" must be a host[:port]`, ""},
+		{"cloud provider with CR", func(s *v1alpha1.GenerateConfig) { s.CloudProvider = "openstack\r" }, "cloudProvider", "--cloud-provider", `got "openstack\r"`, ""},
+		{"sandbox image", func(s *v1alpha1.GenerateConfig) { s.Containerd.SandboxImage = "pause\n" }, "containerd.sandboxImage", "", "must be an image reference", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,7 +117,7 @@ func TestValidateErrors(t *testing.T) {
 			if err == nil || out != nil {
 				t.Fatalf("want an error and no output, got %v, %d bytes", err, len(out))
 			}
-			es, ok := err.(Errors)
+			es, ok := err.(validation.Errors)
 			if !ok {
 				t.Fatalf("error %T is not Errors: %v", err, err)
 			}
@@ -116,10 +136,10 @@ func TestValidateErrors(t *testing.T) {
 
 // TestAllErrorsAtOnce: every problem is reported, in input order.
 func TestAllErrorsAtOnce(t *testing.T) {
-	s := Spec{OS: "windows", Arch: "x", KubeletVersion: "latest", APIServerURL: "http://x", Token: "nope",
+	s := v1alpha1.GenerateConfig{OS: "windows", Arch: "x", KubeletVersion: "latest", APIServerURL: "http://x", Token: "nope",
 		CACert: "not pem", Hostname: "-bad", ProvisionSource: "ftp://x", ProvisionSHA256: "zz"}
-	err := s.Validate()
-	es, ok := err.(Errors)
+	err := Validate(s)
+	es, ok := err.(validation.Errors)
 	if !ok {
 		t.Fatalf("%T %v", err, err)
 	}
@@ -139,12 +159,12 @@ func TestSecretsNeverInErrors(t *testing.T) {
 	secrets := []string{"abcdef.0123456789abcdef", "ABCDEF.0123456789ABCDEF", "abcdef.0123456789abcdefX", "tok\nen: with: yaml"}
 	const cloudSecret = "password = hunter2-cloud-secret"
 	for _, tok := range secrets {
-		for _, mut := range []func(*Spec){
-			func(s *Spec) {},
-			func(s *Spec) { s.APIServerURL = "http://" + tok },
-			func(s *Spec) { s.OS, s.Hostname = "", "-x" },
-			func(s *Spec) { s.CloudProvider = "" },
-			func(s *Spec) { s.CACert, s.CACertFile = cloudSecret, "" },
+		for _, mut := range []func(*v1alpha1.GenerateConfig){
+			func(s *v1alpha1.GenerateConfig) {},
+			func(s *v1alpha1.GenerateConfig) { s.APIServerURL = "http://" + tok },
+			func(s *v1alpha1.GenerateConfig) { s.OS, s.Hostname = "", "-x" },
+			func(s *v1alpha1.GenerateConfig) { s.CloudProvider = "" },
+			func(s *v1alpha1.GenerateConfig) { s.CACert, s.CACertFile = cloudSecret, "" },
 		} {
 			s := readmeSpec(t, "ubuntu-22.04")
 			s.TokenFile, s.Token = "", tok

@@ -10,9 +10,9 @@ import (
 	"path"
 	"strings"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/node/bundle"
-	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/node/tasks"
 )
 
@@ -59,7 +59,7 @@ func (n *Node) bundleExpect() bundle.Expect {
 // already installed in BundleDir that matches the node is used the same way (a
 // prebaked image re-running base stays offline); one that does not match is
 // ignored. Otherwise the config's sources are used.
-func (n *Node) bundleArtifacts() (pre []tasks.Task, arts nodeconfig.Artifacts, provision *nodeconfig.Artifact, err error) {
+func (n *Node) bundleArtifacts() (pre []tasks.Task, arts v1alpha1.Artifacts, provision *v1alpha1.Artifact, err error) {
 	arts = n.Config.Artifacts
 	b := n.in.bundle
 	switch {
@@ -84,15 +84,15 @@ func (n *Node) bundleArtifacts() (pre []tasks.Task, arts nodeconfig.Artifacts, p
 		}
 		n.opts.Log.Info("artifacts from the installed bundle", "dir", BundleDir, "kubelet", b.manifest.KubeletVersion)
 	}
-	src := func(name string) nodeconfig.Artifact {
+	src := func(name string) v1alpha1.Artifact {
 		e, ok := b.manifest.Get(name)
 		if !ok {
-			return nodeconfig.Artifact{}
+			return v1alpha1.Artifact{}
 		}
 		u := url.URL{Scheme: "file", Path: n.Env.Root.Path(path.Join(BundleDir, e.File))}
-		return nodeconfig.Artifact{URL: u.String(), SHA256: e.SHA256}
+		return v1alpha1.Artifact{URL: u.String(), SHA256: e.SHA256}
 	}
-	arts = nodeconfig.Artifacts{}
+	arts = v1alpha1.Artifacts{}
 	for _, a := range artifacts.Configurable() {
 		if s := src(a.Name); s.URL != "" {
 			arts[a.Name] = s

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/bundle"
@@ -20,7 +21,7 @@ import (
 )
 
 // makeBundle builds a bundle of cfg's artifacts (served by srv) and a provision binary.
-func makeBundle(t *testing.T, cfg nodeconfig.NodeConfig, prof string) (string, bundle.Manifest) {
+func makeBundle(t *testing.T, cfg v1alpha1.NodeConfig, prof string) (string, bundle.Manifest) {
 	t.Helper()
 	p, err := osprofiles.Get(prof)
 	if err != nil {
@@ -211,7 +212,7 @@ func TestPrebakedJoin(t *testing.T) {
 	other := cfg
 	other.Kubernetes.Version = "v1.32.0"
 	y, _ := other.Marshal()
-	os.WriteFile(filepath.Join(root, nodeconfig.DefaultPath), y, 0o644)
+	os.WriteFile(filepath.Join(root, v1alpha1.NodeConfigPath), y, 0o644)
 	err := prepare(t, join).Run(context.Background(), Join)
 	if err == nil || !strings.Contains(err.Error(), "base was done for another node (kubelet v1.31.4, the node config asks for v1.32.0)") {
 		t.Fatalf("join on an image prebaked for another version: %v", err)
@@ -227,7 +228,7 @@ func TestPrebakedJoin(t *testing.T) {
 	}
 
 	y, _ = cfg.Marshal()
-	os.WriteFile(filepath.Join(root, nodeconfig.DefaultPath), y, 0o644)
+	os.WriteFile(filepath.Join(root, v1alpha1.NodeConfigPath), y, 0o644)
 	if err := prepare(t, join).Run(context.Background(), Join); err != nil {
 		t.Fatal(err)
 	}

@@ -11,13 +11,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
 // goldenConfig is a pinned config with fixed URLs (a plan of a fresh root makes no request).
-func goldenConfig(version string) nodeconfig.NodeConfig {
+func goldenConfig(version string) v1alpha1.NodeConfig {
 	c := nodeconfig.New(version, "amd64")
 	c.Kubernetes.APIServerURL = "https://10.0.0.1:6443"
 	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}

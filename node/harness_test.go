@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/download"
 	"github.com/provision-dev/provision/internal/logging"
@@ -47,19 +48,19 @@ func fakeArtifact(t testing.TB, a artifacts.Artifact) []byte {
 	return []byte("#!/bin/sh\necho fake " + a.Name + "\n")
 }
 
-func (s *artifactServer) artifact(p string) nodeconfig.Artifact {
+func (s *artifactServer) artifact(p string) v1alpha1.Artifact {
 	url, sum := s.URLAndSum(p)
-	return nodeconfig.Artifact{URL: url, SHA256: sum}
+	return v1alpha1.Artifact{URL: url, SHA256: sum, AllowHTTP: true} // the test server is plain http
 }
 
 // testConfig is a pinned node config whose artifacts come from srv.
-func testConfig(srv *artifactServer, profile string) nodeconfig.NodeConfig {
+func testConfig(srv *artifactServer, profile string) v1alpha1.NodeConfig {
 	c := nodeconfig.New("v1.31.4", "amd64")
 	c.OSProfile = profile
 	c.Kubernetes.APIServerURL = "https://10.0.0.1:6443"
 	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}
 	c.Kubernetes.ClusterDomain = "cluster.local"
-	c.Artifacts = nodeconfig.Artifacts{}
+	c.Artifacts = v1alpha1.Artifacts{}
 	for _, a := range artifacts.Configurable() {
 		c.Artifacts[a.Name] = srv.artifact("/" + a.File)
 	}
@@ -193,7 +194,7 @@ func (h *fakeHost) answer(c runner.Cmd) runner.Result {
 }
 
 // testRoot is a temp root with an os-release fixture and, when config is set, a node.yaml.
-func testRoot(t testing.TB, profile string, cfg *nodeconfig.NodeConfig) string {
+func testRoot(t testing.TB, profile string, cfg *v1alpha1.NodeConfig) string {
 	t.Helper()
 	root := t.TempDir()
 	data, err := os.ReadFile(filepath.Join("..", "osprofiles", "testdata", "os-release", profile))

@@ -10,8 +10,8 @@ import (
 
 	"github.com/coreos/go-systemd/v22/unit"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/kubeconfig"
-	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/node/tasks"
 )
 
@@ -143,7 +143,7 @@ func (n *Node) kubeletDropIn() []byte {
 }
 
 // renderKubeletConfig builds the KubeletConfiguration from the upstream types.
-func renderKubeletConfig(k nodeconfig.Kubernetes) ([]byte, error) {
+func renderKubeletConfig(k v1alpha1.Kubernetes) ([]byte, error) {
 	t, f := true, false
 	cfg := kubeletv1beta1.KubeletConfiguration{
 		TypeMeta:           metav1.TypeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"},

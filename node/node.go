@@ -29,11 +29,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"regexp"
 	"runtime"
 	"strings"
 	"time"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/internal/download"
 	"github.com/provision-dev/provision/internal/fsroot"
 	"github.com/provision-dev/provision/internal/logging"
@@ -101,7 +102,7 @@ type Options struct {
 
 // Node is a prepared run: config, profile and environment.
 type Node struct {
-	Config  nodeconfig.NodeConfig
+	Config  v1alpha1.NodeConfig
 	Profile osprofiles.Profile
 	// ProfileSource says how the profile was chosen (flag, config, os-release).
 	ProfileSource string
@@ -111,8 +112,6 @@ type Node struct {
 	// in are the files the builders declare tasks from, read by Prepare.
 	in inputs
 }
-
-var tokenRE = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)
 
 // Prepare loads the config (or builds it from the seed), picks the OS profile and
 // sets up the environment tasks run in.
@@ -180,68 +179,75 @@ func Prepare(ctx context.Context, opts Options) (*Node, error) {
 	return n, nil
 }
 
-func loadConfig(root fsroot.Root, opts Options) (nodeconfig.NodeConfig, error) {
+// loadConfig reads the node config (or builds it from the seed when there is
+// none) and merges the seed's flags; every value, from the file or a flag, is
+// validated before anything uses it.
+func loadConfig(root fsroot.Root, opts Options) (v1alpha1.NodeConfig, error) {
 	path, explicit := opts.ConfigPath, opts.ConfigPath != ""
 	if !explicit {
-		path = root.Path(nodeconfig.DefaultPath)
+		path = root.Path(v1alpha1.NodeConfigPath)
 	}
-	s := opts.Seed
 	cfg, err := nodeconfig.Load(path)
 	switch {
 	case err == nil:
-		var conflicts []string
-		if s.KubeletVersion != "" && s.KubeletVersion != cfg.Kubernetes.Version {
-			conflicts = append(conflicts, "--kubelet-version")
-		}
-		if s.CloudProvider != "" && s.CloudProvider != cfg.Kubernetes.CloudProvider {
-			conflicts = append(conflicts, "--cloud-provider")
-		}
-		if len(conflicts) > 0 {
-			return cfg, fmt.Errorf("%s conflict with the config file %s: edit the file or drop the flags", strings.Join(conflicts, ", "), path)
-		}
-		if s.APIServerURL != "" && cfg.Kubernetes.APIServerURL == "" {
-			cfg.Kubernetes.APIServerURL = s.APIServerURL
-		}
-		return cfg, nil
+		return mergeSeed(cfg, opts.Seed, path)
 	case explicit || !errors.Is(err, fs.ErrNotExist):
 		return cfg, err
 	}
+	return seedConfig(opts.Seed, path)
+}
+
+// mergeSeed applies the seed's flags to a config file: a flag that contradicts
+// the file is refused; --apiserver-url fills in a file without one.
+func mergeSeed(cfg v1alpha1.NodeConfig, s Seed, path string) (v1alpha1.NodeConfig, error) {
+	var conflicts []string
+	if s.KubeletVersion != "" && s.KubeletVersion != cfg.Kubernetes.Version {
+		conflicts = append(conflicts, "--kubelet-version")
+	}
+	if s.CloudProvider != "" && s.CloudProvider != cfg.Kubernetes.CloudProvider {
+		conflicts = append(conflicts, "--cloud-provider")
+	}
+	if len(conflicts) > 0 {
+		return cfg, fmt.Errorf("%s conflict with the config file %s: edit the file or drop the flags", strings.Join(conflicts, ", "), path)
+	}
+	if s.APIServerURL != "" && cfg.Kubernetes.APIServerURL == "" {
+		cfg.Kubernetes.APIServerURL = s.APIServerURL
+	}
+	return cfg, seedErrors(cfg.Validate(""))
+}
+
+// seedConfig builds the config from the seed's flags (no config file).
+func seedConfig(s Seed, path string) (v1alpha1.NodeConfig, error) {
 	if s.KubeletVersion == "" {
-		return cfg, fmt.Errorf("no node config at %s and no --kubelet-version: run `provision generate` or pass the seed flags (--kubelet-version, --apiserver-url, --token or --token-file, --ca-cert)", path)
+		return v1alpha1.NodeConfig{}, fmt.Errorf("no node config at %s and no --kubelet-version: run `provision generate` or pass the seed flags (--kubelet-version, --apiserver-url, --token or --token-file, --ca-cert)", path)
 	}
 	arch := s.Arch
 	if arch == "" {
 		arch = runtime.GOARCH
 	}
-	cfg = nodeconfig.New(s.KubeletVersion, arch)
+	cfg := nodeconfig.New(s.KubeletVersion, arch)
 	cfg.Kubernetes.CloudProvider = s.CloudProvider
 	cfg.Kubernetes.APIServerURL = s.APIServerURL
 	if s.CloudConfig != "" {
-		cfg.Kubernetes.CloudConfigPath = nodeconfig.CloudConfigPath
+		cfg.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath
 	}
-	if err := cfg.Validate(); err != nil {
-		if es, ok := nodeconfig.AsErrors(err); ok {
-			for i := range es {
-				es[i].Field = seedFlag(es[i].Field)
-			}
-			return cfg, es
-		}
-		return cfg, err
-	}
-	return cfg, nil
+	return cfg, seedErrors(cfg.Validate(""))
 }
 
-// seedFlag names the flag behind a config field built from the seed.
-func seedFlag(field string) string {
-	switch field {
-	case "kubernetes.version":
-		return "--kubelet-version"
-	case "kubernetes.apiServerURL":
-		return "--apiserver-url"
-	case "arch":
-		return "arch (of this machine)"
+// seedFlags names the flag behind each config field the seed sets.
+var seedFlags = map[string]string{
+	"kubernetes.version":       "--kubelet-version",
+	"kubernetes.apiServerURL":  "--apiserver-url",
+	"kubernetes.cloudProvider": "--cloud-provider",
+}
+
+// seedErrors names the seed's flag in each error (a file's own errors were
+// reported by Load already); nil when es is empty.
+func seedErrors(es validation.Errors) error {
+	for i := range es {
+		es[i].Flag = seedFlags[es[i].Field]
 	}
-	return field
+	return es.Err()
 }
 
 func (n *Node) readToken() error {
@@ -260,7 +266,7 @@ func (n *Node) readToken() error {
 	if tok == "" {
 		return nil
 	}
-	if !tokenRE.MatchString(tok) {
+	if !validation.ValidBootstrapToken(tok) {
 		return errors.New("bootstrap token: must have the form [a-z0-9]{6}.[a-z0-9]{16} (value not shown)")
 	}
 	if n.Config.Kubernetes.APIServerURL == "" {

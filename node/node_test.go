@@ -234,7 +234,7 @@ func TestSeedWithoutConfig(t *testing.T) {
 	}
 	opts.Seed.KubeletVersion = "1.31"
 	_, err := Prepare(context.Background(), opts)
-	if err == nil || !strings.Contains(err.Error(), "--kubelet-version: must be vMAJOR") {
+	if err == nil || !strings.Contains(err.Error(), "--kubelet-version / kubernetes.version: must be vMAJOR") {
 		t.Fatalf("err = %v", err)
 	}
 	opts.Seed.KubeletVersion = "v1.31.4"

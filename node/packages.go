@@ -6,7 +6,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/provision-dev/provision/node/nodeconfig"
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/node/tasks"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -74,7 +74,7 @@ func deb822(fields [][2]string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func renderAptSource(a *nodeconfig.AptRepository) ([]byte, error) {
+func renderAptSource(a *v1alpha1.AptRepository) ([]byte, error) {
 	fields := [][2]string{{"Types", "deb"}, {"URIs", a.URL}, {"Suites", a.Suite}, {"Components", strings.Join(a.Components, " ")}}
 	switch {
 	case a.SignedBy != "":
@@ -98,7 +98,7 @@ func ini(section string, kvs [][2]string) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func renderYumRepo(y *nodeconfig.YumRepository) ([]byte, error) {
+func renderYumRepo(y *v1alpha1.YumRepository) ([]byte, error) {
 	kvs := [][2]string{{"name", "provision package mirror"}, {"baseurl", y.BaseURL}, {"enabled", "1"}}
 	if y.GPGKey != "" {
 		kvs = append(kvs, [2]string{"gpgcheck", "1"}, [2]string{"gpgkey", y.GPGKey})

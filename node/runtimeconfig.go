@@ -11,7 +11,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
-	"github.com/provision-dev/provision/node/nodeconfig"
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/node/tasks"
 )
 
@@ -69,10 +69,10 @@ func runtimeConfigBuilder(n *Node) ([]tasks.Task, error) {
 }
 
 // renderContainerdConfig builds containerd's config.toml (version 2) as a tree.
-func renderContainerdConfig(c nodeconfig.Containerd, inContainer bool) ([]byte, error) {
+func renderContainerdConfig(c v1alpha1.Containerd, inContainer bool) ([]byte, error) {
 	sandbox := c.SandboxImage
 	if sandbox == "" {
-		sandbox = nodeconfig.DefaultSandboxImage
+		sandbox = v1alpha1.DefaultSandboxImage
 	}
 	cri := map[string]any{
 		"sandbox_image": sandbox,

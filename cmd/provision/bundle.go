@@ -15,6 +15,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/internal/logging"
 	"github.com/provision-dev/provision/node/bundle"
 	"github.com/provision-dev/provision/node/nodeconfig"
@@ -32,12 +34,12 @@ type bundleFlags struct {
 // spec turns the flags (and the node config, if any) into a bundle spec,
 // reporting every problem at once.
 func (f *bundleFlags) spec(cmd *cobra.Command) (bundle.Spec, error) {
-	var errs nodeconfig.Errors
+	var errs validation.Errors
 	add := func(field, format string, a ...any) {
-		errs = append(errs, nodeconfig.FieldError{Field: field, Message: fmt.Sprintf(format, a...)})
+		errs = append(errs, validation.FieldError{Field: field, Message: fmt.Sprintf(format, a...)})
 	}
 	changed := cmd.Flags().Changed
-	var cfg nodeconfig.NodeConfig
+	var cfg v1alpha1.NodeConfig
 	if f.config != "" {
 		var err error
 		if cfg, err = nodeconfig.Load(f.config); err != nil {
@@ -53,7 +55,7 @@ func (f *bundleFlags) spec(cmd *cobra.Command) (bundle.Spec, error) {
 			cfg.Arch = f.arch
 		}
 	} else {
-		if !nodeconfig.ValidVersion(f.version) {
+		if !validation.ValidVersion(f.version) {
 			add("--kubelet-version", "must be vMAJOR.MINOR.PATCH (e.g. v1.31.4), got %q (or pass --config)", f.version)
 		}
 		if f.arch != "amd64" && f.arch != "arm64" {
@@ -78,7 +80,7 @@ func (f *bundleFlags) spec(cmd *cobra.Command) (bundle.Spec, error) {
 	if f.output == "" {
 		add("--output", "is required: the bundle file to write")
 	}
-	if f.provisionSHA256 != "" && (f.provisionBinary == "" || !nodeconfig.ValidSHA256(f.provisionSHA256)) {
+	if f.provisionSHA256 != "" && (f.provisionBinary == "" || !validation.ValidSHA256(f.provisionSHA256)) {
 		add("--provision-sha256", "needs --provision-binary and must be 64 lower-case hex digits")
 	}
 	if len(errs) > 0 {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
@@ -22,7 +23,7 @@ func TestBundleCLI(t *testing.T) {
 	cfg := nodeconfig.New("v1.31.4", "amd64")
 	cfg.OSProfile = "flatcar" // no package manager: the dry run needs no chroot tools
 	for _, a := range artifacts.Configurable() {
-		cfg.Artifacts[a.Name] = nodeconfig.Artifact{URL: srv.URL + "/" + a.File}
+		cfg.Artifacts[a.Name] = v1alpha1.Artifact{URL: srv.URL + "/" + a.File, AllowHTTP: true} // the test server is plain http
 	}
 	y, _ := cfg.Marshal()
 	dir := t.TempDir()

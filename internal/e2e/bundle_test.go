@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/testenv"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/bundle"
-	"github.com/provision-dev/provision/node/nodeconfig"
 )
 
 // TestNodeBaseFromBundle runs `provision node base --bundle` in a booted Debian
@@ -32,13 +32,13 @@ func TestNodeBaseFromBundle(t *testing.T) {
 
 	// The bundle, made on the host from the artifact files (file:// sources).
 	file := filepath.Join(t.TempDir(), "bundle.tar")
-	src := func(name, sum string) nodeconfig.Artifact {
-		return nodeconfig.Artifact{URL: "file://" + filepath.Join(a.dir, name), SHA256: sum}
+	src := func(name, sum string) v1alpha1.Artifact {
+		return v1alpha1.Artifact{URL: "file://" + filepath.Join(a.dir, name), SHA256: sum}
 	}
 	start := time.Now()
 	m, err := bundle.Create(context.Background(), bundle.Spec{
 		KubeletVersion: kubeletVersion, Profile: debian12(t), Arch: "amd64",
-		Artifacts: nodeconfig.Artifacts{artifacts.Kubelet: src(a.kubelet, a.kubeletSHA), artifacts.CNIPlugins: src(a.cni, a.cniSHA), artifacts.Crictl: src(a.crictl, a.crictlSHA)},
+		Artifacts: v1alpha1.Artifacts{artifacts.Kubelet: src(a.kubelet, a.kubeletSHA), artifacts.CNIPlugins: src(a.cni, a.cniSHA), artifacts.Crictl: src(a.crictl, a.crictlSHA)},
 	}, file, nil, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func TestNodeBaseFromBundle(t *testing.T) {
 		root.CopyFile(t, a.provision, "/usr/local/bin/provision", 0o755)
 		root.CopyFile(t, repo.KeyFile, testenv.KeyringPath, 0o644)
 		root.CopyFile(t, bundleFile, "/var/tmp/bundle.tar", 0o644)
-		root.WriteFile(t, nodeconfig.DefaultPath, nodeConfig(t, srv.URL, a), 0o644)
+		root.WriteFile(t, v1alpha1.NodeConfigPath, nodeConfig(t, srv.URL, a), 0o644)
 		return testenv.Boot(t, root, ns), root
 	}
 	base := func(t *testing.T, mach *testenv.Machine) testenv.Result {

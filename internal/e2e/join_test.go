@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/generate"
 	"github.com/provision-dev/provision/internal/testenv"
 	"github.com/provision-dev/provision/internal/testutil"
@@ -120,7 +121,7 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := generate.Spec{APIVersion: generate.APIVersion, Kind: generate.Kind, Artifacts: test.Artifacts, Packages: test.Packages}
+	cfg := v1alpha1.GenerateConfig{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.GenerateConfigKind, Artifacts: test.Artifacts, Packages: test.Packages}
 	cfgYAML, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +130,7 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 	if err := os.WriteFile(cfgFile, cfgYAML, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	spec := generate.Spec{
+	spec := v1alpha1.GenerateConfig{
 		OS: "debian-12", Format: format, KubeletVersion: e.version, APIServerURL: e.cluster.URL,
 		TokenFile: tokenFile, CACertFile: e.cluster.CACertFile, Hostname: hostname,
 		ProvisionSource: e.prov.URL + "/provision", ProvisionSHA256: provSHA, AllowHTTPSource: true,
@@ -157,12 +158,12 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 	}
 	u := userdata{format: format, path: out, token: token, hostname: hostname}
 	for _, f := range p.Files {
-		if f.Path == nodeconfig.DefaultPath {
+		if f.Path == v1alpha1.NodeConfigPath {
 			u.nodeYAML = f.Contents
 		}
 	}
 	if u.nodeYAML == nil {
-		t.Fatalf("the generated plan writes no %s", nodeconfig.DefaultPath)
+		t.Fatalf("the generated plan writes no %s", v1alpha1.NodeConfigPath)
 	}
 	return u
 }
@@ -471,15 +472,15 @@ func (e *joinEnv) runPod(t *testing.T, m *testenv.Machine, node string) {
 // checkNodeRoot asserts what a joined node leaves in its root.
 func checkNodeRoot(t *testing.T, m *testenv.Machine, root *testenv.Root) {
 	t.Helper()
-	st, err := os.Stat(root.Path(nodeconfig.BootstrapKubeconfigPath))
+	st, err := os.Stat(root.Path(v1alpha1.BootstrapKubeconfigPath))
 	switch {
 	case err != nil:
-		t.Errorf("%s: %v", nodeconfig.BootstrapKubeconfigPath, err)
+		t.Errorf("%s: %v", v1alpha1.BootstrapKubeconfigPath, err)
 	case st.Mode().Perm() != 0o600:
-		t.Errorf("%s mode %o, want 600", nodeconfig.BootstrapKubeconfigPath, st.Mode().Perm())
+		t.Errorf("%s mode %o, want 600", v1alpha1.BootstrapKubeconfigPath, st.Mode().Perm())
 	}
 	// Lstat: kubelet-client-current.pem is a symlink with an absolute target inside the root.
-	for _, p := range []string{nodeconfig.KubeconfigPath, "/var/lib/kubelet/pki/kubelet-client-current.pem", "/var/lib/provision/done", nodeconfig.CACertPath} {
+	for _, p := range []string{v1alpha1.KubeconfigPath, "/var/lib/kubelet/pki/kubelet-client-current.pem", "/var/lib/provision/done", v1alpha1.CACertPath} {
 		if _, err := os.Lstat(root.Path(p)); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/testenv"
 	"github.com/provision-dev/provision/internal/testutil"
@@ -96,19 +97,19 @@ func nodeConfig(t *testing.T, url string, a nodeArtifacts) []byte {
 	t.Helper()
 	c := nodeconfig.New(kubeletVersion, "amd64")
 	c.OSProfile = "debian-12"
-	c.Artifacts = nodeconfig.Artifacts{
-		artifacts.Kubelet:    nodeconfig.Artifact{URL: url + "/artifacts/" + a.kubelet, SHA256: a.kubeletSHA},
-		artifacts.CNIPlugins: nodeconfig.Artifact{URL: url + "/artifacts/" + a.cni, SHA256: a.cniSHA},
-		artifacts.Crictl:     nodeconfig.Artifact{URL: url + "/artifacts/" + a.crictl, SHA256: a.crictlSHA},
+	c.Artifacts = v1alpha1.Artifacts{
+		artifacts.Kubelet:    v1alpha1.Artifact{URL: url + "/artifacts/" + a.kubelet, SHA256: a.kubeletSHA, AllowHTTP: true},
+		artifacts.CNIPlugins: v1alpha1.Artifact{URL: url + "/artifacts/" + a.cni, SHA256: a.cniSHA, AllowHTTP: true},
+		artifacts.Crictl:     v1alpha1.Artifact{URL: url + "/artifacts/" + a.crictl, SHA256: a.crictlSHA, AllowHTTP: true},
 	}
-	c.Packages.Apt = &nodeconfig.AptRepository{
+	c.Packages.Apt = &v1alpha1.AptRepository{
 		URL:        url + "/apt",
 		Suite:      "bookworm",
 		Components: []string{"main"},
 		SignedBy:   testenv.KeyringPath,
 		Exclusive:  true,
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.Validate("").Err(); err != nil {
 		t.Fatalf("node config: %v", err)
 	}
 	data, err := c.Marshal()
@@ -137,7 +138,7 @@ func runBase(t *testing.T, m *testenv.Machine, root *testenv.Root) (time.Duratio
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	r, err := m.Exec(ctx, "/usr/local/bin/provision", "node", "base", "--config", nodeconfig.DefaultPath)
+	r, err := m.Exec(ctx, "/usr/local/bin/provision", "node", "base", "--config", v1alpha1.NodeConfigPath)
 	if err != nil {
 		t.Fatalf("provision node base: %v", err)
 	}
@@ -274,7 +275,7 @@ func bootBaseRoot(t *testing.T, ns *testenv.NetNS, url string, repo *testenv.Apt
 	root := testenv.NewRoot(t, testenv.Bookworm)
 	root.CopyFile(t, a.provision, "/usr/local/bin/provision", 0o755)
 	root.CopyFile(t, repo.KeyFile, testenv.KeyringPath, 0o644)
-	root.WriteFile(t, nodeconfig.DefaultPath, nodeConfig(t, url, a), 0o644)
+	root.WriteFile(t, v1alpha1.NodeConfigPath, nodeConfig(t, url, a), 0o644)
 	return root, testenv.Boot(t, root, ns)
 }
 

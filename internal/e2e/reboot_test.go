@@ -30,6 +30,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/generate"
 	"github.com/provision-dev/provision/internal/testenv"
 	"github.com/provision-dev/provision/node/nodeconfig"
@@ -253,7 +254,7 @@ func (e *joinEnv) generateMarked(t *testing.T, hostname string, mk *markers) (us
 		t.Fatal(err)
 	}
 	key := sshKey(t, mk.values["ssh-key"])
-	cfg := generate.Spec{APIVersion: generate.APIVersion, Kind: generate.Kind, Artifacts: test.Artifacts, Packages: test.Packages, SSHAuthorizedKeys: []string{key}}
+	cfg := v1alpha1.GenerateConfig{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.GenerateConfigKind, Artifacts: test.Artifacts, Packages: test.Packages, SSHAuthorizedKeys: []string{key}}
 	cfgYAML, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +279,7 @@ func (e *joinEnv) generateMarked(t *testing.T, hostname string, mk *markers) (us
 			t.Fatalf("the userdata does not carry the %s marker", name)
 		}
 	}
-	spec := generate.Spec{
+	spec := v1alpha1.GenerateConfig{
 		OS: "debian-12", Format: osprofiles.CloudInit, KubeletVersion: e.version, APIServerURL: e.cluster.URL,
 		TokenFile: tokenFile, CACertFile: e.cluster.CACertFile, Hostname: hostname,
 		CloudProvider: "external", CloudConfigFile: cloudFile, SSHAuthorizedKeys: []string{key},
@@ -293,7 +294,7 @@ func (e *joinEnv) generateMarked(t *testing.T, hostname string, mk *markers) (us
 	for _, f := range p.Files {
 		files[f.Path] = f.Contents
 	}
-	u := userdata{format: osprofiles.CloudInit, path: out, token: mk.token, hostname: hostname, nodeYAML: files[nodeconfig.DefaultPath]}
+	u := userdata{format: osprofiles.CloudInit, path: out, token: mk.token, hostname: hostname, nodeYAML: files[v1alpha1.NodeConfigPath]}
 	return u, files, genOut
 }
 
@@ -632,9 +633,9 @@ func allowedHolder(p, name string) (bool, os.FileMode) {
 		return true, 0o600
 	case regexp.MustCompile(`^/var/lib/cloud/instances/[^/]+/user-data\.txt(\.i)?$`).MatchString(p):
 		return true, 0o600
-	case p == nodeconfig.CloudConfigPath && name == "cloud-config":
+	case p == v1alpha1.CloudConfigPath && name == "cloud-config":
 		return true, 0o600
-	case p == nodeconfig.BootstrapKubeconfigPath && name == "token":
+	case p == v1alpha1.BootstrapKubeconfigPath && name == "token":
 		return true, 0o600
 	case strings.HasSuffix(p, "/.ssh/authorized_keys") && name == "ssh-key":
 		return true, 0o600

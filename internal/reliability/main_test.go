@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	arts "github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
@@ -64,9 +65,9 @@ func newArtifacts(t testing.TB) *artifacts {
 	return &artifacts{testutil.NewArtifactServer(t, files)}
 }
 
-func (a *artifacts) artifact(p string) nodeconfig.Artifact {
+func (a *artifacts) artifact(p string) v1alpha1.Artifact {
 	url, sum := a.URLAndSum(p)
-	return nodeconfig.Artifact{URL: url, SHA256: sum}
+	return v1alpha1.Artifact{URL: url, SHA256: sum, AllowHTTP: true} // the test server is plain http
 }
 
 // debian12 is the profile of nodeConfig.
@@ -79,13 +80,13 @@ func debian12() osprofiles.Profile {
 }
 
 // nodeConfig is a debian-12 node config whose artifacts come from a.
-func (a *artifacts) nodeConfig() nodeconfig.NodeConfig {
+func (a *artifacts) nodeConfig() v1alpha1.NodeConfig {
 	c := nodeconfig.New("v1.31.4", runtime.GOARCH)
 	c.OSProfile = "debian-12"
 	c.Kubernetes.APIServerURL = "https://127.0.0.1:6443"
 	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}
 	c.Kubernetes.ClusterDomain = "cluster.local"
-	c.Artifacts = nodeconfig.Artifacts{arts.Kubelet: a.artifact("/kubelet"), arts.CNIPlugins: a.artifact("/cni.tgz"), arts.Crictl: a.artifact("/crictl.tgz")}
+	c.Artifacts = v1alpha1.Artifacts{arts.Kubelet: a.artifact("/kubelet"), arts.CNIPlugins: a.artifact("/cni.tgz"), arts.Crictl: a.artifact("/crictl.tgz")}
 	for _, r := range arts.Required(debian12()) {
 		if _, ok := c.Artifacts[r.Name]; !ok {
 			c.Artifacts[r.Name] = a.artifact("/" + r.File)
@@ -156,7 +157,7 @@ func stubPath(t testing.TB) string {
 }
 
 // seedRoot makes a fresh node root: os-release, an fstab with swap, the node config.
-func seedRoot(t testing.TB, dir string, cfg nodeconfig.NodeConfig) {
+func seedRoot(t testing.TB, dir string, cfg v1alpha1.NodeConfig) {
 	t.Helper()
 	osr, err := os.ReadFile(filepath.Join("..", "..", "osprofiles", "testdata", "os-release", "debian-12"))
 	if err != nil {

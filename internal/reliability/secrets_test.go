@@ -18,8 +18,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	arts "github.com/provision-dev/provision/internal/artifacts"
-	"github.com/provision-dev/provision/node/nodeconfig"
 )
 
 // Unique marker values: a hit anywhere they should not be is a leak.
@@ -246,12 +246,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 	path := stubPath(t)
 	cfg := art.nodeConfig()
 	cfg.Kubernetes.CloudProvider = "external"
-	cfg.Kubernetes.CloudConfigPath = nodeconfig.CloudConfigPath
+	cfg.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath
 	nodeArgs := func(root string, extra ...string) []string {
 		return append([]string{"node", "--verbose", "--root", root, "--token-file", tokenFile, "--ca-cert", caFile, "--cloud-config", cloud,
 			"--apiserver-url", "https://10.0.0.10:6443"}, extra...)
 	}
-	newRoot := func(name string, c nodeconfig.NodeConfig) string {
+	newRoot := func(name string, c v1alpha1.NodeConfig) string {
 		root := filepath.Join(work, name)
 		os.MkdirAll(filepath.Join(root, "etc", "kubernetes"), 0o755)
 		seedRoot(t, root, c)
@@ -276,7 +276,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	bad404 := cfg
 	bad404.Artifacts = maps.Clone(cfg.Artifacts) // a map: cfg keeps its own
-	bad404.Artifacts[arts.Kubelet] = nodeconfig.Artifact{URL: art.URL + "/missing-kubelet", SHA256: bad404.Artifacts[arts.Kubelet].SHA256}
+	bad404.Artifacts[arts.Kubelet] = v1alpha1.Artifact{URL: art.URL + "/missing-kubelet", SHA256: bad404.Artifacts[arts.Kubelet].SHA256, AllowHTTP: true}
 	failRoot := newRoot("node-404", bad404)
 	runOne(t, run{name: "node with artifact 404", args: nodeArgs(failRoot), env: []string{"PATH=" + path}, wantErr: "HTTP 404"}, work, nil)
 	unitRoot := newRoot("node-unit-fail", cfg)
@@ -402,7 +402,7 @@ func TestSecretFilesAre0600FromCreation(t *testing.T) {
 	os.WriteFile(caFile, ca, 0o644)
 	cfg := art.nodeConfig()
 	cfg.Kubernetes.CloudProvider = "external"
-	cfg.Kubernetes.CloudConfigPath = nodeconfig.CloudConfigPath
+	cfg.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath
 	based := filepath.Join(work, "based")
 	seedRoot(t, based, cfg)
 	if r := runBase(t, path, based, 0); r.err != nil {

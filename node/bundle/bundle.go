@@ -20,8 +20,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/internal/artifacts"
-	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -121,17 +122,17 @@ func ParseManifest(data []byte) (Manifest, error) {
 
 // Validate checks every field and returns all problems at once.
 func (m Manifest) Validate() error {
-	var errs nodeconfig.Errors
+	var errs validation.Errors
 	add := func(field, format string, a ...any) {
-		errs = append(errs, nodeconfig.FieldError{Field: ManifestName + ": " + field, Message: fmt.Sprintf(format, a...)})
+		errs = append(errs, validation.FieldError{Field: ManifestName + ": " + field, Message: fmt.Sprintf(format, a...)})
 	}
-	if m.APIVersion != nodeconfig.APIVersion {
-		add("apiVersion", "must be %q, got %q", nodeconfig.APIVersion, m.APIVersion)
+	if m.APIVersion != v1alpha1.APIVersion {
+		add("apiVersion", "must be %q, got %q", v1alpha1.APIVersion, m.APIVersion)
 	}
 	if m.Kind != Kind {
 		add("kind", "must be %q, got %q", Kind, m.Kind)
 	}
-	if !nodeconfig.ValidVersion(m.KubeletVersion) {
+	if !validation.ValidVersion(m.KubeletVersion) {
 		add("kubeletVersion", "must be vMAJOR.MINOR.PATCH, got %q", m.KubeletVersion)
 	}
 	if _, err := osprofiles.Get(m.OSProfile); err != nil {
@@ -155,7 +156,7 @@ func (m Manifest) Validate() error {
 			add(f+".name", "%s is listed twice", e.Name)
 		}
 		seen[e.Name] = true
-		if !nodeconfig.ValidSHA256(e.SHA256) {
+		if !validation.ValidSHA256(e.SHA256) {
 			add(f+".sha256", "must be 64 lower-case hex digits")
 		}
 		if e.Size < 0 {
@@ -181,9 +182,9 @@ type Expect struct {
 
 // Check compares the manifest with what the node expects and returns every difference.
 func (m Manifest) Check(x Expect) error {
-	var errs nodeconfig.Errors
+	var errs validation.Errors
 	add := func(field, format string, a ...any) {
-		errs = append(errs, nodeconfig.FieldError{Field: ManifestName + ": " + field, Message: fmt.Sprintf(format, a...)})
+		errs = append(errs, validation.FieldError{Field: ManifestName + ": " + field, Message: fmt.Sprintf(format, a...)})
 	}
 	if m.KubeletVersion != x.KubeletVersion {
 		add("kubeletVersion", "bundle is for %s, the node config asks for %s", m.KubeletVersion, x.KubeletVersion)

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/download"
 	"github.com/provision-dev/provision/internal/testutil"
-	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -52,12 +52,12 @@ func testSpec(t testing.TB, srv *httptest.Server, files map[string][]byte, prof 
 }
 
 // testArtifacts points every artifact at srv, kubelet's sha256 pinned.
-func testArtifacts(srv *httptest.Server, files map[string][]byte) nodeconfig.Artifacts {
-	out := nodeconfig.Artifacts{}
+func testArtifacts(srv *httptest.Server, files map[string][]byte) v1alpha1.Artifacts {
+	out := v1alpha1.Artifacts{}
 	for _, a := range artifacts.Configurable() {
-		out[a.Name] = nodeconfig.Artifact{URL: srv.URL + "/" + a.File}
+		out[a.Name] = v1alpha1.Artifact{URL: srv.URL + "/" + a.File}
 	}
-	out[artifacts.Kubelet] = nodeconfig.Artifact{URL: srv.URL + "/kubelet", SHA256: testutil.SHA256(files["/kubelet"])}
+	out[artifacts.Kubelet] = v1alpha1.Artifact{URL: srv.URL + "/kubelet", SHA256: testutil.SHA256(files["/kubelet"])}
 	return out
 }
 
@@ -140,10 +140,10 @@ func TestCreateFailureLeavesNothing(t *testing.T) {
 	srv := testServer(t, files)
 	for name, mutate := range map[string]func(*Spec){
 		"404": func(s *Spec) {
-			s.Artifacts[artifacts.Crictl] = nodeconfig.Artifact{URL: srv.URL + "/missing", SHA256: s.Artifacts[artifacts.Crictl].SHA256}
+			s.Artifacts[artifacts.Crictl] = v1alpha1.Artifact{URL: srv.URL + "/missing", SHA256: s.Artifacts[artifacts.Crictl].SHA256}
 		},
 		"pinned mismatch": func(s *Spec) {
-			s.Artifacts[artifacts.Kubelet] = nodeconfig.Artifact{SHA256: strings.Repeat("0", 64), URL: s.Artifacts[artifacts.Kubelet].URL}
+			s.Artifacts[artifacts.Kubelet] = v1alpha1.Artifact{SHA256: strings.Repeat("0", 64), URL: s.Artifacts[artifacts.Kubelet].URL}
 		},
 		"no provision sum": func(s *Spec) {
 			s.ProvisionBinary = filepath.Join(t.TempDir(), "provision")

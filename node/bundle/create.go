@@ -15,10 +15,11 @@ import (
 	"sort"
 	"time"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/download"
 	"github.com/provision-dev/provision/internal/fsroot"
-	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -28,7 +29,7 @@ type Spec struct {
 	Profile        osprofiles.Profile
 	Arch           string
 	// Artifacts are the node config's sources (mirrors and pinned sha256s honoured).
-	Artifacts nodeconfig.Artifacts
+	Artifacts v1alpha1.Artifacts
 	// ProvisionBinary is an optional local provision binary to include; its
 	// sha256 is ProvisionSHA256 or read from ProvisionBinary + ".sha256".
 	ProvisionBinary string
@@ -38,11 +39,11 @@ type Spec struct {
 // sources are the spec's downloads, by artifact name.
 func (s Spec) sources() (map[string]download.Request, error) {
 	out := map[string]download.Request{}
-	var errs nodeconfig.Errors
+	var errs validation.Errors
 	for _, name := range Required(s.Profile) {
 		src := s.Artifacts.Get(name)
 		if src.URL == "" {
-			errs = append(errs, nodeconfig.FieldError{Field: "artifacts." + name + ".url", Message: "is required for " + s.Profile.Name})
+			errs = append(errs, validation.FieldError{Field: "artifacts." + name + ".url", Message: "is required for " + s.Profile.Name})
 			continue
 		}
 		out[name] = download.Request{URL: src.URL, SHA256: src.SHA256}
@@ -55,7 +56,7 @@ func (s Spec) sources() (map[string]download.Request, error) {
 		sum := s.ProvisionSHA256
 		if sum == "" {
 			if _, err := os.Stat(abs + ".sha256"); err != nil {
-				errs = append(errs, nodeconfig.FieldError{Field: "--provision-binary", Message: fmt.Sprintf("no %s.sha256 beside it (hack/build.sh writes one) and no --provision-sha256", s.ProvisionBinary)})
+				errs = append(errs, validation.FieldError{Field: "--provision-binary", Message: fmt.Sprintf("no %s.sha256 beside it (hack/build.sh writes one) and no --provision-sha256", s.ProvisionBinary)})
 			}
 		}
 		out[artifacts.Provision] = download.Request{URL: (&url.URL{Scheme: "file", Path: abs}).String(), SHA256: sum}
@@ -102,7 +103,7 @@ func Create(ctx context.Context, spec Spec, out string, dl *download.Downloader,
 	if err != nil {
 		return Manifest{}, fmt.Errorf("bundle: %w", err)
 	}
-	m := Manifest{APIVersion: nodeconfig.APIVersion, Kind: Kind, KubeletVersion: spec.KubeletVersion, OSProfile: spec.Profile.Name, Arch: spec.Arch}
+	m := Manifest{APIVersion: v1alpha1.APIVersion, Kind: Kind, KubeletVersion: spec.KubeletVersion, OSProfile: spec.Profile.Name, Arch: spec.Arch}
 	for i, n := range names {
 		fi, err := os.Stat(reqs[i].Dest)
 		if err != nil {

@@ -4,6 +4,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/api/validation"
 )
 
 // FuzzParse feeds arbitrary node.yaml documents. Properties: no panic; a
@@ -17,12 +20,12 @@ func FuzzParse(f *testing.F) {
 	full.OSProfile = "rocky-9"
 	full.Kubernetes.APIServerURL = "https://10.0.0.1:6443"
 	full.Kubernetes.CloudProvider = "external"
-	full.Kubernetes.CloudConfigPath = CloudConfigPath
+	full.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath
 	full.Kubernetes.NodeIP = "fd00::5"
 	full.Kubernetes.ClusterDNS = []string{"10.96.0.10", "fd00::a"}
 	full.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://a.internal", "http://b.internal:5000"}, "ghcr.io": {"https://c.internal"}}
-	full.Packages.Yum = &YumRepository{BaseURL: "https://m.internal/rocky/9", GPGKey: "file:///etc/pki/rpm-gpg/key", Exclusive: true}
-	for _, c := range []NodeConfig{New("v1.31.4", "amd64"), full} {
+	full.Packages.Yum = &v1alpha1.YumRepository{BaseURL: "https://m.internal/rocky/9", GPGKey: "file:///etc/pki/rpm-gpg/key", Exclusive: true}
+	for _, c := range []v1alpha1.NodeConfig{New("v1.31.4", "amd64"), full} {
 		data, err := c.Marshal()
 		if err != nil {
 			f.Fatal(err)
@@ -30,18 +33,18 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	apt := New("v1.29.0", "amd64")
-	apt.Packages.Apt = &AptRepository{URL: "file:///srv/apt", Suite: "bookworm", Components: []string{"main", "contrib"}, SignedBy: "/etc/apt/keyrings/m.gpg"}
+	apt.Packages.Apt = &v1alpha1.AptRepository{URL: "file:///srv/apt", Suite: "bookworm", Components: []string{"main", "contrib"}, SignedBy: "/etc/apt/keyrings/m.gpg"}
 	if data, err := apt.Marshal(); err == nil {
 		f.Add(data)
 	}
-	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: NodeConfig\nkubernetes:\n  version: 1.31\n  clusterDNS: [\"x\"]\nartifacts: {}\n"))
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: v1alpha1.NodeConfig\nkubernetes:\n  version: 1.31\n  clusterDNS: [\"x\"]\nartifacts: {}\n"))
 	f.Add([]byte("kind: [\nx"))
-	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: NodeConfig\nbogus: true\n"))
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: v1alpha1.NodeConfig\nbogus: true\n"))
 	f.Add([]byte("containerd:\n  registryMirrors:\n    \"bad/host\": [\"ftp://x\"]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {
-			if es, ok := AsErrors(err); ok {
+			if es, ok := validation.AsErrors(err); ok {
 				if len(es) == 0 {
 					t.Fatal("empty Errors")
 				}
@@ -57,7 +60,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if err := c.Validate(); err != nil {
+		if err := c.Validate("").Err(); err != nil {
 			t.Fatalf("Parse accepted what Validate rejects: %v", err)
 		}
 		out, err := c.Marshal()
@@ -79,7 +82,7 @@ func FuzzParse(f *testing.F) {
 }
 
 // normal maps empty slices and maps to nil (omitempty drops them on marshal).
-func normal(c NodeConfig) NodeConfig {
+func normal(c v1alpha1.NodeConfig) v1alpha1.NodeConfig {
 	if len(c.Kubernetes.ClusterDNS) == 0 {
 		c.Kubernetes.ClusterDNS = nil
 	}

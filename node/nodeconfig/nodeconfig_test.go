@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/internal/artifacts"
 )
 
@@ -29,37 +31,75 @@ func TestNewValidatesAndRoundTrips(t *testing.T) {
 }
 
 func TestValidateErrors(t *testing.T) {
-	base := func() NodeConfig { return New("v1.31.4", "amd64") }
+	base := func() v1alpha1.NodeConfig { return New("v1.31.4", "amd64") }
 	tests := []struct {
 		name   string
-		mutate func(*NodeConfig)
+		mutate func(*v1alpha1.NodeConfig)
 		field  string
 		msg    string
 	}{
-		{"bad version", func(c *NodeConfig) { c.Kubernetes.Version = "1.31" }, "kubernetes.version", "vMAJOR.MINOR.PATCH"},
-		{"bad arch", func(c *NodeConfig) { c.Arch = "s390x" }, "arch", "amd64 or arm64"},
-		{"bad profile", func(c *NodeConfig) { c.OSProfile = "windows" }, "osProfile", "supported are"},
-		{"http apiserver", func(c *NodeConfig) { c.Kubernetes.APIServerURL = "http://x:6443" }, "kubernetes.apiServerURL", "https://"},
-		{"bad sha", func(c *NodeConfig) {
-			c.Artifacts[artifacts.Kubelet] = Artifact{SHA256: "XYZ", URL: c.Artifacts[artifacts.Kubelet].URL}
+		{"bad version", func(c *v1alpha1.NodeConfig) { c.Kubernetes.Version = "1.31" }, "kubernetes.version", "vMAJOR.MINOR.PATCH"},
+		{"bad arch", func(c *v1alpha1.NodeConfig) { c.Arch = "s390x" }, "arch", "amd64 or arm64"},
+		{"bad profile", func(c *v1alpha1.NodeConfig) { c.OSProfile = "windows" }, "osProfile", "supported are"},
+		{"http apiserver", func(c *v1alpha1.NodeConfig) { c.Kubernetes.APIServerURL = "http://x:6443" }, "kubernetes.apiServerURL", "https://"},
+		{"bad sha", func(c *v1alpha1.NodeConfig) {
+			c.Artifacts[artifacts.Kubelet] = v1alpha1.Artifact{SHA256: "XYZ", URL: c.Artifacts[artifacts.Kubelet].URL}
 		}, "artifacts.kubelet.sha256", "64 lower-case hex"},
-		{"missing url", func(c *NodeConfig) {
-			c.Artifacts[artifacts.CNIPlugins] = Artifact{URL: "", SHA256: c.Artifacts[artifacts.CNIPlugins].SHA256}
+		{"missing url", func(c *v1alpha1.NodeConfig) {
+			c.Artifacts[artifacts.CNIPlugins] = v1alpha1.Artifact{URL: "", SHA256: c.Artifacts[artifacts.CNIPlugins].SHA256}
 		}, "artifacts.cniPlugins.url", "required"},
-		{"absent required artifact", func(c *NodeConfig) { delete(c.Artifacts, artifacts.Crictl) }, "artifacts.crictl.url", "required"},
-		{"unknown artifact", func(c *NodeConfig) { c.Artifacts["kubectl"] = Artifact{URL: "https://m/kubectl"} }, "artifacts.kubectl", "unknown artifact (one of " + strings.Join(artifacts.ConfigNames(), ", ") + ")"},
-		{"provision is no setting", func(c *NodeConfig) { c.Artifacts[artifacts.Provision] = Artifact{URL: "https://m/p"} }, "artifacts.provision", "unknown artifact"},
-		{"optional artifact checked", func(c *NodeConfig) { c.Artifacts[artifacts.Runc] = Artifact{URL: "ftp://m/runc"} }, "artifacts.runc.url", "http(s)://"},
-		{"relative path", func(c *NodeConfig) { c.Kubernetes.CACertPath = "ca.crt" }, "kubernetes.caCertPath", "absolute"},
-		{"bad node ip", func(c *NodeConfig) { c.Kubernetes.NodeIP = "10.0.0" }, "kubernetes.nodeIP", "IP address"},
-		{"bad mirror", func(c *NodeConfig) { c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"ftp://m"}} }, "containerd.registryMirrors[docker.io][0]", "http(s)"},
-		{"bad kind", func(c *NodeConfig) { c.Kind = "Node" }, "kind", `must be "NodeConfig"`},
+		{"absent required artifact", func(c *v1alpha1.NodeConfig) { delete(c.Artifacts, artifacts.Crictl) }, "artifacts.crictl.url", "required"},
+		{"unknown artifact", func(c *v1alpha1.NodeConfig) { c.Artifacts["kubectl"] = v1alpha1.Artifact{URL: "https://m/kubectl"} }, "artifacts.kubectl", "unknown artifact (one of " + strings.Join(artifacts.ConfigNames(), ", ") + ")"},
+		{"provision is no setting", func(c *v1alpha1.NodeConfig) { c.Artifacts[artifacts.Provision] = v1alpha1.Artifact{URL: "https://m/p"} }, "artifacts.provision", "unknown artifact"},
+		{"optional artifact checked", func(c *v1alpha1.NodeConfig) { c.Artifacts[artifacts.Runc] = v1alpha1.Artifact{URL: "ftp://m/runc"} }, "artifacts.runc.url", "must be an https:// or file:// URL"},
+		{"relative path", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CACertPath = "ca.crt" }, "kubernetes.caCertPath", "absolute"},
+		{"bad node ip", func(c *v1alpha1.NodeConfig) { c.Kubernetes.NodeIP = "10.0.0" }, "kubernetes.nodeIP", "IP address"},
+		{"bad mirror", func(c *v1alpha1.NodeConfig) {
+			c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"ftp://m"}}
+		}, "containerd.registryMirrors[docker.io][0]", "must be an https:// or http:// URL"},
+		{"bad kind", func(c *v1alpha1.NodeConfig) { c.Kind = "Node" }, "kind", `must be "NodeConfig"`},
+		// Issue 12: every value that reaches a unit line, a command line or a file path.
+		{"cloud provider with CR", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CloudProvider = "external\r" }, "kubernetes.cloudProvider", `must be a provider name such as external or openstack (lower-case letters, digits, '-'), got "external\r"`},
+		{"cloud provider with newline", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CloudProvider = "external\nExecStartPre=/bin/sh" }, "kubernetes.cloudProvider", "must be a provider name"},
+		{"path with dot-dot", func(c *v1alpha1.NodeConfig) { c.Kubernetes.KubeconfigPath = "/etc/kubernetes/../shadow" }, "kubernetes.kubeconfigPath", "must be a clean absolute path (no '..', '//', spaces or control characters)"},
+		{"path with space", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CloudConfigPath = "/etc/cloud config" }, "kubernetes.cloudConfigPath", "must be a clean absolute path"},
+		{"cluster domain", func(c *v1alpha1.NodeConfig) { c.Kubernetes.ClusterDomain = "cluster.local\n" }, "kubernetes.clusterDomain", "must be a DNS name (RFC 1123)"},
+		{"apiserver credentials", func(c *v1alpha1.NodeConfig) { c.Kubernetes.APIServerURL = "https://u:p@10.0.0.1:6443" }, "kubernetes.apiServerURL", "must not carry credentials (user:password@): the node authenticates with the bootstrap token"},
+		{"artifact credentials", func(c *v1alpha1.NodeConfig) {
+			c.Artifacts[artifacts.Kubelet] = v1alpha1.Artifact{URL: "https://u:secret@m.internal/kubelet"}
+		}, "artifacts.kubelet.url", "must not carry credentials (user:password@): URLs are written to world-readable files"},
+		{"artifact http without opt-in", func(c *v1alpha1.NodeConfig) {
+			c.Artifacts[artifacts.Crictl] = v1alpha1.Artifact{URL: "http://m.internal/crictl.tgz"}
+		}, "artifacts.crictl.url", "must be an https:// or file:// URL (plain http only with allowHTTP: true on this artifact; pin sha256 too)"},
+		{"artifact ftp with opt-in", func(c *v1alpha1.NodeConfig) {
+			c.Artifacts[artifacts.Crictl] = v1alpha1.Artifact{URL: "ftp://m/c", AllowHTTP: true}
+		}, "artifacts.crictl.url", "must be an https://, http:// or file:// URL"},
+		{"registry host path", func(c *v1alpha1.NodeConfig) {
+			c.Containerd.RegistryMirrors = map[string][]string{"../../etc": {"https://m"}}
+		}, "containerd.registryMirrors", `registry "../../etc" must be a host[:port]`},
+		{"registry host port", func(c *v1alpha1.NodeConfig) {
+			c.Containerd.RegistryMirrors = map[string][]string{"m.internal:99999": {"https://m"}}
+		}, "containerd.registryMirrors", "must be a host[:port]"},
+		{"mirror credentials", func(c *v1alpha1.NodeConfig) {
+			c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://u:p@m"}}
+		}, "containerd.registryMirrors[docker.io][0]", "must not carry credentials"},
+		{"sandbox image", func(c *v1alpha1.NodeConfig) { c.Containerd.SandboxImage = "pause 3.10" }, "containerd.sandboxImage", "must be an image reference"},
+		{"yum without gpg", func(c *v1alpha1.NodeConfig) { c.Packages.Yum = &v1alpha1.YumRepository{BaseURL: "https://m/rocky"} }, "packages.yum.gpgCheck", "must be set to false explicitly when no gpgKey is given"},
+		{"yum gpgCheck false with key", func(c *v1alpha1.NodeConfig) {
+			c.Packages.Yum = &v1alpha1.YumRepository{BaseURL: "https://m/rocky", GPGKey: "file:///k", GPGCheck: new(bool)}
+		}, "packages.yum.gpgCheck", "false contradicts gpgKey"},
+		{"apt url credentials", func(c *v1alpha1.NodeConfig) {
+			c.Packages.Apt = &v1alpha1.AptRepository{URL: "https://u:p@m/debian", Suite: "bookworm", Components: []string{"main"}}
+		}, "packages.apt.url", "must not carry credentials"},
+		{"apt suite newline", func(c *v1alpha1.NodeConfig) {
+			c.Packages.Apt = &v1alpha1.AptRepository{URL: "https://m/debian", Suite: "bookworm\nTrusted: yes", Components: []string{"main"}}
+		}, "packages.apt.suite", "must be a name such as"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := base()
 			tt.mutate(&c)
-			errs, ok := AsErrors(c.Validate())
+			errs, ok := validation.AsErrors(c.Validate("").Err())
 			if !ok || len(errs) != 1 {
 				t.Fatalf("want exactly one field error, got %v", errs)
 			}
@@ -73,14 +113,14 @@ func TestValidateErrors(t *testing.T) {
 func TestValidateCollectsAll(t *testing.T) {
 	c := New("bad", "x")
 	c.Kubernetes.NodeIP = "nope"
-	errs, _ := AsErrors(c.Validate())
+	errs, _ := validation.AsErrors(c.Validate("").Err())
 	if len(errs) != 3 {
 		t.Fatalf("want 3 errors at once, got %d: %v", len(errs), errs)
 	}
 }
 
 func TestParseStrict(t *testing.T) {
-	_, err := Parse([]byte("apiVersion: provision.dev/v1alpha1\nkind: NodeConfig\nbogus: 1\n"))
+	_, err := Parse([]byte("apiVersion: provision.dev/v1alpha1\nkind: v1alpha1.NodeConfig\nbogus: 1\n"))
 	if err == nil || !strings.Contains(err.Error(), "bogus") {
 		t.Fatalf("unknown field must be rejected, got %v", err)
 	}
@@ -88,8 +128,8 @@ func TestParseStrict(t *testing.T) {
 
 func TestValidatePackages(t *testing.T) {
 	c := New("v1.31.4", "amd64")
-	c.Packages.Apt = &AptRepository{URL: "ftp://x", Suite: "", SignedBy: "key.gpg", Trusted: true}
-	errs, _ := AsErrors(c.Validate())
+	c.Packages.Apt = &v1alpha1.AptRepository{URL: "ftp://x", Suite: "", SignedBy: "key.gpg", Trusted: true}
+	errs, _ := validation.AsErrors(c.Validate("").Err())
 	want := []string{"packages.apt.components", "packages.apt.signedBy", "packages.apt.suite", "packages.apt.trusted", "packages.apt.url"}
 	if len(errs) != len(want) {
 		t.Fatalf("got %v", errs)
@@ -98,5 +138,45 @@ func TestValidatePackages(t *testing.T) {
 		if errs[i].Field != f {
 			t.Errorf("error %d field %q, want %q", i, errs[i].Field, f)
 		}
+	}
+}
+
+// TestValidAccepted: the opt-ins make the matching values valid.
+func TestValidAccepted(t *testing.T) {
+	no := false
+	for name, mutate := range map[string]func(*v1alpha1.NodeConfig){
+		"http artifacts with allowHTTP": func(c *v1alpha1.NodeConfig) {
+			c.Artifacts[artifacts.Kubelet] = v1alpha1.Artifact{URL: "http://10.0.0.2/kubelet", AllowHTTP: true}
+		},
+		"yum without key, gpgCheck false": func(c *v1alpha1.NodeConfig) {
+			c.Packages.Yum = &v1alpha1.YumRepository{BaseURL: "http://m/rocky", GPGCheck: &no}
+		},
+		"registry host with port and IPv6": func(c *v1alpha1.NodeConfig) {
+			c.Containerd.RegistryMirrors = map[string][]string{"m.internal:5000": {"http://m:5000"}, "[fd00::1]:5000": {"https://m"}, "_default": {"https://m"}}
+		},
+		"file artifact": func(c *v1alpha1.NodeConfig) { c.Artifacts[artifacts.Runc] = v1alpha1.Artifact{URL: "file:///srv/runc"} },
+	} {
+		c := New("v1.31.4", "amd64")
+		mutate(&c)
+		if err := c.Validate("").Err(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestParseDefaults: a hand-written config without the well-known paths gets
+// them; the document's identity is never defaulted.
+func TestParseDefaults(t *testing.T) {
+	doc := "apiVersion: provision.dev/v1alpha1\nkind: NodeConfig\nkubernetes:\n  version: v1.31.4\nartifacts:\n  kubelet: {url: https://m/k}\n  cniPlugins: {url: https://m/c}\n  crictl: {url: https://m/r}\n"
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Kubernetes.CACertPath != v1alpha1.CACertPath || c.Kubernetes.KubeconfigPath != v1alpha1.KubeconfigPath || c.Containerd.SandboxImage != v1alpha1.DefaultSandboxImage {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	_, err = Parse([]byte(strings.Replace(doc, "kind: NodeConfig\n", "", 1)))
+	if err == nil || !strings.Contains(err.Error(), `kind: must be "NodeConfig", got ""`) {
+		t.Fatalf("missing kind: %v", err)
 	}
 }

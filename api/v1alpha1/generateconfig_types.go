@@ -1,0 +1,81 @@
+package v1alpha1
+
+import "github.com/provision-dev/provision/osprofiles"
+
+// GenerateConfig is every input of `provision generate`: the document that
+// `provision generate --config FILE` reads (flags override its fields). Each
+// field's flag is listed in generate's field-to-flag table.
+//
+// Secrets and file contents come either inline (Token, CACert, CloudConfig) or
+// from a file (TokenFile, CACertFile, CloudConfigFile), never both.
+type GenerateConfig struct {
+	// APIVersion is provision.dev/v1alpha1 (required in a file).
+	APIVersion string `json:"apiVersion,omitempty"`
+	// Kind is GenerateConfig (required in a file).
+	Kind string `json:"kind,omitempty"`
+
+	// OS is an osprofiles name, e.g. "ubuntu-22.04" (--os).
+	OS string `json:"os"`
+	// Format is cloud-init, ignition or butane; empty means the profile's default (--format).
+	Format osprofiles.Format `json:"format,omitempty"`
+	// Arch is amd64 (default) or arm64 (--arch).
+	Arch string `json:"arch,omitempty"`
+	// KubeletVersion is vMAJOR.MINOR.PATCH (--kubelet-version).
+	KubeletVersion string `json:"kubeletVersion"`
+	// APIServerURL is the https:// URL of the API server (--apiserver-url).
+	APIServerURL string `json:"apiServerURL"`
+
+	// Token is the bootstrap token, [a-z0-9]{6}.[a-z0-9]{16} (--token). A secret.
+	Token string `json:"token,omitempty"`
+	// TokenFile holds the token (--token-file); surrounding whitespace is trimmed.
+	TokenFile string `json:"tokenFile,omitempty"`
+	// CACert is the cluster CA, PEM (inline).
+	CACert string `json:"caCert,omitempty"`
+	// CACertFile holds the cluster CA (--ca-cert).
+	CACertFile string `json:"caCertFile,omitempty"`
+
+	// CloudProvider is passed to the kubelet, e.g. "external" or "openstack" (--cloud-provider).
+	CloudProvider string `json:"cloudProvider,omitempty"`
+	// CloudConfig is the cloud provider's config file contents (inline). Secret-like: never echoed.
+	CloudConfig string `json:"cloudConfig,omitempty"`
+	// CloudConfigFile holds the cloud provider's config (--cloud-config).
+	CloudConfigFile string `json:"cloudConfigFile,omitempty"`
+
+	// Hostname is the node's hostname, an RFC 1123 DNS name (--hostname).
+	Hostname string `json:"hostname,omitempty"`
+	// SSHAuthorizedKeys go to the profile's default user (--ssh-authorized-key, repeatable).
+	SSHAuthorizedKeys []string `json:"sshAuthorizedKeys,omitempty"`
+
+	// ProvisionSource is the URL of the provision binary the machine runs (--provision-source).
+	ProvisionSource string `json:"provisionSource"`
+	// ProvisionSHA256 is its pinned sha256, 64 lower-case hex digits (--provision-sha256).
+	ProvisionSHA256 string `json:"provisionSHA256"`
+	// AllowHTTPSource permits a plain http:// ProvisionSource (internal mirrors) (--allow-http-source).
+	AllowHTTPSource bool `json:"allowHTTPSource,omitempty"`
+
+	// IgnitionVersion is 3.3, 3.4 (default) or 3.5, for ignition and butane (--ignition-version).
+	IgnitionVersion string `json:"ignitionVersion,omitempty"`
+	// Gzip compresses the output: the whole cloud-config, or per file for Ignition/Butane (--gzip).
+	Gzip bool `json:"gzip,omitempty"`
+
+	// NodeIP is the kubelet's --node-ip; empty lets the kubelet pick (--node-ip).
+	NodeIP string `json:"nodeIP,omitempty"`
+	// Prebaked says the image already ran `provision node base` and holds the provision
+	// binary: setup downloads nothing when the binary's sha256 matches and runs only
+	// `provision node join` (--prebaked).
+	Prebaked bool `json:"prebaked,omitempty"`
+	// Artifacts overrides the node's downloads (mirrors, airgap) and pins their sha256s.
+	// An entry with an empty URL keeps the upstream default (its sha256, if given, pins
+	// that default). Config file only.
+	Artifacts Artifacts `json:"artifacts,omitzero"`
+	// Packages names the node's apt/yum mirrors. Config file only.
+	Packages Packages `json:"packages,omitzero"`
+	// Containerd sets the sandbox image and registry mirrors. Config file only.
+	Containerd Containerd `json:"containerd,omitzero"`
+}
+
+// SetDefaults fills the defaults that need no OS profile: the architecture.
+// (The format's default is the OS profile's own, chosen when rendering.)
+func (c *GenerateConfig) SetDefaults() {
+	setDefault(&c.Arch, DefaultArch)
+}

@@ -1,0 +1,157 @@
+package v1alpha1
+
+import (
+	"fmt"
+
+	"sigs.k8s.io/yaml"
+)
+
+// NodeConfig is everything `provision node` needs to know, except secrets: the
+// bootstrap token lives only in the 0600 bootstrap kubeconfig.
+type NodeConfig struct {
+	// APIVersion is provision.dev/v1alpha1.
+	APIVersion string `json:"apiVersion"`
+	// Kind is NodeConfig.
+	Kind string `json:"kind"`
+	// OSProfile names the OS profile (osprofiles), e.g. "debian-12"; empty means
+	// detect it from the root's /etc/os-release.
+	OSProfile string `json:"osProfile,omitempty"`
+	// Arch is amd64 or arm64; empty means the running machine's.
+	Arch string `json:"arch,omitempty"`
+	// Kubernetes holds the kubelet's settings.
+	Kubernetes Kubernetes `json:"kubernetes"`
+	// Artifacts are the node's downloads (kubelet, CNI plugins, crictl, ...).
+	Artifacts Artifacts `json:"artifacts"`
+	// Containerd configures the container runtime.
+	Containerd Containerd `json:"containerd,omitzero"`
+	// Packages names the OS package manager's mirrors.
+	Packages Packages `json:"packages,omitzero"`
+}
+
+// Kubernetes holds the kubelet's settings.
+type Kubernetes struct {
+	// Version is the kubelet version, vMAJOR.MINOR.PATCH.
+	Version string `json:"version"`
+	// APIServerURL is the https:// URL of the API server; node uses it to build
+	// the bootstrap kubeconfig when given a token.
+	APIServerURL string `json:"apiServerURL,omitempty"`
+	// CloudProvider is passed to the kubelet: "external", or an in-tree name on
+	// old versions (lower-case letters, digits, '-').
+	CloudProvider string `json:"cloudProvider,omitempty"`
+	// CloudConfigPath is the cloud provider's config file on the node, if any.
+	CloudConfigPath string `json:"cloudConfigPath,omitempty"`
+	// CACertPath is the cluster CA on the node (default CACertPath).
+	CACertPath string `json:"caCertPath"`
+	// BootstrapKubeconfigPath is the bootstrap kubeconfig (default BootstrapKubeconfigPath).
+	BootstrapKubeconfigPath string `json:"bootstrapKubeconfigPath"`
+	// KubeconfigPath is the kubelet's kubeconfig (default KubeconfigPath).
+	KubeconfigPath string `json:"kubeconfigPath"`
+	// NodeIP is the kubelet's --node-ip; empty lets the kubelet pick.
+	NodeIP string `json:"nodeIP,omitempty"`
+	// ClusterDNS are the cluster DNS servers' IP addresses.
+	ClusterDNS []string `json:"clusterDNS,omitempty"`
+	// ClusterDomain is the cluster's DNS domain, e.g. cluster.local.
+	ClusterDomain string `json:"clusterDomain,omitempty"`
+}
+
+// Artifact is one download: a URL and its pinned sha256. An empty SHA256 means
+// the checksum is fetched from URL + ".sha256" (upstream's convention); it is
+// never skipped.
+type Artifact struct {
+	// URL is an https:// or file:// URL; http:// only with AllowHTTP.
+	URL string `json:"url"`
+	// SHA256 pins the download: 64 lower-case hex digits.
+	SHA256 string `json:"sha256,omitempty"`
+	// AllowHTTP permits a plain http:// URL (and so an http:// checksum URL),
+	// e.g. an internal mirror; pin SHA256 then. Off by default.
+	AllowHTTP bool `json:"allowHTTP,omitempty"`
+}
+
+// Artifacts are the node's downloads by name: the configurable artifacts of
+// internal/artifacts (kubelet, cniPlugins, crictl; containerd and runc where the
+// profile installs containerd from the release tarball). Every URL may point at
+// a mirror (airgap). It is a map: clone it (maps.Clone) before changing a copy
+// of a config.
+type Artifacts map[string]Artifact
+
+// Get returns the artifact named name (zero if absent).
+func (a Artifacts) Get(name string) Artifact { return a[name] }
+
+// Containerd configures the container runtime.
+type Containerd struct {
+	// SandboxImage is the pause image (default DefaultSandboxImage).
+	SandboxImage string `json:"sandboxImage,omitempty"`
+	// RegistryMirrors maps a registry host (e.g. "docker.io") to mirror
+	// endpoints (http(s):// URLs), tried in order.
+	RegistryMirrors map[string][]string `json:"registryMirrors,omitempty"`
+}
+
+// Packages configures the OS package manager's repositories (mirrors for airgap).
+type Packages struct {
+	// Apt is the apt repository (Debian family).
+	Apt *AptRepository `json:"apt,omitempty"`
+	// Yum is the yum/dnf repository (RHEL family).
+	Yum *YumRepository `json:"yum,omitempty"`
+}
+
+// AptRepository is one apt repository provision adds (a deb822 .sources file).
+type AptRepository struct {
+	// URL of the repository, e.g. http://mirror.internal/debian (apt checks signatures).
+	URL string `json:"url"`
+	// Suite, e.g. "bookworm"; "./" style flat repositories are not supported.
+	Suite string `json:"suite"`
+	// Components, e.g. ["main"].
+	Components []string `json:"components"`
+	// SignedBy is the path on the node of the keyring that signs the repository.
+	SignedBy string `json:"signedBy,omitempty"`
+	// Trusted disables signature checks (development mirrors only; the pinned
+	// artifacts are unaffected). Mutually exclusive with SignedBy.
+	Trusted bool `json:"trusted,omitempty"`
+	// Exclusive disables the OS's other apt sources (airgapped nodes).
+	Exclusive bool `json:"exclusive,omitempty"`
+}
+
+// YumRepository is one yum/dnf repository provision adds.
+type YumRepository struct {
+	// BaseURL of the repository.
+	BaseURL string `json:"baseURL"`
+	// GPGKey is the URL (file:// or https://) of the key that signs the packages.
+	GPGKey string `json:"gpgKey,omitempty"`
+	// GPGCheck must be false, explicitly, to use a repository without GPGKey
+	// (packages then install unsigned); it may be omitted when GPGKey is given.
+	GPGCheck *bool `json:"gpgCheck,omitempty"`
+	// Exclusive disables the OS's other repositories.
+	Exclusive bool `json:"exclusive,omitempty"`
+}
+
+// SetDefaults fills the fields that have a default and are empty: apiVersion,
+// kind, the well-known paths and the sandbox image. Artifact URLs depend on the
+// versions and come from nodeconfig.DefaultArtifacts.
+func (c *NodeConfig) SetDefaults() {
+	setDefault(&c.APIVersion, APIVersion)
+	setDefault(&c.Kind, NodeConfigKind)
+	c.Kubernetes.SetDefaults()
+	setDefault(&c.Containerd.SandboxImage, DefaultSandboxImage)
+}
+
+// SetDefaults fills the node paths left empty.
+func (k *Kubernetes) SetDefaults() {
+	setDefault(&k.CACertPath, CACertPath)
+	setDefault(&k.BootstrapKubeconfigPath, BootstrapKubeconfigPath)
+	setDefault(&k.KubeconfigPath, KubeconfigPath)
+}
+
+func setDefault(p *string, v string) {
+	if *p == "" {
+		*p = v
+	}
+}
+
+// Marshal renders the config as YAML, deterministically.
+func (c NodeConfig) Marshal() ([]byte, error) {
+	out, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("marshal node config: %w", err)
+	}
+	return out, nil
+}

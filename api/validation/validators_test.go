@@ -1,0 +1,107 @@
+package validation
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestURL: one row per rule the configs rely on; want "" means accepted.
+func TestURL(t *testing.T) {
+	tls := URLRule{}
+	mirror := URLRule{HTTP: true}
+	artifact := URLRule{Schemes: []string{"file"}, HTTPHint: "plain http only with artifacts.allowHTTP: true"}
+	tests := []struct {
+		name string
+		raw  string
+		rule URLRule
+		want string
+	}{
+		{"https", "https://10.0.0.1:6443", tls, ""},
+		{"http refused", "http://10.0.0.1:6443", tls, "must be an https:// URL"},
+		{"http refused with hint", "http://m/k", artifact, "must be an https:// or file:// URL (plain http only with artifacts.allowHTTP: true)"},
+		{"http allowed", "http://m:5000", mirror, ""},
+		{"file allowed", "file:///srv/k", artifact, ""},
+		{"file refused", "file:///srv/k", tls, "must be an https:// URL"},
+		{"ftp", "ftp://m/k", mirror, "must be an https:// or http:// URL"},
+		{"no host", "https://", tls, "must be an https:// URL with a host"},
+		{"opaque", "mirror:5000", mirror, "must be an https:// or http:// URL with a host"},
+		{"credentials", "https://u:p@m/k", tls, "must not carry credentials (user:password@): " + DefaultCredentialsHint},
+		{"user only", "https://token@m/k", tls, "must not carry credentials (user:password@): " + DefaultCredentialsHint},
+		{"credentials hint", "https://u:p@m", URLRule{CredentialsHint: "use the token"}, "must not carry credentials (user:password@): use the token"},
+		{"carriage return", "https://m/k\r", tls, "must be an https:// URL without spaces, control or non-ASCII characters (percent-encode them)"},
+		{"space", "https://m/a b", tls, "must be an https:// URL without spaces, control or non-ASCII characters (percent-encode them)"},
+		{"non-ASCII", "https://m/ä", tls, "must be an https:// URL without spaces, control or non-ASCII characters (percent-encode them)"},
+		{"all schemes", "gopher://m", URLRule{HTTP: true, Schemes: []string{"file"}}, "must be an https://, http:// or file:// URL"},
+	}
+	for _, tt := range tests {
+		if got := URL(tt.raw, tt.rule); got != tt.want {
+			t.Errorf("%s: URL(%q) = %q, want %q", tt.name, tt.raw, got, tt.want)
+		}
+		if strings.Contains(URL(tt.raw, tt.rule), "@") && !strings.Contains(tt.want, "@") {
+			t.Errorf("%s: message quotes the URL", tt.name)
+		}
+	}
+}
+
+// TestValidators: the small shared checks, accepted and refused values.
+func TestValidators(t *testing.T) {
+	tests := []struct {
+		name  string
+		check func(string) string
+		ok    []string
+		bad   []string
+	}{
+		{"Version", Version, []string{"v1.31.4", "v0.0.0"}, []string{"1.31.4", "v1.31", "v01.2.3", "v1.31.4\n"}},
+		{"SHA256", SHA256, []string{strings.Repeat("a", 64)}, []string{strings.Repeat("A", 64), "abc"}},
+		{"Arch", Arch, []string{"amd64", "arm64"}, []string{"s390x", ""}},
+		{"IP", IP, []string{"10.0.0.1", "fd00::1"}, []string{"10.0.0", "node-1"}},
+		{"AbsPath", AbsPath, []string{"/etc/kubernetes/kubelet.conf"}, []string{"etc/x", "/etc/../x", "/etc//x", "/a b", "/a\nb", "/a/"}},
+		{"Hostname", Hostname, []string{"worker-1", "a.b.c"}, []string{"Worker", "worker_1", "-a", strings.Repeat("a", 64), "a\nb", ""}},
+		{"HostPort", HostPort, []string{"docker.io", "m.internal:5000", "10.0.0.1:5000", "[fd00::1]:5000"}, []string{"bad/host", "m:0", "m:99999", "../x", "a b", ""}},
+		{"CloudProvider", CloudProvider, []string{"external", "openstack", "aws"}, []string{"external\r", "Open Stack", "a\nb", "x;y"}},
+		{"Word", func(s string) string { return Word(s, `"main"`) }, []string{"main", "bookworm-updates", "1.0~rc"}, []string{"", "a b", "a/b", "a\n"}},
+		{"Image", Image, []string{"registry.k8s.io/pause:3.10", "m.internal:5000/pause@sha256:" + strings.Repeat("a", 64)}, []string{"pause 3.10", "Pause", "p\n"}},
+		{"BootstrapToken", BootstrapToken, []string{"abcdef.0123456789abcdef"}, []string{"ABCDEF.0123456789abcdef", "abcdef0123456789abcdef"}},
+		{"SSHKey", SSHKey, []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJk= me"}, []string{"foo AAAA", "ssh-ed25519 !!", "ssh-ed25519 AAAA\nssh-rsa AAAA", "ssh-ed25519 AAAA \u2028x"}},
+	}
+	for _, tt := range tests {
+		for _, v := range tt.ok {
+			if msg := tt.check(v); msg != "" {
+				t.Errorf("%s(%q) refused: %s", tt.name, v, msg)
+			}
+		}
+		for _, v := range tt.bad {
+			if msg := tt.check(v); msg == "" {
+				t.Errorf("%s(%q) accepted", tt.name, v)
+			}
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	var es Errors
+	if es.Err() != nil {
+		t.Fatal("empty Errors is not nil")
+	}
+	p := Path("").Child("containerd").Child("registryMirrors").Key("docker.io").Index(0)
+	es.Check(p, "")
+	es.Check(p, "bad")
+	es.Add("kubeletVersion", "must be %s", "x")
+	es[1].Flag = "--kubelet-version"
+	want := "containerd.registryMirrors[docker.io][0]: bad\n--kubelet-version / kubeletVersion: must be x"
+	if got := es.Err().Error(); got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+	if got, ok := AsErrors(es.Err()); !ok || len(got) != 2 {
+		t.Fatalf("AsErrors = %v, %v", got, ok)
+	}
+}
+
+func TestQuote(t *testing.T) {
+	if got := Quote("a\rb\xff"); got != `"a\rb?"` {
+		t.Fatalf("Quote = %s", got)
+	}
+	if got := Quote(strings.Repeat("x", 100)); len(got) != 85 {
+		t.Fatalf("Quote did not shorten: %d", len(got))
+	}
+}
