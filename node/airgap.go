@@ -84,12 +84,15 @@ func (n *Node) bundleArtifacts() (pre []tasks.Task, arts v1alpha1.Artifacts, pro
 		}
 		n.opts.Log.Info("artifacts from the installed bundle", "dir", BundleDir, "kubelet", b.manifest.KubeletVersion)
 	}
+	n.bundleSizes = map[string]int64{}
 	src := func(name string) v1alpha1.Artifact {
 		e, ok := b.manifest.Get(name)
 		if !ok {
 			return v1alpha1.Artifact{}
 		}
-		u := url.URL{Scheme: "file", Path: n.Env.Root.Path(path.Join(BundleDir, e.File))}
+		// A node path, read inside the root (markBundleSources), never a host path.
+		u := url.URL{Scheme: "file", Path: path.Join(BundleDir, e.File)}
+		n.bundleSizes[u.String()] = e.Size
 		return v1alpha1.Artifact{URL: u.String(), SHA256: e.SHA256}
 	}
 	arts = v1alpha1.Artifacts{}
@@ -104,6 +107,16 @@ func (n *Node) bundleArtifacts() (pre []tasks.Task, arts v1alpha1.Artifacts, pro
 	return pre, arts, provision, nil
 }
 
+// markBundleSources makes the artifacts that come from the installed bundle
+// read their file:// URL inside the root, bounded by the manifest's size.
+func (n *Node) markBundleSources(list []tasks.Artifact) {
+	for i, a := range list {
+		if size, ok := n.bundleSizes[a.URL]; ok {
+			list[i].InRoot, list[i].Size = true, size
+		}
+	}
+}
+
 // bundleInstall verifies a whole bundle and extracts it to Dir (see bundle.Install).
 type bundleInstall struct {
 	File string
@@ -114,14 +127,13 @@ type bundleInstall struct {
 func (t *bundleInstall) Name() string { return tBundle }
 
 func (t *bundleInstall) Run(_ context.Context, e *tasks.Env, dry bool) (tasks.Outcome, error) {
-	dir := e.Root.Path(t.Dir)
 	if dry {
-		if bundle.IsInstalled(t.File, dir) {
+		if bundle.IsInstalled(t.File, e.Root, t.Dir) {
 			return tasks.Outcome{Result: tasks.Unchanged, Detail: fmt.Sprintf("%s holds %s (verified again on apply)", t.Dir, path.Base(t.File))}, nil
 		}
 		return tasks.Outcome{Result: tasks.Changed, Detail: fmt.Sprintf("verify %s and extract it to %s", path.Base(t.File), t.Dir)}, nil
 	}
-	m, changed, err := bundle.Install(t.File, dir, t.Opts)
+	m, changed, err := bundle.Install(t.File, e.Root, t.Dir, t.Opts)
 	if err != nil {
 		return tasks.Outcome{}, err
 	}

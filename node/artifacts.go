@@ -47,6 +47,7 @@ func artifactsBuilder(n *Node) ([]tasks.Task, error) {
 		a := artifacts.MustGet(artifacts.Provision)
 		list = append(list, tasks.Artifact{URL: provision.URL, SHA256: provision.SHA256, Path: n.artifactPath(a.Name), Mode: a.Mode()})
 	}
+	n.markBundleSources(list)
 	// The downloads need only what prepares their sources (an airgap bundle), not
 	// the packages or kernel settings before them: they run during the install.
 	var after []string

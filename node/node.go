@@ -111,6 +111,9 @@ type Node struct {
 	token         string
 	// in are the files the builders declare tasks from, read by Prepare.
 	in inputs
+	// bundleSizes maps the file:// URLs of artifacts in the installed bundle
+	// (node paths in the root) to their sizes (airgap.go).
+	bundleSizes map[string]int64
 }
 
 // Prepare loads the config (or builds it from the seed), picks the OS profile and
@@ -187,7 +190,13 @@ func loadConfig(root fsroot.Root, opts Options) (v1alpha1.NodeConfig, error) {
 	if !explicit {
 		path = root.Path(v1alpha1.NodeConfigPath)
 	}
-	cfg, err := nodeconfig.Load(path)
+	var cfg v1alpha1.NodeConfig
+	var err error
+	if explicit {
+		cfg, err = nodeconfig.Load(path)
+	} else {
+		cfg, err = loadInRoot(root)
+	}
 	switch {
 	case err == nil:
 		return mergeSeed(cfg, opts.Seed, path)
@@ -274,4 +283,18 @@ func (n *Node) readToken() error {
 	}
 	n.token = tok
 	return nil
+}
+
+// loadInRoot reads the node config at its default path inside the root (a
+// symlink there is resolved in the root, never on the machine outside).
+func loadInRoot(root fsroot.Root) (v1alpha1.NodeConfig, error) {
+	data, err := root.ReadFile(v1alpha1.NodeConfigPath)
+	if err != nil {
+		return v1alpha1.NodeConfig{}, fmt.Errorf("read node config: %w", err)
+	}
+	c, err := nodeconfig.Parse(data)
+	if err != nil {
+		return v1alpha1.NodeConfig{}, fmt.Errorf("%s: %w", root.Path(v1alpha1.NodeConfigPath), err)
+	}
+	return c, nil
 }

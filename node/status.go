@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"time"
 
 	"github.com/provision-dev/provision/node/tasks"
@@ -92,13 +91,13 @@ func (n *Node) record(p Phase, start time.Time, sts []tasks.Status, runErr error
 			return errors.Join(runErr, err)
 		}
 		if p == Base { // a failed base leaves the root not known to be prebaked
-			if err := os.Remove(root.Path(BaseDoneMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := root.Remove(BaseDoneMarker); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return errors.Join(runErr, err)
 			}
 		}
 		return runErr
 	}
-	if err := os.Remove(root.Path(FailedMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := root.Remove(FailedMarker); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	if p == Base {

@@ -6,8 +6,20 @@
 // Transient failures (5xx, timeouts, stalls, connection resets, cut bodies) are
 // retried with capped exponential backoff; 4xx and mismatches are not. A target
 // that already has the expected hash is not downloaded again. The checksum comes
-// from the request or from URL+".sha256"; it is never skipped. Memory stays
-// bounded: bytes go through one fixed buffer per download.
+// from the request or from URL+".sha256" (the entry naming the artifact's file
+// when it lists several); it is never skipped. Memory stays bounded: bytes go
+// through one fixed buffer per download.
+//
+// Bounds, matching setup.sh's curl flags: a redirect from https to anything
+// but https is refused (curl --proto-redir =https); a body larger than the
+// request's MaxBytes (the pinned size when known, else Downloader.MaxBytes,
+// 1 GiB by default) is cut while streaming (--max-filesize); a download that
+// has not finished after Downloader.Deadline (15 min by default, retries
+// included) ends (--max-time), on top of the stall watchdog. Every refusal
+// leaves no temp file and the old target intact.
+//
+// The target is a node path resolved inside Request.Root (internal/fsroot): a
+// symlink in the root can never make a download land outside it.
 package download
 
 import (
@@ -22,8 +34,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
+	"path"
 	"strings"
 	"sync"
 	"time"
@@ -39,8 +50,15 @@ type Request struct {
 	URL string
 	// SHA256 is the expected hash (64 hex digits); empty means fetch URL+".sha256".
 	SHA256 string
-	// Dest is the host path of the target file.
+	// Root is the root Dest is resolved in (the zero Root is "/").
+	Root fsroot.Root
+	// Dest is the node path of the target file, under Root.
 	Dest string
+	// SourceInRoot makes a file:// URL's path a node path under Root (a bundle
+	// installed in the root) instead of a host path.
+	SourceInRoot bool
+	// MaxBytes bounds the body (the pinned size when known); 0 means Downloader.MaxBytes.
+	MaxBytes int64
 	// Mode is the target's mode (0644 if zero).
 	Mode fs.FileMode
 }
@@ -66,10 +84,20 @@ type Downloader struct {
 	ProgressEvery time.Duration
 	// Parallel bounds concurrent downloads in FetchAll (default 4).
 	Parallel int
+	// MaxBytes bounds a body whose size is not pinned (default DefaultMaxBytes).
+	MaxBytes int64
+	// Deadline bounds one Fetch, retries included (default DefaultDeadline).
+	Deadline time.Duration
 	Log      *slog.Logger
 }
 
 const bufSize = 256 << 10
+
+// Defaults of the bounds (setup.sh uses the same: --max-filesize, --max-time).
+const (
+	DefaultMaxBytes = 1 << 30
+	DefaultDeadline = 15 * time.Minute
+)
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
@@ -123,14 +151,52 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("GET %s: HTTP %d %s", e.URL, e.Code, http.StatusText(e.Code))
 }
 
+// DowngradeError is a redirect from https to a URL that is not https.
+type DowngradeError struct {
+	From, To string
+}
+
+func (e *DowngradeError) Error() string {
+	return fmt.Sprintf("refusing the redirect from %s to %s: a download started over https never continues over plain http", e.From, e.To)
+}
+
+// TooLargeError is a body larger than the request's bound.
+type TooLargeError struct {
+	URL       string
+	Max, Got  int64
+	Announced bool
+}
+
+func (e *TooLargeError) Error() string {
+	if e.Announced {
+		return fmt.Sprintf("GET %s: the server announces %d bytes, more than the maximum of %d bytes for this artifact", e.URL, e.Got, e.Max)
+	}
+	return fmt.Sprintf("GET %s: more than the maximum of %d bytes for this artifact: download stopped", e.URL, e.Max)
+}
+
+// DeadlineError is a download that did not finish within Downloader.Deadline.
+type DeadlineError struct {
+	URL      string
+	Deadline time.Duration
+}
+
+func (e *DeadlineError) Error() string {
+	return fmt.Sprintf("GET %s: not finished after %s (the overall deadline of a download): giving up", e.URL, e.Deadline)
+}
+
+var errDeadline = errors.New("download deadline")
+
 type transientError struct{ err error }
 
 func (e transientError) Error() string { return e.err.Error() }
 func (e transientError) Unwrap() error { return e.err }
 
 // FileSHA256 returns the hex sha256 of host file path.
-func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+func FileSHA256(path string) (string, error) { return RootFileSHA256(fsroot.Host, path) }
+
+// RootFileSHA256 returns the hex sha256 of node file p under root.
+func RootFileSHA256(root fsroot.Root, p string) (string, error) {
+	f, err := root.Open(p)
 	if err != nil {
 		return "", err
 	}
@@ -160,7 +226,7 @@ func (d *Downloader) Checksum(ctx context.Context, req Request) (string, error) 
 	}
 	var body []byte
 	err := d.retry(ctx, req.URL+".sha256", func(ctx context.Context) error {
-		rc, _, err := d.open(ctx, req.URL+".sha256")
+		rc, _, err := d.open(ctx, Request{URL: req.URL + ".sha256", Root: req.Root, SourceInRoot: req.SourceInRoot})
 		if err != nil {
 			return err
 		}
@@ -174,23 +240,69 @@ func (d *Downloader) Checksum(ctx context.Context, req Request) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("fetch checksum: %w", err)
 	}
-	return ParseChecksum(body, Redact(req.URL)+".sha256")
+	return ParseChecksumFor(body, Redact(req.URL)+".sha256", artifactName(req.URL))
 }
 
-// ParseChecksum reads a .sha256 file: "HASH" or "HASH  FILENAME" on its first line.
-func ParseChecksum(body []byte, from string) (string, error) {
-	fields := strings.Fields(string(body))
-	if len(fields) == 0 {
+// artifactName is the file name a URL's path ends with.
+func artifactName(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return path.Base(u.Path)
+}
+
+// ParseChecksum reads a .sha256 file of a single entry: "HASH" or "HASH  FILENAME".
+func ParseChecksum(body []byte, from string) (string, error) { return ParseChecksumFor(body, from, "") }
+
+// ParseChecksumFor reads a checksum file ("HASH", or lines "HASH  FILENAME" as
+// sha256sum writes them, "*" for binary mode allowed). A file of one entry
+// gives that entry's hash. A file of several entries gives the hash of the
+// entry whose file name (its base name) is name; none or two different ones
+// are refused, naming the file: the first line is never taken blindly.
+func ParseChecksumFor(body []byte, from, name string) (string, error) {
+	type entry struct{ sum, file string }
+	var entries []entry
+	for _, line := range strings.Split(string(body), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		sum := strings.ToLower(fields[0])
+		if len(sum) != 64 {
+			return "", fmt.Errorf("%s: expected 64 hex digits (\"HASH\" or \"HASH  FILENAME\"), got %q", from, tail(fields[0], 80))
+		}
+		if _, err := hex.DecodeString(sum); err != nil {
+			return "", fmt.Errorf("%s: expected 64 hex digits, got %q", from, tail(fields[0], 80))
+		}
+		file := ""
+		if len(fields) > 1 {
+			file = path.Base(strings.TrimPrefix(strings.Join(fields[1:], " "), "*"))
+		}
+		entries = append(entries, entry{sum, file})
+	}
+	switch {
+	case len(entries) == 0:
 		return "", fmt.Errorf("%s: empty checksum file", from)
+	case len(entries) == 1:
+		return entries[0].sum, nil
 	}
-	sum := strings.ToLower(fields[0])
-	if len(sum) != 64 {
-		return "", fmt.Errorf("%s: expected 64 hex digits (\"HASH\" or \"HASH  FILENAME\"), got %q", from, tail(fields[0], 80))
+	found := ""
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.file)
+		if name == "" || e.file != name {
+			continue
+		}
+		if found != "" && found != e.sum {
+			return "", fmt.Errorf("%s: two different hashes for %s", from, name)
+		}
+		found = e.sum
 	}
-	if _, err := hex.DecodeString(sum); err != nil {
-		return "", fmt.Errorf("%s: expected 64 hex digits, got %q", from, tail(fields[0], 80))
+	if found == "" {
+		return "", fmt.Errorf("%s: %d entries and none for %q (entries: %s): refusing to guess", from, len(entries), name, tail(strings.Join(names, ", "), 200))
 	}
-	return sum, nil
+	return found, nil
 }
 
 func tail(s string, n int) string {
@@ -207,20 +319,30 @@ func (d *Downloader) Fetch(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	mode := orDefault(req.Mode, 0o644)
-	if have, err := FileSHA256(req.Dest); err == nil && have == want {
-		if fi, err := os.Stat(req.Dest); err == nil && fi.Mode().Perm() != mode.Perm() {
-			if err := os.Chmod(req.Dest, mode.Perm()); err != nil {
-				return Result{}, err
+	if fi, err := req.Root.Lstat(req.Dest); err == nil && fi.Mode().IsRegular() {
+		if have, err := RootFileSHA256(req.Root, req.Dest); err == nil && have == want {
+			if fi.Mode().Perm() != mode.Perm() {
+				if err := req.Root.Chmod(req.Dest, mode); err != nil {
+					return Result{}, err
+				}
 			}
+			return Result{SHA256: want}, nil
 		}
-		return Result{SHA256: want}, nil
 	}
+	deadline := orDefault(d.Deadline, DefaultDeadline)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(deadline, func() { cancel(errDeadline) })
+	defer timer.Stop()
 	var n int64
 	err = d.retry(ctx, req.URL, func(ctx context.Context) error {
 		var err error
-		n, err = d.fetchOnce(ctx, req.URL, want, req.Dest, mode)
+		n, err = d.fetchOnce(ctx, req, want, mode)
 		return err
 	})
+	if err != nil && context.Cause(ctx) == errDeadline {
+		return Result{}, &DeadlineError{URL: Redact(req.URL), Deadline: deadline}
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -272,13 +394,18 @@ func (d *Downloader) retry(ctx context.Context, u string, fn func(ctx context.Co
 }
 
 // open starts a GET (or opens a file:// URL) and returns the body and its length (-1 if unknown).
-func (d *Downloader) open(ctx context.Context, rawURL string) (io.ReadCloser, int64, error) {
+func (d *Downloader) open(ctx context.Context, r Request) (io.ReadCloser, int64, error) {
+	rawURL := r.URL
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, 0, fmt.Errorf("bad URL %q: %w", Redact(rawURL), err)
 	}
 	if u.Scheme == "file" {
-		f, err := os.Open(u.Path)
+		src := fsroot.Host
+		if r.SourceInRoot {
+			src = r.Root
+		}
+		f, err := src.Open(u.Path)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -293,7 +420,11 @@ func (d *Downloader) open(ctx context.Context, rawURL string) (io.ReadCloser, in
 	if err != nil {
 		return nil, 0, err
 	}
-	resp, err := d.client().Do(req)
+	resp, err := d.noDowngrade().Do(req)
+	var de *DowngradeError
+	if errors.As(err, &de) {
+		return nil, 0, de
+	}
 	if err != nil {
 		if ctx.Err() != nil && context.Cause(ctx) != errStalled {
 			return nil, 0, err
@@ -312,6 +443,26 @@ func (d *Downloader) open(ctx context.Context, rawURL string) (io.ReadCloser, in
 	return resp.Body, resp.ContentLength, nil
 }
 
+// noDowngrade is the client with a redirect policy that refuses https -> http
+// (as curl --proto-redir =https does) on top of the client's own.
+func (d *Downloader) noDowngrade() *http.Client {
+	c := *d.client()
+	prev := c.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if from := via[len(via)-1].URL; from.Scheme == "https" && req.URL.Scheme != "https" {
+			return &DowngradeError{From: Redact(from.String()), To: Redact(req.URL.String())}
+		}
+		if prev != nil {
+			return prev(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &c
+}
+
 // stripURL unwraps a *url.Error, whose message repeats the (maybe credentialed) URL.
 func stripURL(err error) error {
 	var ue *url.Error
@@ -323,29 +474,28 @@ func stripURL(err error) error {
 
 var errStalled = errors.New("download stalled")
 
-func (d *Downloader) fetchOnce(ctx context.Context, rawURL, want, dest string, mode fs.FileMode) (int64, error) {
+func (d *Downloader) fetchOnce(ctx context.Context, req Request, want string, mode fs.FileMode) (int64, error) {
+	rawURL, dest := req.URL, req.Dest
+	limit := orDefault(req.MaxBytes, orDefault(d.MaxBytes, DefaultMaxBytes))
 	stall := orDefault(d.StallTimeout, 30*time.Second)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	watchdog := time.AfterFunc(stall, func() { cancel(errStalled) })
 	defer watchdog.Stop()
 
-	body, size, err := d.open(ctx, rawURL)
+	body, size, err := d.open(ctx, req)
 	if err != nil {
 		return 0, err
 	}
 	defer body.Close()
-	f, err := fsroot.CreateTemp(filepath.Dir(dest), filepath.Base(dest), mode)
+	if size > limit {
+		return 0, &TooLargeError{URL: Redact(rawURL), Max: limit, Got: size, Announced: true}
+	}
+	f, err := req.Root.CreateTemp(dest, mode)
 	if err != nil {
 		return 0, err
 	}
-	committed := false
-	defer func() {
-		if !committed {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer f.Abort() // a no-op after Commit
 	h := sha256.New()
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
@@ -356,6 +506,9 @@ func (d *Downloader) fetchOnce(ctx context.Context, rawURL, want, dest string, m
 	next := start.Add(every)
 	for {
 		m, rerr := body.Read(buf)
+		if n+int64(m) > limit {
+			return n, &TooLargeError{URL: Redact(rawURL), Max: limit}
+		}
 		if m > 0 {
 			watchdog.Reset(stall)
 			h.Write(buf[:m])
@@ -374,6 +527,9 @@ func (d *Downloader) fetchOnce(ctx context.Context, rawURL, want, dest string, m
 			break
 		}
 		if rerr != nil {
+			if context.Cause(ctx) == errDeadline {
+				return n, errDeadline
+			}
 			if context.Cause(ctx) == errStalled {
 				return n, transientError{fmt.Errorf("GET %s: no data for %s after %d bytes: %w", Redact(rawURL), stall, n, errStalled)}
 			}
@@ -389,8 +545,7 @@ func (d *Downloader) fetchOnce(ctx context.Context, rawURL, want, dest string, m
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
 		return n, &MismatchError{URL: Redact(rawURL), Expected: want, Actual: got}
 	}
-	committed = true
-	if err := fsroot.Commit(f, dest); err != nil {
+	if err := f.Commit(); err != nil {
 		return n, err
 	}
 	if el := time.Since(start); el > every {

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/provision-dev/provision/internal/fsroot"
 )
 
 // upstreamSizes are the sizes of the real v1.31.4 amd64 artifacts (kubelet,
@@ -47,7 +49,7 @@ func BenchmarkBundle(b *testing.B) {
 			b.Fatal(err)
 		}
 		t2 := time.Now()
-		if _, _, err := Install(out, filepath.Join(dir, "root", "bundle"), Options{Expect: x}); err != nil {
+		if _, _, err := Install(out, fsroot.Host, filepath.Join(dir, "root", "bundle"), Options{Expect: x}); err != nil {
 			b.Fatal(err)
 		}
 		create, verify, install = create+t1.Sub(t0), verify+t2.Sub(t1), install+time.Since(t2)

@@ -17,6 +17,7 @@ import (
 	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/download"
+	"github.com/provision-dev/provision/internal/fsroot"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -240,7 +241,7 @@ func TestInstallAndTamper(t *testing.T) {
 	opts := Options{Expect: expect(t, "rocky-9")}
 
 	dir := filepath.Join(t.TempDir(), "var/lib/provision/bundle")
-	got, changed, err := Install(good, dir, opts)
+	got, changed, err := Install(good, fsroot.Host, dir, opts)
 	if err != nil || !changed || got.KubeletVersion != m.KubeletVersion {
 		t.Fatalf("Install: changed %v, %v", changed, err)
 	}
@@ -250,21 +251,21 @@ func TestInstallAndTamper(t *testing.T) {
 			t.Errorf("%s: %v, sha256 %s want %s", e.File, err, testutil.SHA256(b), e.SHA256)
 		}
 	}
-	if _, changed, err := Install(good, dir, opts); err != nil || changed {
+	if _, changed, err := Install(good, fsroot.Host, dir, opts); err != nil || changed {
 		t.Errorf("re-install: changed %v, %v", changed, err)
 	}
 	// A staging directory left by a killed run is removed by the next install.
 	stale := filepath.Join(filepath.Dir(dir), ".bundle.stage-123", "artifacts")
 	os.MkdirAll(stale, 0o755)
 	os.RemoveAll(filepath.Join(dir, ManifestName))
-	if _, changed, err := Install(good, dir, opts); err != nil || !changed {
+	if _, changed, err := Install(good, fsroot.Host, dir, opts); err != nil || !changed {
 		t.Errorf("install over a damaged dir: changed %v, %v", changed, err)
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 1 {
 		t.Errorf("after install: %v, want only bundle/", entries)
 	}
 	sidecar, _ := os.ReadFile(good + ".sha256")
-	if _, _, err := Install(good, dir, Options{Expect: opts.Expect, SHA256: strings.Fields(string(sidecar))[0]}); err != nil {
+	if _, _, err := Install(good, fsroot.Host, dir, Options{Expect: opts.Expect, SHA256: strings.Fields(string(sidecar))[0]}); err != nil {
 		t.Errorf("pinned bundle sha256: %v", err)
 	}
 
@@ -339,7 +340,7 @@ func TestInstallAndTamper(t *testing.T) {
 				o.Expect = opts.Expect
 			}
 			fresh := filepath.Join(t.TempDir(), "state", "bundle")
-			_, _, err := Install(file, fresh, o)
+			_, _, err := Install(file, fsroot.Host, fresh, o)
 			var re *RefusedError
 			if !errors.As(err, &re) {
 				t.Fatalf("Install = %v, want a RefusedError", err)
@@ -353,7 +354,7 @@ func TestInstallAndTamper(t *testing.T) {
 				t.Errorf("a refused bundle left %v", entries)
 			}
 			// An installed good bundle is not replaced by a refused one.
-			if _, _, err := Install(file, dir, o); err == nil {
+			if _, _, err := Install(file, fsroot.Host, dir, o); err == nil {
 				t.Fatal("refused bundle installed over a good one")
 			}
 			for _, e := range m.Artifacts {

@@ -81,6 +81,10 @@ func Create(ctx context.Context, spec Spec, out string, dl *download.Downloader,
 	if err != nil {
 		return Manifest{}, err
 	}
+	out, err = filepath.Abs(out)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("bundle: %w", err)
+	}
 	dir := filepath.Dir(out)
 	stage, err := os.MkdirTemp(dir, "."+filepath.Base(out)+".stage-*")
 	if err != nil {
@@ -116,20 +120,19 @@ func Create(ctx context.Context, spec Spec, out string, dl *download.Downloader,
 		return Manifest{}, err
 	}
 
-	f, err := fsroot.CreateTemp(dir, filepath.Base(out), 0o644)
+	f, err := fsroot.Host.CreateTemp(out, 0o644)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("bundle: %w", err)
 	}
 	sum, err := Write(f, m, stage)
 	if err != nil {
-		f.Close()
-		os.Remove(f.Name())
+		f.Abort()
 		return Manifest{}, err
 	}
-	if err := fsroot.Commit(f, out); err != nil {
+	if err := f.Commit(); err != nil {
 		return Manifest{}, err
 	}
-	if err := fsroot.WriteAtomic(out+".sha256", []byte(sum+"  "+filepath.Base(out)+"\n"), 0o644); err != nil {
+	if err := fsroot.Host.WriteAtomic(out+".sha256", []byte(sum+"  "+filepath.Base(out)+"\n"), 0o644); err != nil {
 		return Manifest{}, err
 	}
 	return m, nil

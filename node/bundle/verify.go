@@ -8,11 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
+
+	"github.com/provision-dev/provision/internal/fsroot"
+	"github.com/provision-dev/provision/internal/tarsafe"
 )
 
 // RefusedError is a bundle that failed verification. It lists every problem
@@ -67,74 +68,110 @@ func readManifest(tr *tar.Reader, file string) (Manifest, []byte, error) {
 func problems(err error) []string { return strings.Split(err.Error(), "\n") }
 
 // Verify reads the whole bundle and checks every member against the manifest
-// (and the manifest against opts); it writes nothing.
+// (and the manifest against opts); it writes nothing. With opts.SHA256 the
+// whole file's hash is checked first.
 func Verify(file string, opts Options) (Manifest, error) {
-	m, _, err := walk(file, opts, "")
+	if err := checkWhole(file, opts); err != nil {
+		return Manifest{}, err
+	}
+	m, _, err := walk(file, opts, fsroot.Root{}, "")
 	return m, err
 }
 
-// Install verifies the bundle and makes dir (a host path) hold its manifest and
-// artifacts. Members are written to a staging directory beside dir while they
-// are hashed; only a bundle that verifies as a whole replaces dir, otherwise the
-// staging directory is removed and dir is untouched. When dir already holds this
-// bundle (same manifest, files of the listed sizes) the bundle is still verified
-// but nothing is written, and changed is false.
-func Install(file, dir string, opts Options) (m Manifest, changed bool, err error) {
+// checkWhole checks the whole bundle file against opts.SHA256 (if set) before
+// anything of it is parsed or extracted.
+func checkWhole(file string, opts Options) error {
+	if opts.SHA256 == "" {
+		return nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("bundle: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return &RefusedError{Bundle: file, Problems: []string{fmt.Sprintf("reading the bundle: %v", err)}}
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != opts.SHA256 {
+		return &RefusedError{Bundle: file, Problems: []string{fmt.Sprintf("bundle file: sha256 expected %s, actual %s (checked before reading any member)", opts.SHA256, got)}}
+	}
+	return nil
+}
+
+// Install verifies the bundle and makes dir (a node path, resolved in root)
+// hold its manifest and artifacts. With opts.SHA256 the whole file's hash is
+// checked first, before any member is read. Members are written to a staging
+// directory beside dir while they are hashed; only a bundle that verifies as a
+// whole replaces dir, otherwise the staging directory is removed and dir is
+// untouched. Every path is resolved in the root and removals never follow a
+// symlink (a symlink at dir is replaced, not followed). When dir already holds
+// this bundle (same manifest, files of the listed sizes) the bundle is still
+// verified but nothing is written, and changed is false.
+func Install(file string, root fsroot.Root, dir string, opts Options) (m Manifest, changed bool, err error) {
+	if err := checkWhole(file, opts); err != nil {
+		return m, false, err
+	}
 	m, raw, err := ReadManifest(file)
 	if err != nil {
 		return m, false, err
 	}
-	if installed(dir, raw, m) {
-		m, _, err = walk(file, opts, "")
+	if installed(root, dir, raw, m) {
+		m, _, err = walk(file, opts, root, "")
 		return m, false, err
 	}
-	parent := filepath.Dir(dir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
+	parent, base := path.Split(path.Clean("/" + dir))
+	if err := root.MkdirAll(parent, 0o755); err != nil {
 		return m, false, err
 	}
 	// A run killed mid-install leaves its staging directory: remove it first.
-	stale, _ := filepath.Glob(filepath.Join(parent, "."+filepath.Base(dir)+".stage-*"))
-	for _, p := range stale {
-		if err := os.RemoveAll(p); err != nil {
-			return m, false, err
-		}
-	}
-	stage, err := os.MkdirTemp(parent, "."+filepath.Base(dir)+".stage-*")
+	names, err := root.ReadDirNames(parent)
 	if err != nil {
 		return m, false, err
 	}
-	defer os.RemoveAll(stage) // after a successful swap it no longer exists
-	m, raw2, err := walk(file, opts, stage)
+	for _, n := range names {
+		if strings.HasPrefix(n, "."+base+".stage-") {
+			if err := root.RemoveAll(path.Join(parent, n)); err != nil {
+				return m, false, err
+			}
+		}
+	}
+	stage, err := root.MkdirTemp(path.Join(parent, base))
+	if err != nil {
+		return m, false, err
+	}
+	defer root.RemoveAll(stage) // after a successful swap it no longer exists
+	m, raw2, err := walk(file, opts, root, stage)
 	if err != nil {
 		return m, false, err
 	}
 	if !bytes.Equal(raw, raw2) {
 		return m, false, &RefusedError{Bundle: file, Problems: []string{"the bundle changed while it was read"}}
 	}
-	if err := os.WriteFile(filepath.Join(stage, ManifestName), raw, 0o644); err != nil {
+	if err := root.WriteAtomic(path.Join(stage, ManifestName), raw, 0o644); err != nil {
 		return m, false, err
 	}
-	if err := syncTree(stage); err != nil {
+	if err := root.SyncTree(stage); err != nil {
 		return m, false, err
 	}
-	if err := os.Chmod(stage, 0o755); err != nil {
+	if err := root.Chmod(stage, 0o755); err != nil {
 		return m, false, err
 	}
 	old := ""
-	if _, err := os.Lstat(dir); err == nil {
+	if root.Exists(dir) {
 		old = stage + ".old"
-		if err := os.Rename(dir, old); err != nil {
+		if err := root.Rename(dir, old); err != nil {
 			return m, false, err
 		}
 	}
-	if err := os.Rename(stage, dir); err != nil {
+	if err := root.Rename(stage, dir); err != nil {
 		if old != "" {
-			_ = os.Rename(old, dir)
+			_ = root.Rename(old, dir)
 		}
 		return m, false, err
 	}
 	if old != "" {
-		if err := os.RemoveAll(old); err != nil {
+		if err := root.RemoveAll(old); err != nil {
 			return m, true, err
 		}
 	}
@@ -144,13 +181,13 @@ func Install(file, dir string, opts Options) (m Manifest, changed bool, err erro
 // installed reports whether dir holds the bundle of manifest raw: same manifest
 // bytes and every artifact present with its size. (The hashes are checked again
 // when the artifacts are copied from dir: every consumer pins them.)
-func installed(dir string, raw []byte, m Manifest) bool {
-	have, err := os.ReadFile(filepath.Join(dir, ManifestName))
+func installed(root fsroot.Root, dir string, raw []byte, m Manifest) bool {
+	have, err := root.ReadFile(path.Join(dir, ManifestName))
 	if err != nil || !bytes.Equal(have, raw) {
 		return false
 	}
 	for _, e := range m.Artifacts {
-		fi, err := os.Stat(filepath.Join(dir, filepath.FromSlash(e.File)))
+		fi, err := root.Lstat(path.Join(dir, e.File))
 		if err != nil || !fi.Mode().IsRegular() || fi.Size() != e.Size {
 			return false
 		}
@@ -161,7 +198,7 @@ func installed(dir string, raw []byte, m Manifest) bool {
 // walk reads the bundle once: the manifest, checked against opts, then every
 // member, hashed and, when stage is set, written under it. Every problem is
 // collected; any problem refuses the bundle.
-func walk(file string, opts Options, stage string) (Manifest, []byte, error) {
+func walk(file string, opts Options, root fsroot.Root, stage string) (Manifest, []byte, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return Manifest{}, nil, fmt.Errorf("bundle: %w", err)
@@ -202,16 +239,19 @@ func walk(file string, opts Options, stage string) (Manifest, []byte, error) {
 		case seen[h.Name]:
 			refuse.Problems = append(refuse.Problems, fmt.Sprintf("member %q appears twice", h.Name))
 			continue
+		case tarsafe.IsSparse(h):
+			refuse.Problems = append(refuse.Problems, fmt.Sprintf("member %q is a sparse file: refused before writing", h.Name))
+			continue
 		case h.Typeflag != tar.TypeReg:
 			refuse.Problems = append(refuse.Problems, fmt.Sprintf("member %q is not a regular file", h.Name))
 			continue
 		}
 		seen[h.Name] = true
 		if h.Size != e.Size {
-			refuse.Problems = append(refuse.Problems, fmt.Sprintf("artifact %s (%s): size expected %d, actual %d", e.Name, e.File, e.Size, h.Size))
+			refuse.Problems = append(refuse.Problems, fmt.Sprintf("artifact %s (%s): size expected %d, actual %d: refused before writing", e.Name, e.File, e.Size, h.Size))
 			continue
 		}
-		sum, err := copyMember(tr, e, stage)
+		sum, err := copyMember(io.LimitReader(tr, e.Size), e, root, stage)
 		if err != nil {
 			refuse.Problems = append(refuse.Problems, fmt.Sprintf("artifact %s (%s): %v", e.Name, e.File, err))
 			continue
@@ -238,8 +278,9 @@ func walk(file string, opts Options, stage string) (Manifest, []byte, error) {
 	return m, raw, nil
 }
 
-// copyMember hashes the current member and, when stage is set, writes it there.
-func copyMember(r io.Reader, e Entry, stage string) (string, error) {
+// copyMember hashes the current member and, when stage (a node path in root)
+// is set, writes it there.
+func copyMember(r io.Reader, e Entry, root fsroot.Root, stage string) (string, error) {
 	h := sha256.New()
 	if stage == "" {
 		if _, err := io.Copy(h, r); err != nil {
@@ -247,11 +288,8 @@ func copyMember(r io.Reader, e Entry, stage string) (string, error) {
 		}
 		return hex.EncodeToString(h.Sum(nil)), nil
 	}
-	dst := filepath.Join(stage, filepath.FromSlash(path.Clean(e.File))) // File is validated: artifacts/NAME
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return "", err
-	}
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	dst := path.Join(stage, path.Clean(e.File)) // File is validated: artifacts/NAME
+	out, err := root.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return "", err
 	}
@@ -265,24 +303,10 @@ func copyMember(r io.Reader, e Entry, stage string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// syncTree fsyncs every file and directory under dir.
-func syncTree(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		return f.Sync()
-	})
-}
-
-// IsInstalled reports whether dir already holds the bundle file (same manifest,
-// artifacts of the listed sizes), without reading the artifacts.
-func IsInstalled(file, dir string) bool {
+// IsInstalled reports whether node directory dir of root already holds the
+// bundle file (same manifest, artifacts of the listed sizes), without reading
+// the artifacts.
+func IsInstalled(file string, root fsroot.Root, dir string) bool {
 	m, raw, err := ReadManifest(file)
-	return err == nil && installed(dir, raw, m)
+	return err == nil && installed(root, dir, raw, m)
 }

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -21,6 +19,7 @@ import (
 	"github.com/provision-dev/provision/internal/background"
 	"github.com/provision-dev/provision/internal/download"
 	"github.com/provision-dev/provision/internal/fsroot"
+	"github.com/provision-dev/provision/internal/tarsafe"
 )
 
 // Artifact is one file to download to a node path.
@@ -29,6 +28,14 @@ type Artifact struct {
 	SHA256 string // empty: URL+".sha256"
 	Path   string
 	Mode   fs.FileMode
+	// Size, when known (a bundle's manifest), bounds the download.
+	Size int64
+	// InRoot makes a file:// URL a node path (a bundle installed in the root).
+	InRoot bool
+}
+
+func (a Artifact) request(root fsroot.Root) download.Request {
+	return download.Request{URL: a.URL, SHA256: a.SHA256, Root: root, Dest: a.Path, Mode: a.Mode, MaxBytes: a.Size, SourceInRoot: a.InRoot}
 }
 
 // Download fetches independent artifacts in parallel. A target that already has
@@ -52,13 +59,13 @@ func (t *Download) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 					would = append(would, a.Path)
 					continue
 				}
-				sum, err := e.Downloader.Checksum(ctx, download.Request{URL: a.URL})
+				sum, err := e.Downloader.Checksum(ctx, a.request(e.Root))
 				if err != nil {
 					return Outcome{}, err
 				}
 				a.SHA256 = sum
 			}
-			if have, err := download.FileSHA256(e.Root.Path(a.Path)); err != nil || have != a.SHA256 {
+			if have, err := download.RootFileSHA256(e.Root, a.Path); err != nil || have != a.SHA256 {
 				would = append(would, a.Path)
 				continue
 			}
@@ -71,7 +78,7 @@ func (t *Download) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 	}
 	reqs := make([]download.Request, len(t.Artifacts))
 	for i, a := range t.Artifacts {
-		reqs[i] = download.Request{URL: a.URL, SHA256: a.SHA256, Dest: e.Root.Path(a.Path), Mode: a.Mode}
+		reqs[i] = a.request(e.Root)
 	}
 	res, err := e.Downloader.FetchAll(ctx, reqs)
 	if err != nil {
@@ -91,7 +98,10 @@ func (t *Download) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 }
 
 // Extract unpacks the regular files of a .tar.gz (verified by a Download task of
-// the same run) into Dest, in Go. StripPrefix is removed from member names; with
+// the same run) into Dest, in Go, resolved in the root (a symlink at Dest or
+// under it never leads out). Files are written with their permission bits minus
+// setuid, setgid, sticky and world-write; sparse members and members over
+// MaxMember are refused before a byte is written. StripPrefix is removed from member names; with
 // Only set, other members are ignored. A stamp under /var/lib/provision/extracted
 // records the archive's hash and the files written, so a re-run with the same
 // archive and intact files changes nothing.
@@ -152,8 +162,8 @@ func (t *Extract) intact(e *Env, sum string) bool {
 		return false
 	}
 	for f, size := range s.Files {
-		fi, err := os.Stat(e.Root.Path(f))
-		if err != nil || fi.Size() != size {
+		fi, err := e.Root.Lstat(f)
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() != size {
 			return false
 		}
 	}
@@ -161,7 +171,7 @@ func (t *Extract) intact(e *Env, sum string) bool {
 }
 
 func (t *Extract) extract(e *Env) (map[string]int64, error) {
-	f, err := os.Open(e.Root.Path(t.Archive))
+	f, err := e.Root.Open(t.Archive)
 	if err != nil {
 		return nil, err
 	}
@@ -184,6 +194,9 @@ func (t *Extract) extract(e *Env) (map[string]int64, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t.Archive, err)
 		}
+		if tarsafe.IsSparse(h) {
+			return nil, fmt.Errorf("%s: member %q is a sparse file: refused", t.Archive, h.Name)
+		}
 		if h.Typeflag != tar.TypeReg {
 			continue
 		}
@@ -196,18 +209,20 @@ func (t *Extract) extract(e *Env) (map[string]int64, error) {
 		if !strings.HasPrefix(dst, strings.TrimSuffix(t.Dest, "/")+"/") {
 			return nil, fmt.Errorf("%s: member %q escapes %s", t.Archive, h.Name, t.Dest)
 		}
-		mode := fs.FileMode(h.Mode).Perm()
-		out, err := fsroot.CreateTemp(filepath.Dir(e.Root.Path(dst)), path.Base(dst), mode)
+		if h.Size > tarsafe.MaxMember {
+			return nil, fmt.Errorf("%s: member %q is %d bytes, more than the maximum of %d: refused", t.Archive, h.Name, h.Size, int64(tarsafe.MaxMember))
+		}
+		mode := tarsafe.Mode(h.Mode)
+		out, err := e.Root.CreateTemp(dst, mode)
 		if err != nil {
 			return nil, err
 		}
-		n, err := io.Copy(out, tr)
+		n, err := io.Copy(out, io.LimitReader(tr, h.Size))
 		if err != nil {
-			out.Close()
-			os.Remove(out.Name())
+			out.Abort()
 			return nil, fmt.Errorf("%s: %s: %w", t.Archive, h.Name, err)
 		}
-		if err := fsroot.Commit(out, e.Root.Path(dst)); err != nil {
+		if err := out.Commit(); err != nil {
 			return nil, err
 		}
 		files[dst] = n

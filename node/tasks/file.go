@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -97,7 +96,7 @@ func (t *EditFile) Run(_ context.Context, e *Env, dry bool) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, err
 	}
-	fi, err := os.Stat(e.Root.Path(t.Path))
+	fi, err := e.Root.Stat(t.Path)
 	if err != nil {
 		return Outcome{}, err
 	}
@@ -115,7 +114,9 @@ func (t *EditFile) Run(_ context.Context, e *Env, dry bool) (Outcome, error) {
 
 // DisableOthers renames the files in Dir matching one of the Suffixes (and the
 // Extra files), except Keep, to NAME.disabled-by-provision: the package manager
-// then reads only provision's sources. Nothing is deleted.
+// then reads only provision's sources. Nothing is deleted. Dir and the Extra
+// files are resolved in the root: a symlinked sources directory is the one its
+// link names inside the root, never a directory of the machine outside.
 type DisableOthers struct {
 	TaskName string
 	Dir      string
@@ -130,13 +131,15 @@ func (t *DisableOthers) Name() string { return t.TaskName }
 
 func (t *DisableOthers) Run(_ context.Context, e *Env, dry bool) (Outcome, error) {
 	var victims []string
-	ents, err := os.ReadDir(e.Root.Path(t.Dir))
+	names, err := e.Root.ReadDirNames(t.Dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return Outcome{}, err
 	}
-	for _, ent := range ents {
-		n := ent.Name()
-		if n == t.Keep || ent.IsDir() {
+	for _, n := range names {
+		if n == t.Keep {
+			continue
+		}
+		if fi, err := e.Root.Lstat(path.Join(t.Dir, n)); err != nil || fi.IsDir() {
 			continue
 		}
 		for _, s := range t.Suffixes {
@@ -147,7 +150,7 @@ func (t *DisableOthers) Run(_ context.Context, e *Env, dry bool) (Outcome, error
 		}
 	}
 	for _, x := range t.Extra {
-		if fi, err := os.Stat(e.Root.Path(x)); err == nil && fi.Mode().IsRegular() {
+		if fi, err := e.Root.Stat(x); err == nil && fi.Mode().IsRegular() {
 			victims = append(victims, x)
 		}
 	}
@@ -157,7 +160,7 @@ func (t *DisableOthers) Run(_ context.Context, e *Env, dry bool) (Outcome, error
 	}
 	if !dry {
 		for _, v := range victims {
-			if err := os.Rename(e.Root.Path(v), e.Root.Path(v+disabledSuffix)); err != nil {
+			if err := e.Root.Rename(v, v+disabledSuffix); err != nil {
 				return Outcome{}, err
 			}
 		}

@@ -2,7 +2,7 @@ package tasks
 
 import (
 	"context"
-	"os"
+
 	"path"
 	"sort"
 	"strings"
@@ -87,7 +87,7 @@ func (t *SwapOff) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 	if why := e.KernelSkip(); why != "" {
 		return skipped("%s: swap disabled in /etc/fstab and swap.target masked", why)
 	}
-	data, err := os.ReadFile(e.Root.Path("/proc/swaps"))
+	data, err := e.Root.ReadFile("/proc/swaps")
 	if err != nil {
 		return unchanged("no /proc/swaps: no swap")
 	}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/provision-dev/provision/internal/fsroot"
 	"github.com/provision-dev/provision/internal/runner"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -81,8 +82,7 @@ func (t *Packages) apt(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 	if timeout == 0 {
 		timeout = 5 * time.Minute
 	}
-	lock := e.Root.Path("/var/lib/dpkg/lock-frontend")
-	if err := WaitForLock(ctx, e, lock, timeout); err != nil {
+	if err := WaitForLock(ctx, e, DpkgFrontendLock, timeout); err != nil {
 		return Outcome{}, err
 	}
 	lockOpt := fmt.Sprintf("DPkg::Lock::Timeout=%d", int(timeout.Seconds()))
@@ -109,12 +109,12 @@ func (t *Packages) apt(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 // dpkgInterrupted reports whether dpkg's journal holds an unfinished run
 // (what makes apt say "dpkg was interrupted, you must manually run 'dpkg --configure -a'").
 func dpkgInterrupted(e *Env) bool {
-	entries, err := os.ReadDir(e.Root.Path("/var/lib/dpkg/updates"))
+	names, err := e.Root.ReadDirNames("/var/lib/dpkg/updates")
 	if err != nil {
 		return false
 	}
-	for _, en := range entries {
-		if en.Name() != "tmp.i" { // dpkg's scratch file, not a journal entry
+	for _, name := range names {
+		if name != "tmp.i" { // dpkg's scratch file, not a journal entry
 			return true
 		}
 	}
@@ -177,10 +177,14 @@ func (t *Packages) rpm(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 	return changed("%s install %s", tool, strings.Join(missing, " "))
 }
 
-// LockHolder returns the PID and command holding a POSIX write lock on path, or
-// pid 0 when nobody does.
-func LockHolder(path string) (int, string, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+// DpkgFrontendLock is dpkg's frontend lock, a node path.
+const DpkgFrontendLock = "/var/lib/dpkg/lock-frontend"
+
+// LockHolder returns the PID and command holding a POSIX write lock on node
+// path p (resolved in root; a symlink there is refused), or pid 0 when nobody does.
+func LockHolder(root fsroot.Root, p string) (int, string, error) {
+	path := root.Path(p)
+	f, err := root.OpenFile(p, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, "", nil
 	}
@@ -226,13 +230,13 @@ func procCommand(pid int) string {
 	return strings.TrimSpace(strings.ReplaceAll(string(data), "\x00", " "))
 }
 
-// WaitForLock waits, bounded, until nobody holds the dpkg frontend lock, logging
-// the holder (apt-daily, unattended-upgrades, ...).
+// WaitForLock waits, bounded, until nobody holds the dpkg frontend lock (node
+// path path), logging the holder (apt-daily, unattended-upgrades, ...).
 func WaitForLock(ctx context.Context, e *Env, path string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	logged := time.Time{}
 	for {
-		pid, cmd, err := LockHolder(path)
+		pid, cmd, err := LockHolder(e.Root, path)
 		if err != nil {
 			return err
 		}
@@ -240,10 +244,10 @@ func WaitForLock(ctx context.Context, e *Env, path string, timeout time.Duration
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s still held after %s by PID %d (%s)", path, timeout, pid, cmd)
+			return fmt.Errorf("%s still held after %s by PID %d (%s)", e.Root.Path(path), timeout, pid, cmd)
 		}
 		if time.Since(logged) > 10*time.Second {
-			e.log().Info("waiting for dpkg lock", "lock", path, "pid", pid, "command", cmd, "timeout", timeout)
+			e.log().Info("waiting for dpkg lock", "lock", e.Root.Path(path), "pid", pid, "command", cmd, "timeout", timeout)
 			logged = time.Now()
 		}
 		select {

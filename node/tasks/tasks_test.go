@@ -376,7 +376,7 @@ func TestDpkgLockWaitNamesHolder(t *testing.T) {
 	e := newEnv(t, "debian-12", true, &runner.Fake{})
 	lock := e.Root.Path("/var/lib/dpkg/lock-frontend")
 	os.MkdirAll(filepath.Dir(lock), 0o755)
-	if pid, _, err := LockHolder(lock); err != nil || pid != 0 {
+	if pid, _, err := LockHolder(e.Root, DpkgFrontendLock); err != nil || pid != 0 {
 		t.Fatalf("no lock file: pid %d err %v", pid, err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDpkgLockWaitNamesHolder$")
@@ -390,18 +390,18 @@ func TestDpkgLockWaitNamesHolder(t *testing.T) {
 	if _, err := out.Read(buf); err != nil || string(buf) != "locked\n" {
 		t.Fatalf("child did not lock: %q %v", buf, err)
 	}
-	pid, command, err := LockHolder(lock)
+	pid, command, err := LockHolder(e.Root, DpkgFrontendLock)
 	if err != nil || pid != cmd.Process.Pid || !strings.Contains(command, "TestDpkgLockWaitNamesHolder") {
 		t.Fatalf("holder = %d %q %v, want pid %d", pid, command, err, cmd.Process.Pid)
 	}
 	start := time.Now()
-	err = WaitForLock(context.Background(), e, lock, 300*time.Millisecond)
+	err = WaitForLock(context.Background(), e, DpkgFrontendLock, 300*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "held after 300ms by PID") || time.Since(start) > 2*time.Second {
 		t.Fatalf("err = %v after %s", err, time.Since(start))
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
-	if err := WaitForLock(context.Background(), e, lock, time.Second); err != nil {
+	if err := WaitForLock(context.Background(), e, DpkgFrontendLock, time.Second); err != nil {
 		t.Errorf("after release: %v", err)
 	}
 }
