@@ -3,6 +3,14 @@
 // once after network-online.target. The script takes its inputs only as
 // arguments from the unit's ExecStart, validated and escaped for systemd, so no
 // value is ever pasted into shell text.
+//
+// setup.sh installs provision from URL as DEST once its pinned SHA256 matches
+// (a matching DEST is kept), then runs `provision node [$PROVISION_PHASE]`. Its
+// curl is bounded like every provision download (internal/download): no URL
+// globbing (-g), https only unless allow-http, never a redirect from https to
+// http (--proto-redir), at most 1 GiB (--max-filesize) and 10 minutes per try
+// (-m); the unit's TimeoutStartSec bounds the whole setup. (No comment in the
+// script itself: every byte is paid in every userdata.)
 package setup
 
 import (
@@ -18,6 +26,8 @@ import (
 var script []byte
 
 const (
+	// StartTimeout bounds the setup unit (download, base and join).
+	StartTimeout = "45min"
 	// UnitName is the systemd unit that runs setup.sh once.
 	UnitName = "provision-setup.service"
 	// ScriptPath is where setup.sh is written (/etc is writable on every profile).
@@ -91,6 +101,11 @@ func Unit(in Inputs) (string, error) {
 		unit.NewUnitOption("Unit", "ConditionPathExists", "!"+DoneMarker),
 		unit.NewUnitOption("Service", "Type", "oneshot"),
 		unit.NewUnitOption("Service", "RemainAfterExit", "yes"),
+		// A dripping server or a hung install ends in a failed unit (and the
+		// failure marker), not a boot that waits forever: downloads are bounded
+		// (setup.sh: --max-time; provision: per-download deadlines) and the whole
+		// setup, binary plus base and join, gets this long.
+		unit.NewUnitOption("Service", "TimeoutStartSec", StartTimeout),
 		unit.NewUnitOption("Service", "ExecStart", strings.Join(exec, " ")),
 	}
 	if in.JoinOnly {

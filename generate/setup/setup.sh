@@ -1,10 +1,9 @@
 #!/bin/sh
-# Install provision from URL as DEST once its pinned SHA256 matches (a DEST that
-# matches already is kept), then run `provision node [$PROVISION_PHASE]`.
 set -eu
 [ $# -ge 3 ] || { echo "usage: $0 URL SHA256 DEST [allow-http]" >&2; exit 2; }
 url=$1 want=$2 bin=$3 p='=https'
 [ "${4:-}" != allow-http ] || p='=https,http'
+r=$p; case $url in https:*) r='=https' ;; esac
 state=${PROVISION_STATE_DIR:-/var/lib/provision}
 mkdir -p "$state" "${bin%/*}"
 sum() { sha256sum "$1" | cut -d ' ' -f 1; }
@@ -13,7 +12,7 @@ if [ ! -f "$bin" ] || [ "$(sum "$bin")" != "$want" ]; then
   tmp=$(mktemp "$bin.XXXXXX")
   trap 'rm -f "$tmp"' EXIT
   n=1 d=1
-  until curl -fsSL --proto "$p" --proto-redir "$p" --connect-timeout 10 -m 600 -o "$tmp" "$url"; do
+  until curl -fsSLg --proto "$p" --proto-redir "$r" --max-filesize 1073741824 --connect-timeout 10 -m 600 -o "$tmp" "$url"; do
     [ "$n" -lt "${PROVISION_ATTEMPTS:-8}" ] || fail "download of $url failed $n times"
     sleep "$d"
     n=$((n + 1)) d=$((d * 2))
