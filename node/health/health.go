@@ -75,7 +75,9 @@ func (p Policy) Next(s State, healthy bool, errMsg string, now time.Time) (State
 	if s.ConsecutiveFailures < p.Threshold {
 		return s, Failing
 	}
-	if s.Restarts > 0 && now.Sub(s.LastRestart) < p.Backoff(s.Restarts) {
+	// A lastRestart in the future (a clock step back, a tampered state file)
+	// is ignored: it must not hold restarts off until that date.
+	if s.Restarts > 0 && !s.LastRestart.After(now) && now.Sub(s.LastRestart) < p.Backoff(s.Restarts) {
 		return s, BackingOff
 	}
 	s.Restarts++
@@ -149,7 +151,10 @@ func (c *Checker) Check(ctx context.Context, target string) (Report, error) {
 	}
 	data, _ := json.MarshalIndent(s, "", "  ")
 	if _, err := c.Root.WriteFile(statePath(target), append(data, '\n'), 0o644); err != nil {
-		return Report{}, err
+		// The check and the restart above stand: a state that cannot be kept (a
+		// full or read-only disk) must not stop the restarts; the next check
+		// starts from the old state.
+		c.Log.Error("cannot write the health state; restarts go on", "target", target, "error", err)
 	}
 	rep := Report{Target: target, Action: action, State: s}
 	if checkErr != nil {

@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -88,5 +89,54 @@ func TestCheckContainerdAndDisabled(t *testing.T) {
 	}
 	if _, err := c.Check(context.Background(), "etcd"); err == nil {
 		t.Errorf("unknown target accepted")
+	}
+}
+
+// TestRestartsDespiteBadState: a state file that cannot be written (its
+// directory is a regular file) does not stop the restarts, and a lastRestart
+// in the future does not hold them off.
+func TestRestartsDespiteBadState(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 500) }))
+	defer srv.Close()
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, root fsroot.Root)
+	}{
+		{"state directory unwritable", func(t *testing.T, root fsroot.Root) {
+			if _, err := root.WriteFile("/var/lib/provision/health", []byte("not a directory\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"lastRestart a year ahead", func(t *testing.T, root fsroot.Root) {
+			st := fmt.Sprintf(`{"consecutiveFailures":5,"restarts":3,"lastRestart":%q}`, now.AddDate(1, 0, 0).Format(time.RFC3339))
+			if _, err := root.WriteFile(statePath("kubelet"), []byte(st), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, _ := fsroot.New(t.TempDir())
+			tc.setup(t, root)
+			f := &runner.Fake{}
+			clock := now
+			c := &Checker{Root: root, Runner: f, Policy: Policy{Threshold: 1, BaseBackoff: time.Minute, MaxBackoff: time.Minute},
+				KubeletURL: srv.URL, Now: func() time.Time { clock = clock.Add(2 * time.Minute); return clock }}
+			for i := 0; i < 3; i++ {
+				rep, err := c.Check(context.Background(), "kubelet")
+				if err == nil || !strings.Contains(err.Error(), "kubelet unhealthy (restart)") || rep.Action != Restart {
+					t.Fatalf("check %d: %v %v, want a restart", i, rep.Action, err)
+				}
+			}
+			restarts := 0
+			for _, call := range f.Calls() {
+				if call == "systemctl restart kubelet.service" {
+					restarts++
+				}
+			}
+			if restarts != 3 {
+				t.Errorf("restarts = %d, want 3: %v", restarts, f.Calls())
+			}
+		})
 	}
 }
