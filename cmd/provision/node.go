@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"slices"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,9 +19,10 @@ import (
 func init() { subcommands = append(subcommands, newNodeCmd) }
 
 type nodeFlags struct {
-	opts    node.Options
-	dryRun  bool
-	verbose bool
+	opts        node.Options
+	dryRun      bool
+	verbose     bool
+	lockTimeout time.Duration
 }
 
 func (f *nodeFlags) register(cmd *cobra.Command) {
@@ -40,6 +42,7 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.opts.Seed.APIServerURL, "apiserver-url", "", "https URL of the API server (for the bootstrap kubeconfig)")
 	fl.StringVar(&f.opts.Bundle, "bundle", "", "base: install the artifacts from this bundle (provision bundle), verified as a whole, with no network")
 	fl.StringVar(&f.opts.BundleSHA256, "bundle-sha256", "", "pinned sha256 of the --bundle file itself")
+	fl.DurationVar(&f.lockTimeout, "lock-timeout", 5*time.Minute, "how long to wait for another provision node run on the same root to finish")
 }
 
 func (f *nodeFlags) prepare(cmd *cobra.Command) (context.Context, *node.Node, func(), error) {
@@ -72,6 +75,11 @@ func (f *nodeFlags) run(cmd *cobra.Command, phases ...node.Phase) error {
 	if f.dryRun {
 		return preview(ctx, cmd, n, phases...)
 	}
+	release, err := node.AcquireRunLock(ctx, n.Env.Root, f.opts.Log, f.lockTimeout)
+	if err != nil {
+		return err
+	}
+	defer release()
 	for _, p := range phases {
 		if err := n.Run(ctx, p); err != nil {
 			return fmt.Errorf("node %s failed: %w", p, err)
