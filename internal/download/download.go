@@ -450,7 +450,7 @@ func (d *Downloader) noDowngrade() *http.Client {
 	prev := c.CheckRedirect
 	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if from := via[len(via)-1].URL; from.Scheme == "https" && req.URL.Scheme != "https" {
-			return &DowngradeError{From: Redact(from.String()), To: Redact(req.URL.String())}
+			return &DowngradeError{From: noUser(from), To: noUser(req.URL)}
 		}
 		if prev != nil {
 			return prev(req, via)
@@ -461,6 +461,13 @@ func (d *Downloader) noDowngrade() *http.Client {
 		return nil
 	}
 	return &c
+}
+
+// noUser is u without any user info, for errors.
+func noUser(u *url.URL) string {
+	c := *u
+	c.User = nil
+	return c.String()
 }
 
 // stripURL unwraps a *url.Error, whose message repeats the (maybe credentialed) URL.
