@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -276,6 +278,7 @@ func TestInstallAndTamper(t *testing.T) {
 		mutate func(names []string, data map[string][]byte) []string
 		opts   Options
 		want   []string
+		not    []string // must not appear (a problem found after the first refusal)
 	}{
 		"one byte of kubelet": {
 			mutate: func(n []string, d map[string][]byte) []string {
@@ -323,6 +326,22 @@ func TestInstallAndTamper(t *testing.T) {
 			},
 			want: []string{"artifact crictl (artifacts/crictl.tgz): sha256", "artifact runc (artifacts/runc): sha256"},
 		},
+		"member larger than the manifest says": {
+			mutate: func(n []string, d map[string][]byte) []string {
+				d["artifacts/kubelet"] = append(d["artifacts/kubelet"], make([]byte, 1<<20)...)
+				return n
+			},
+			want: []string{fmt.Sprintf("artifact kubelet (artifacts/kubelet): size expected %d, actual %d: refused before writing", kubelet.Size, kubelet.Size+1<<20)},
+		},
+		"whole sha256 checked before any member": {
+			mutate: func(n []string, d map[string][]byte) []string {
+				d["artifacts/kubelet"] = flip(d["artifacts/kubelet"])
+				return n
+			},
+			opts: Options{Expect: expect(t, "rocky-9"), SHA256: strings.Repeat("2", 64)},
+			want: []string{"bundle file: sha256 expected " + strings.Repeat("2", 64), "(checked before reading any member)"},
+			not:  []string{"artifact kubelet"},
+		},
 		"not a bundle": {
 			mutate: func(n []string, d map[string][]byte) []string { return n[1:] },
 			want:   []string{"not a bundle: the first member must be a regular file manifest.json"},
@@ -348,6 +367,11 @@ func TestInstallAndTamper(t *testing.T) {
 			for _, w := range c.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error lacks %q:\n%v", w, err)
+				}
+			}
+			for _, w := range c.not {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("error has %q: the bundle was read further:\n%v", w, err)
 				}
 			}
 			if entries, _ := os.ReadDir(filepath.Dir(fresh)); len(entries) != 0 {
@@ -376,5 +400,49 @@ func TestManifestValidate(t *testing.T) {
 	}
 	if _, err := ParseManifest([]byte(`{"unknown":1}`)); err == nil {
 		t.Error("unknown field accepted")
+	}
+}
+
+// TestSparseMembersRefused: a bundle whose artifact is a sparse file (GNU tar
+// -S, old GNU and PAX formats) is refused before the member is written, and
+// nothing is left.
+func TestSparseMembersRefused(t *testing.T) {
+	if _, err := exec.LookPath("tar"); err != nil {
+		t.Fatal("GNU tar is missing: it writes the sparse bundles of this test")
+	}
+	files := testFiles()
+	srv := testServer(t, files)
+	good, m := create(t, testSpec(t, srv, files, "rocky-9"))
+	srv.Close()
+	names, data := members(t, good)
+	kubelet, _ := m.Get(Kubelet)
+	for _, format := range []string{"gnu", "posix"} {
+		t.Run(format, func(t *testing.T) {
+			src := t.TempDir()
+			for _, n := range names {
+				os.MkdirAll(filepath.Join(src, filepath.Dir(n)), 0o755)
+				os.WriteFile(filepath.Join(src, n), data[n], 0o644)
+			}
+			// kubelet becomes a 4 MiB hole with one byte of data (a sparse
+			// member is refused whatever the size it claims).
+			k := filepath.Join(src, kubelet.File)
+			os.Remove(k)
+			f, _ := os.Create(k)
+			f.WriteAt([]byte{1}, 4<<20-1)
+			f.Close()
+			file := filepath.Join(t.TempDir(), "sparse.tar")
+			args := append([]string{"-cSf", file, "--format=" + format, "-C", src}, names...)
+			if out, err := exec.Command("tar", args...).CombinedOutput(); err != nil {
+				t.Fatalf("tar: %v\n%s", err, out)
+			}
+			dir := filepath.Join(t.TempDir(), "state", "bundle")
+			_, _, err := Install(file, fsroot.Host, dir, Options{Expect: expect(t, "rocky-9")})
+			if err == nil || !strings.Contains(err.Error(), `member "artifacts/kubelet" is a sparse file: refused before writing`) {
+				t.Fatalf("Install = %v, want the sparse member refused", err)
+			}
+			if entries, _ := os.ReadDir(filepath.Dir(dir)); len(entries) != 0 {
+				t.Errorf("a refused bundle left %v", entries)
+			}
+		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -414,5 +415,83 @@ func TestCommentSwap(t *testing.T) {
 	}
 	if string(CommentSwap([]byte(out))) != out {
 		t.Errorf("not idempotent")
+	}
+}
+
+// TestExtractSafeModes: extracted files lose setuid, setgid, sticky and
+// world-write bits; a sparse member is refused before it is written (the PAX
+// sparse formats, which archive/tar cannot write, are covered with GNU tar by
+// node/bundle's TestSparseMembersRefused, through the same tarsafe.IsSparse).
+func TestExtractSafeModes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		mode    int64
+		flag    byte
+		want    os.FileMode
+		wantErr string
+	}{
+		{name: "setuid", mode: 0o4755, want: 0o755},
+		{name: "setgid", mode: 0o2755, want: 0o755},
+		{name: "sticky world-writable", mode: 0o1777, want: 0o775},
+		{name: "world-writable", mode: 0o666, want: 0o664},
+		{name: "plain", mode: 0o750, want: 0o750},
+		{name: "old GNU sparse", mode: 0o755, flag: tar.TypeGNUSparse, wantErr: `member "bin/tool" is a sparse file: refused`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, "debian-12", true, &runner.Fake{})
+			var buf bytes.Buffer
+			gz := gzip.NewWriter(&buf)
+			tw := tar.NewWriter(gz)
+			tw.WriteHeader(&tar.Header{Name: "bin/ok", Mode: 0o755, Size: 2, Typeflag: tar.TypeReg, Format: tar.FormatPAX})
+			tw.Write([]byte("ok"))
+			if tc.flag == tar.TypeGNUSparse {
+				// archive/tar cannot write old GNU sparse headers: patch the type byte of a regular header.
+				var raw bytes.Buffer
+				rw := tar.NewWriter(&raw)
+				rw.WriteHeader(&tar.Header{Name: "bin/tool", Mode: tc.mode, Size: 4, Typeflag: tar.TypeReg, Format: tar.FormatGNU})
+				rw.Write([]byte("tool"))
+				rw.Flush()
+				b := raw.Bytes()
+				b[156] = tar.TypeGNUSparse
+				var chk int64 // recompute the header checksum
+				for i := 0; i < 512; i++ {
+					if i >= 148 && i < 156 {
+						chk += ' '
+					} else {
+						chk += int64(b[i])
+					}
+				}
+				copy(b[148:156], fmt.Sprintf("%06o\x00 ", chk))
+				tw.Flush()
+				gz.Write(b)
+			} else {
+				tw.WriteHeader(&tar.Header{Name: "bin/tool", Mode: tc.mode, Size: 4, Typeflag: tar.TypeReg, Format: tar.FormatPAX})
+				tw.Write([]byte("tool"))
+			}
+			tw.Close()
+			gz.Close()
+			archive := buf.Bytes()
+			os.MkdirAll(e.Root.Path("/var/cache/provision"), 0o755)
+			os.WriteFile(e.Root.Path("/var/cache/provision/t.tgz"), archive, 0o644)
+			s := sha256.Sum256(archive)
+			e.SetSum("/var/cache/provision/t.tgz", hex.EncodeToString(s[:]))
+			_, err := (&Extract{TaskName: "t", Archive: "/var/cache/provision/t.tgz", Dest: "/usr/local/bin", StripPrefix: "bin/"}).Run(context.Background(), e, false)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				if e.Root.Exists("/usr/local/bin/tool") {
+					t.Errorf("the sparse member was written")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(e.Root.Path("/usr/local/bin/tool"))
+			if err != nil || fi.Mode() != tc.want {
+				t.Fatalf("mode %v (%v), want %v", fi.Mode(), err, tc.want)
+			}
+		})
 	}
 }
