@@ -772,3 +772,31 @@ func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
+
+// RealDirs fails, naming the path, when a component of one of the node paths
+// (the path itself included) is a symlink. It guards the commands that work on
+// a root from the host side (systemctl --root, dnf --installroot): they would
+// follow such a link on the host, so provision refuses to run them through
+// one. Missing components are fine (the command creates real directories).
+func (r Root) RealDirs(paths ...string) error {
+	for _, p := range paths {
+		cur := "/"
+		for _, c := range strings.Split(strings.TrimPrefix(clean(p), "/"), "/") {
+			if c == "" {
+				continue
+			}
+			cur = path.Join(cur, c)
+			fi, err := r.Lstat(cur)
+			if errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				return r.pathError("check", cur, errors.New("is a symlink: refusing to let a command that works on the root from the host side follow it"))
+			}
+		}
+	}
+	return nil
+}

@@ -3,6 +3,8 @@ package fsroot
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,4 +126,96 @@ func TestDiskFull(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Dir(target)); len(ents) != 1 {
 		t.Errorf("temp files left: %v", ents)
 	}
+}
+
+// TestOperationsStayInRoot runs every operation of Root through a directory
+// that is a symlink (absolute, and relative with more ".." than the depth) to
+// a directory outside the root: each either lands inside the root (the link
+// resolved as if the root were /) or fails naming the path; the outside
+// directory never changes.
+func TestOperationsStayInRoot(t *testing.T) {
+	ops := []struct {
+		name string
+		op   func(r Root) error
+	}{
+		{"WriteFile", func(r Root) error { _, err := r.WriteFile("/etc/k/f", []byte("new"), 0o600); return err }},
+		{"WriteFile over the link's file", func(r Root) error { _, err := r.WriteFile("/etc/k/victim", []byte("new"), 0o644); return err }},
+		{"MkdirAll", func(r Root) error { return r.MkdirAll("/etc/k/a/b", 0o755) }},
+		{"Chmod", func(r Root) error { return r.Chmod("/etc/k/victim", 0o600) }},
+		{"Rename", func(r Root) error { return r.Rename("/etc/k/victim", "/etc/k/victim.disabled") }},
+		{"Remove", func(r Root) error { return r.Remove("/etc/k/victim") }},
+		{"RemoveAll below", func(r Root) error { return r.RemoveAll("/etc/k/sub") }},
+		{"RemoveAll the link", func(r Root) error { return r.RemoveAll("/etc/k") }},
+		{"Symlink", func(r Root) error { _, err := r.Symlink("/dev/null", "/etc/k/l"); return err }},
+		{"CreateTemp", func(r Root) error {
+			f, err := r.CreateTemp("/etc/k/t", 0o644)
+			if err != nil {
+				return err
+			}
+			f.Write([]byte("x"))
+			return f.Commit()
+		}},
+		{"MkdirTemp", func(r Root) error { _, err := r.MkdirTemp("/etc/k/stage"); return err }},
+		{"OpenFile create", func(r Root) error {
+			f, err := r.OpenFile("/etc/k/lock", os.O_RDWR|os.O_CREATE, 0o644)
+			if err == nil {
+				f.Close()
+			}
+			return err
+		}},
+	}
+	tried, confined, refused := 0, 0, 0
+	for _, rel := range []bool{false, true} {
+		for _, o := range ops {
+			t.Run(fmt.Sprintf("%s relative=%v", o.name, rel), func(t *testing.T) {
+				outside := t.TempDir()
+				os.MkdirAll(filepath.Join(outside, "sub"), 0o755)
+				os.WriteFile(filepath.Join(outside, "victim"), []byte("outside"), 0o644)
+				os.WriteFile(filepath.Join(outside, "sub", "x"), []byte("outside"), 0o644)
+				before := tree(t, outside)
+				root, _ := New(t.TempDir())
+				os.MkdirAll(root.Path("/etc"), 0o755)
+				target := outside
+				if rel {
+					target = strings.Repeat("../", 20) + strings.TrimPrefix(outside, "/")
+				}
+				if err := os.Symlink(target, root.Path("/etc/k")); err != nil {
+					t.Fatal(err)
+				}
+				// What the link names inside the root exists, so a confined op can succeed.
+				os.MkdirAll(filepath.Join(root.Dir, outside, "sub"), 0o755)
+				os.WriteFile(filepath.Join(root.Dir, outside, "victim"), []byte("inside"), 0o644)
+				err := o.op(root)
+				tried++
+				if after := tree(t, outside); after != before {
+					t.Fatalf("%s changed the directory outside the root (err %v):\nbefore %s\nafter  %s", o.name, err, before, after)
+				}
+				switch {
+				case err == nil:
+					confined++
+				case strings.Contains(err.Error(), "/etc/k"):
+					refused++
+				default:
+					t.Errorf("%s: error does not name the path: %v", o.name, err)
+				}
+			})
+		}
+	}
+	t.Logf("operations through hostile links: tried %d, confined %d, refused naming the path %d", tried, confined, refused)
+}
+
+// tree describes a directory: names, modes, sizes, mtimes and contents.
+func tree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, _ := os.Lstat(p)
+		data, _ := os.ReadFile(p)
+		fmt.Fprintf(&b, "%s %v %d %d %q;", p, fi.Mode(), fi.Size(), fi.ModTime().UnixNano(), data)
+		return nil
+	})
+	return b.String()
 }

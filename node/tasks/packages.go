@@ -166,6 +166,12 @@ func (t *Packages) rpm(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 	if dry {
 		return changed("%s install %s", tool, strings.Join(missing, " "))
 	}
+	// dnf/yum --installroot read and write these from the host side: none may
+	// be a symlink, which they would follow out of the root.
+	if err := e.Root.RealDirs("/etc/yum.repos.d", "/etc/dnf", "/etc/yum", "/etc/pki/rpm-gpg", "/var/cache/dnf", "/var/cache/yum",
+		"/var/lib/dnf", "/var/lib/yum", "/var/lib/rpm", "/var/log", "/usr/lib/sysimage/rpm"); !e.Root.IsHost() && err != nil {
+		return Outcome{}, err
+	}
 	argv := append([]string{tool, "-y", "-q"}, rpmRootArgs(e, true)...)
 	if t.ExclusiveRepo != "" {
 		argv = append(argv, "--disablerepo=*", "--enablerepo="+t.ExclusiveRepo)

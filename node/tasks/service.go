@@ -2,9 +2,12 @@ package tasks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -32,11 +35,39 @@ func (t *Service) systemctl(e *Env, args ...string) []string {
 	return append([]string{"systemctl", "--root", e.Root.Dir}, args...)
 }
 
+// checkUnitDirs refuses to run systemctl --root when a directory it writes
+// links in is a symlink: systemctl creates them from the host side and would
+// follow it out of the root. (On the running system the root is "/".)
+func checkUnitDirs(e *Env) error {
+	if e.Live || e.Root.IsHost() {
+		return nil
+	}
+	const dir = "/etc/systemd/system"
+	if err := e.Root.RealDirs(dir); err != nil {
+		return err
+	}
+	names, err := e.Root.ReadDirNames(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, ".wants") || strings.HasSuffix(n, ".requires") {
+			if err := e.Root.RealDirs(path.Join(dir, n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 func (t *Service) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 	var did, skip []string
 	run := func(args ...string) error {
 		if dry {
 			return nil
+		}
+		if err := checkUnitDirs(e); err != nil {
+			return err
 		}
 		_, err := e.Exec(ctx, nil, t.systemctl(e, args...)...)
 		return err
