@@ -187,7 +187,8 @@ func newBundleVerifyCmd() *cobra.Command {
 			return printManifest(cmd.OutOrStdout(), args[0], sum, fi.Size(), m)
 		},
 	}
-	cmd.Flags().StringVar(&sum, "sha256", "", "pinned sha256 of the bundle file itself (e.g. from FILE.sha256)")
+	cmd.Flags().StringVar(&sum, "sha256", "", "pinned sha256 of the bundle file itself (e.g. from FILE.sha256), checked before any member is read")
+	cmd.Flags().StringVar(&sum, "bundle-sha256", "", "same as --sha256 (the name `provision node base` uses)")
 	return cmd
 }
 
