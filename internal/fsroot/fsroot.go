@@ -38,14 +38,13 @@
 //
 // # The boundary
 //
-// Commands provision runs for a root are outside this guarantee and are the
-// documented boundary (README, "The --root boundary"): chroot(8) (apt-get,
-// dpkg, dpkg-query inside the root: they see the root as "/", so their own
-// symlinks resolve inside it, as chroot does), systemctl --root (systemd's
-// own chase() resolves in the root) and rpm --root / dnf --installroot (which
-// chroot for scriptlets but open some files from the host side). provision
-// passes them only the root directory, never a path resolved through a
-// symlink.
+// Commands provision runs for a root are outside this code and are the
+// documented boundary (README, "The --root boundary"). chroot(8) (apt-get,
+// dpkg, dpkg-query) is confined by the kernel: the process sees the root as
+// "/". systemctl --root and dnf/yum --installroot (rpm --root) work on the root
+// from the host side and would follow a symlinked directory out of it, so
+// provision refuses to run them when one of the directories they write is a
+// symlink (RealDirs), naming it.
 package fsroot
 
 import (
