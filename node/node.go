@@ -26,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -39,6 +40,7 @@ import (
 	"github.com/provision-dev/provision/internal/fsroot"
 	"github.com/provision-dev/provision/internal/logging"
 	"github.com/provision-dev/provision/internal/runner"
+	"github.com/provision-dev/provision/internal/yamlsafe"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/node/tasks"
 	"github.com/provision-dev/provision/osprofiles"
@@ -288,7 +290,13 @@ func (n *Node) readToken() error {
 // loadInRoot reads the node config at its default path inside the root (a
 // symlink there is resolved in the root, never on the machine outside).
 func loadInRoot(root fsroot.Root) (v1alpha1.NodeConfig, error) {
-	data, err := root.ReadFile(v1alpha1.NodeConfigPath)
+	f, err := root.Open(v1alpha1.NodeConfigPath)
+	if err != nil {
+		return v1alpha1.NodeConfig{}, fmt.Errorf("read node config: %w", err)
+	}
+	defer f.Close()
+	// No more than yamlsafe's limit + 1 byte, as nodeconfig.Load: Parse refuses a larger one.
+	data, err := io.ReadAll(io.LimitReader(f, yamlsafe.MaxBytes+1))
 	if err != nil {
 		return v1alpha1.NodeConfig{}, fmt.Errorf("read node config: %w", err)
 	}
