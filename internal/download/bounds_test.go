@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/provision-dev/provision/internal/testutil"
 )
 
 // TestBoundsAndChecksumFiles is the download fault table of issue 12: a
@@ -69,13 +71,13 @@ func TestBoundsAndChecksumFiles(t *testing.T) {
 				}
 			}},
 		{name: "checksum file: the entry naming the artifact, not the first line", reqs: 1, within: time.Second,
-			handler: sums(payload, other+"  crictl.tgz\n"+sum(payload)+" *containerd-shim\n")},
+			handler: sums(payload, other+"  crictl.tgz\n"+testutil.SHA256(payload)+" *containerd-shim\n")},
 		{name: "checksum file: no entry for the artifact is refused", reqs: 0, within: time.Second,
 			wantErr: `.sha256: 2 entries and none for "containerd-shim" (entries: crictl.tgz, runc): refusing to guess`,
-			handler: sums(payload, other+"  crictl.tgz\n"+sum(payload)+"  runc\n")},
+			handler: sums(payload, other+"  crictl.tgz\n"+testutil.SHA256(payload)+"  runc\n")},
 		{name: "checksum file: two hashes for the artifact are refused", reqs: 0, within: time.Second,
 			wantErr: ".sha256: two different hashes for containerd-shim",
-			handler: sums(payload, sum(payload)+"  containerd-shim\n"+other+"  ./containerd-shim\n")},
+			handler: sums(payload, testutil.SHA256(payload)+"  containerd-shim\n"+other+"  ./containerd-shim\n")},
 	}
 	tried, refused := 0, 0
 	for _, tc := range tests {
@@ -96,7 +98,7 @@ func TestBoundsAndChecksumFiles(t *testing.T) {
 			}
 			req := Request{URL: srv.URL + "/containerd-shim", Dest: dest, Mode: 0o755, MaxBytes: tc.maxReq}
 			if tc.pinned {
-				req.SHA256 = sum(payload)
+				req.SHA256 = testutil.SHA256(payload)
 			}
 			d := &Downloader{Client: srv.Client(), Attempts: 3, BaseDelay: 5 * time.Millisecond, MaxDelay: 10 * time.Millisecond,
 				StallTimeout: 200 * time.Millisecond, Deadline: 700 * time.Millisecond, MaxBytes: tc.maxDL}
