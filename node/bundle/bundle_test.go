@@ -415,7 +415,7 @@ func TestSparseMembersRefused(t *testing.T) {
 	good, m := create(t, testSpec(t, srv, files, "rocky-9"))
 	srv.Close()
 	names, data := members(t, good)
-	kubelet, _ := m.Get(Kubelet)
+	kubelet, _ := m.Get(artifacts.Kubelet)
 	for _, format := range []string{"gnu", "posix"} {
 		t.Run(format, func(t *testing.T) {
 			src := t.TempDir()
