@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/provision-dev/provision/node/nodeconfig"
+	"github.com/provision-dev/provision/api/v1alpha1"
 )
 
 // confineEnv marks the re-executed test process that runs inside its own
@@ -160,7 +160,7 @@ func TestHostileSymlinksConfined(t *testing.T) {
 	sentinel := filepath.Join(work, "outside")
 	art := newArtifacts(t)
 	cfg := art.nodeConfig()
-	cfg.Packages.Apt = &nodeconfig.AptRepository{URL: "https://mirror.internal/debian", Suite: "bookworm", Components: []string{"main"}, Trusted: true, Exclusive: true}
+	cfg.Packages.Apt = &v1alpha1.AptRepository{URL: "https://mirror.internal/debian", Suite: "bookworm", Components: []string{"main"}, Trusted: true, Exclusive: true}
 	path := confinedStubPath(t, work)
 	ca, err := os.ReadFile(filepath.Join("..", "..", "generate", "testdata", "ca.crt"))
 	if err != nil {
