@@ -205,8 +205,8 @@ func TestPrebakedJoin(t *testing.T) {
 	defer healthz.Close()
 	join := testOptions(root, newFakeHost(""), true, nil)
 	join.HealthzURL = healthz.URL
-	join.Seed.Token = testToken
-	join.Seed.CACert = ca
+	join.Flags.Token = testToken
+	join.Flags.CACert = ca
 
 	// The machine's userdata asks for another kubelet: join refuses.
 	other := cfg

@@ -52,7 +52,7 @@ func TestPreviewGolden(t *testing.T) {
 			cfg := goldenConfig(c.version)
 			root := testRoot(t, c.profile, &cfg)
 			opts := testOptions(root, newFakeHost(""), true, nil)
-			opts.Seed.Token = testToken
+			opts.Flags.Token = testToken
 			n := prepare(t, opts)
 			entries, err := n.Preview(context.Background(), Base, Join)
 			if err != nil {
@@ -83,7 +83,7 @@ func TestFilesGolden(t *testing.T) {
 			before := map[string]bool{}
 			filepath.WalkDir(root, func(p string, d fs.DirEntry, _ error) error { before[p] = true; return nil })
 			opts := testOptions(root, newFakeHost(""), false, nil)
-			opts.Seed.Token = testToken
+			opts.Flags.Token = testToken
 			n := prepare(t, opts)
 			if err := n.Run(context.Background(), Base); err != nil {
 				t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 // builder that needs the input: it fails that phase's build (recorded in
 // status.json), and only that phase.
 type inputs struct {
-	// caCert and cloudConfig are the seed's --ca-cert and --cloud-config files.
+	// caCert and cloudConfig are the --ca-cert and --cloud-config files.
 	caCert, cloudConfig input
 	// joined says the kubelet's kubeconfig exists (a TLS bootstrap happened before).
 	joined bool
@@ -38,7 +38,7 @@ type bundleInput struct {
 
 // readInputs reads every input of the builders (see inputs).
 func (n *Node) readInputs() {
-	s := n.opts.Seed
+	s := n.opts.Flags
 	n.in.caCert = readInput("--ca-cert", s.CACert)
 	n.in.cloudConfig = readInput("--cloud-config", s.CloudConfig)
 	root := n.Env.Root

@@ -41,7 +41,7 @@ const bootstrapRefusalGrace = 10 * time.Second
 
 func joinBuilder(n *Node) ([]tasks.Task, error) {
 	k := n.Config.Kubernetes
-	s := n.opts.Seed
+	s := n.opts.Flags
 	out := []tasks.Task{&tasks.RequireFile{TaskName: "kubelet/binary-present", Path: n.binPath("kubelet"), Hint: "run `provision node base` first"}}
 	if s.CACert != "" {
 		if n.in.caCert.err != nil {

@@ -54,9 +54,9 @@ const (
 	Join Phase = "join"
 )
 
-// Seed holds the seed's command-line settings, used when there is no config file
+// Flags holds the command-line settings of `provision node`, used when there is no config file
 // (and, for the join material, also with one).
-type Seed struct {
+type Flags struct {
 	KubeletVersion string
 	CloudProvider  string
 	// CloudConfig is a host path copied to the node's cloud config path.
@@ -79,7 +79,7 @@ type Options struct {
 	ConfigPath string
 	// OSProfile overrides detection from the root's /etc/os-release.
 	OSProfile string
-	Seed      Seed
+	Flags     Flags
 	Runner    runner.Runner
 	Log       *slog.Logger
 	// Downloader overrides the default downloader (tests: fast retries).
@@ -118,7 +118,7 @@ type Node struct {
 	bundleSizes map[string]int64
 }
 
-// Prepare loads the config (or builds it from the seed), picks the OS profile and
+// Prepare loads the config (or builds it from the flags), picks the OS profile and
 // sets up the environment tasks run in.
 func Prepare(ctx context.Context, opts Options) (*Node, error) {
 	root, err := fsroot.New(opts.Root)
@@ -184,8 +184,8 @@ func Prepare(ctx context.Context, opts Options) (*Node, error) {
 	return n, nil
 }
 
-// loadConfig reads the node config (or builds it from the seed when there is
-// none) and merges the seed's flags; every value, from the file or a flag, is
+// loadConfig reads the node config (or builds it from the flags when there is
+// none) and merges the command-line flags; every value, from the file or a flag, is
 // validated before anything uses it.
 func loadConfig(root fsroot.Root, opts Options) (v1alpha1.NodeConfig, error) {
 	path, explicit := opts.ConfigPath, opts.ConfigPath != ""
@@ -201,16 +201,16 @@ func loadConfig(root fsroot.Root, opts Options) (v1alpha1.NodeConfig, error) {
 	}
 	switch {
 	case err == nil:
-		return mergeSeed(cfg, opts.Seed, path)
+		return mergeFlags(cfg, opts.Flags, path)
 	case explicit || !errors.Is(err, fs.ErrNotExist):
 		return cfg, err
 	}
-	return seedConfig(opts.Seed, path)
+	return configFromFlags(opts.Flags, path)
 }
 
-// mergeSeed applies the seed's flags to a config file: a flag that contradicts
+// mergeFlags applies the command-line flags to a config file: a flag that contradicts
 // the file is refused; --apiserver-url fills in a file without one.
-func mergeSeed(cfg v1alpha1.NodeConfig, s Seed, path string) (v1alpha1.NodeConfig, error) {
+func mergeFlags(cfg v1alpha1.NodeConfig, s Flags, path string) (v1alpha1.NodeConfig, error) {
 	var conflicts []string
 	if s.KubeletVersion != "" && s.KubeletVersion != cfg.Kubernetes.Version {
 		conflicts = append(conflicts, "--kubelet-version")
@@ -224,13 +224,13 @@ func mergeSeed(cfg v1alpha1.NodeConfig, s Seed, path string) (v1alpha1.NodeConfi
 	if s.APIServerURL != "" && cfg.Kubernetes.APIServerURL == "" {
 		cfg.Kubernetes.APIServerURL = s.APIServerURL
 	}
-	return cfg, seedErrors(cfg.Validate(""))
+	return cfg, flagErrors(cfg.Validate(""))
 }
 
-// seedConfig builds the config from the seed's flags (no config file).
-func seedConfig(s Seed, path string) (v1alpha1.NodeConfig, error) {
+// configFromFlags builds the config from the command-line flags (no config file).
+func configFromFlags(s Flags, path string) (v1alpha1.NodeConfig, error) {
 	if s.KubeletVersion == "" {
-		return v1alpha1.NodeConfig{}, fmt.Errorf("no node config at %s and no --kubelet-version: run `provision generate` or pass the seed flags (--kubelet-version, --apiserver-url, --token or --token-file, --ca-cert)", path)
+		return v1alpha1.NodeConfig{}, fmt.Errorf("no node config at %s and no --kubelet-version: run `provision generate` or pass the node flags (--kubelet-version, --apiserver-url, --token or --token-file, --ca-cert)", path)
 	}
 	arch := s.Arch
 	if arch == "" {
@@ -242,27 +242,27 @@ func seedConfig(s Seed, path string) (v1alpha1.NodeConfig, error) {
 	if s.CloudConfig != "" {
 		cfg.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath
 	}
-	return cfg, seedErrors(cfg.Validate(""))
+	return cfg, flagErrors(cfg.Validate(""))
 }
 
-// seedFlags names the flag behind each config field the seed sets.
-var seedFlags = map[string]string{
+// configFlags names the flag behind each config field the flags set.
+var configFlags = map[string]string{
 	"kubernetes.version":       "--kubelet-version",
 	"kubernetes.apiServerURL":  "--apiserver-url",
 	"kubernetes.cloudProvider": "--cloud-provider",
 }
 
-// seedErrors names the seed's flag in each error (a file's own errors were
+// flagErrors names the command-line flag in each error (a file's own errors were
 // reported by Load already); nil when es is empty.
-func seedErrors(es validation.Errors) error {
+func flagErrors(es validation.Errors) error {
 	for i := range es {
-		es[i].Flag = seedFlags[es[i].Field]
+		es[i].Flag = configFlags[es[i].Field]
 	}
 	return es.Err()
 }
 
 func (n *Node) readToken() error {
-	s := n.opts.Seed
+	s := n.opts.Flags
 	if s.Token != "" && s.TokenFile != "" {
 		return errors.New("--token and --token-file: give only one")
 	}

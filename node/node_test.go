@@ -121,7 +121,7 @@ func TestBaseInContainerSkipsKernel(t *testing.T) {
 	}
 }
 
-func TestJoinWithSeedFlags(t *testing.T) {
+func TestJoinWithFlags(t *testing.T) {
 	srv := newArtifactServer(t)
 	cfg := testConfig(srv, "debian-12")
 	root := testRoot(t, "debian-12", &cfg)
@@ -136,8 +136,8 @@ func TestJoinWithSeedFlags(t *testing.T) {
 	host := newFakeHost("")
 	opts := testOptions(root, host, true, &logs)
 	opts.HealthzURL = healthz.URL
-	opts.Seed.Token = testToken
-	opts.Seed.CACert = ca
+	opts.Flags.Token = testToken
+	opts.Flags.CACert = ca
 	os.MkdirAll(filepath.Join(root, StateDir), 0o755)
 	os.WriteFile(filepath.Join(root, FailedMarker), []byte("stale"), 0o644)
 	n := prepare(t, opts)
@@ -226,24 +226,24 @@ func TestJoinHealthzTimeout(t *testing.T) {
 	}
 }
 
-func TestSeedWithoutConfig(t *testing.T) {
+func TestFlagsWithoutConfig(t *testing.T) {
 	root := testRoot(t, "ubuntu-22.04", nil)
 	opts := testOptions(root, newFakeHost(""), false, nil)
 	if _, err := Prepare(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "--kubelet-version") {
 		t.Fatalf("err = %v", err)
 	}
-	opts.Seed.KubeletVersion = "1.31"
+	opts.Flags.KubeletVersion = "1.31"
 	_, err := Prepare(context.Background(), opts)
 	if err == nil || !strings.Contains(err.Error(), "--kubelet-version / kubernetes.version: must be vMAJOR") {
 		t.Fatalf("err = %v", err)
 	}
-	opts.Seed.KubeletVersion = "v1.31.4"
-	opts.Seed.Token = "not-a-token-secret"
+	opts.Flags.KubeletVersion = "v1.31.4"
+	opts.Flags.Token = "not-a-token-secret"
 	_, err = Prepare(context.Background(), opts)
 	if err == nil || strings.Contains(err.Error(), "not-a-token-secret") {
 		t.Fatalf("err = %v", err)
 	}
-	opts.Seed.Token = ""
+	opts.Flags.Token = ""
 	n, err := Prepare(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +258,7 @@ func TestUnknownOS(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 	os.WriteFile(filepath.Join(root, "etc/os-release"), []byte("ID=gentoo\nVERSION_ID=2.15\n"), 0o644)
 	opts := testOptions(root, newFakeHost(""), false, nil)
-	opts.Seed.KubeletVersion = "v1.31.4"
+	opts.Flags.KubeletVersion = "v1.31.4"
 	_, err := Prepare(context.Background(), opts)
 	if err == nil || !strings.Contains(err.Error(), "gentoo") || !strings.Contains(err.Error(), "debian-12") {
 		t.Fatalf("err = %v", err)
@@ -277,7 +277,7 @@ func TestBuildersReadNothing(t *testing.T) {
 	pem := []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
 	os.WriteFile(ca, pem, 0o644)
 	opts := testOptions(root, newFakeHost(""), false, nil)
-	opts.Seed.CACert = ca
+	opts.Flags.CACert = ca
 	n := prepare(t, opts)
 	os.Remove(ca)
 	list, err := n.Tasks(Join)
@@ -294,7 +294,7 @@ func TestBuildersReadNothing(t *testing.T) {
 		t.Fatalf("join has no %s task with the CA read by Prepare", tCACert)
 	}
 
-	opts.Seed.CACert = filepath.Join(t.TempDir(), "missing.crt")
+	opts.Flags.CACert = filepath.Join(t.TempDir(), "missing.crt")
 	n = prepare(t, opts)
 	if _, err := n.Tasks(Base); err != nil {
 		t.Fatalf("base needs no --ca-cert: %v", err)

@@ -41,8 +41,8 @@ func TestUnitsVerify(t *testing.T) {
 			}
 			root := testRoot(t, v.profile, &cfg)
 			opts := testOptions(root, newFakeHost(""), false, nil)
-			opts.Seed.Token = testToken
-			opts.Seed.CACert = ca
+			opts.Flags.Token = testToken
+			opts.Flags.CACert = ca
 			for _, phase := range []Phase{Base, Join} {
 				if err := prepare(t, opts).Run(context.Background(), phase); err != nil {
 					t.Fatalf("%s: %v", phase, err)

@@ -32,14 +32,14 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.dryRun, "dry-run", false, "preview the phase(s): print every task and whether it would change anything; apply nothing")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every command run")
 	fl.StringVar(&f.opts.OSProfile, "os", "", "OS profile, overriding detection from /etc/os-release")
-	fl.StringVar(&f.opts.Seed.KubeletVersion, "kubelet-version", "", "kubelet version vX.Y.Z (when there is no config file)")
-	fl.StringVar(&f.opts.Seed.CloudProvider, "cloud-provider", "", "kubelet --cloud-provider (external, or an in-tree name on old versions)")
-	fl.StringVar(&f.opts.Seed.CloudConfig, "cloud-config", "", "cloud provider config file to install (copied to /etc/kubernetes/cloud-config, 0600)")
-	fl.StringVar(&f.opts.Seed.Token, "token", "", "bootstrap token (prefer --token-file: argv is visible to other users)")
-	fl.StringVar(&f.opts.Seed.TokenFile, "token-file", "", "file holding the bootstrap token")
-	fl.StringVar(&f.opts.Seed.CACert, "ca-cert", "", "cluster CA certificate to install (copied to /etc/kubernetes/pki/ca.crt)")
+	fl.StringVar(&f.opts.Flags.KubeletVersion, "kubelet-version", "", "kubelet version vX.Y.Z (when there is no config file)")
+	fl.StringVar(&f.opts.Flags.CloudProvider, "cloud-provider", "", "kubelet --cloud-provider (external, or an in-tree name on old versions)")
+	fl.StringVar(&f.opts.Flags.CloudConfig, "cloud-config", "", "cloud provider config file to install (copied to /etc/kubernetes/cloud-config, 0600)")
+	fl.StringVar(&f.opts.Flags.Token, "token", "", "bootstrap token (prefer --token-file: argv is visible to other users)")
+	fl.StringVar(&f.opts.Flags.TokenFile, "token-file", "", "file holding the bootstrap token")
+	fl.StringVar(&f.opts.Flags.CACert, "ca-cert", "", "cluster CA certificate to install (copied to /etc/kubernetes/pki/ca.crt)")
 	fl.StringVar(&f.opts.BinaryPath, "provision-path", "", "path of the provision binary on the node, run by the health timers (default: the profile's binary dir + /provision)")
-	fl.StringVar(&f.opts.Seed.APIServerURL, "apiserver-url", "", "https URL of the API server (for the bootstrap kubeconfig)")
+	fl.StringVar(&f.opts.Flags.APIServerURL, "apiserver-url", "", "https URL of the API server (for the bootstrap kubeconfig)")
 	fl.StringVar(&f.opts.Bundle, "bundle", "", "base: install the artifacts from this bundle (provision bundle), verified as a whole, with no network")
 	fl.StringVar(&f.opts.BundleSHA256, "bundle-sha256", "", "pinned sha256 of the --bundle file itself")
 	fl.DurationVar(&f.lockTimeout, "lock-timeout", 5*time.Minute, "how long to wait for another provision node run on the same root to finish")
@@ -102,7 +102,7 @@ func newNodeCmd() *cobra.Command {
 		Use:   "node",
 		Short: "Install, configure and join this machine as a Kubernetes node (base, then join)",
 		Long: `Runs on the node. Reads /etc/provision/node.yaml (written by provision generate)
-or builds the config from the seed flags, then runs the base phase (packages,
+or builds the config from the flags flags, then runs the base phase (packages,
 kernel settings, swap, CNI plugins, containerd, crictl, kubelet binary, health
 checks) and the join phase (kubelet config and unit, TLS bootstrap). Every task
 checks the actual state and applies only the difference. Status goes to
