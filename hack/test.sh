@@ -83,7 +83,13 @@ done < <(go list ./...)
 phase_end "fuzz"
 
 phase "benchmarks (1 iteration each, smoke)"
-go test -run '^$' -bench . -benchtime 1x ./... >/dev/null
+bench_log=$(mktemp)
+if ! go test -run '^$' -bench . -benchtime 1x ./... >"$bench_log" 2>&1; then
+  grep -v '^ok\|no test files\|^Benchmark\|^goos\|^goarch\|^pkg\|^cpu\|^PASS' "$bench_log" >&2
+  rm -f "$bench_log"
+  exit 1
+fi
+rm -f "$bench_log"
 phase_end "benchmarks"
 
 phase "reproducible build"

@@ -8,13 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/fsroot"
 )
 
 // upstreamSizes are the sizes of the real v1.31.4 amd64 artifacts (kubelet,
-// CNI plugins v1.5.1 tgz, crictl v1.31.1 tgz, containerd 1.7.24 tgz, runc v1.2.3).
+// CNI plugins v1.5.1 tgz, crictl v1.31.1 tgz, containerd 1.7.24 tgz, runc v1.2.3),
+// by artifact name; an artifact without a size here is served at 10 MiB.
 var upstreamSizes = map[string]int{
-	"/kubelet": 78 << 20, "/cni.tgz": 50 << 20, "/crictl.tgz": 20 << 20, "/containerd.tgz": 35 << 20, "/runc": 11 << 20,
+	artifacts.Kubelet: 78 << 20, artifacts.CNIPlugins: 50 << 20, artifacts.Crictl: 20 << 20,
+	artifacts.Containerd: 35 << 20, artifacts.Runc: 11 << 20,
 }
 
 // BenchmarkBundle creates a rocky-9 bundle of upstream-sized (incompressible)
@@ -22,7 +25,12 @@ var upstreamSizes = map[string]int{
 func BenchmarkBundle(b *testing.B) {
 	rng := rand.New(rand.NewChaCha8([32]byte{1}))
 	files := map[string][]byte{}
-	for p, n := range upstreamSizes {
+	for _, a := range artifacts.Configurable() {
+		n, ok := upstreamSizes[a.Name]
+		if !ok {
+			n = 10 << 20
+		}
+		p := "/" + a.File
 		buf := make([]byte, n)
 		for i := 0; i+8 <= n; i += 8 {
 			v := rng.Uint64()
