@@ -77,7 +77,14 @@ phase "fuzz (${FUZZCOUNT:-20000} executions per target)"
 while read -r pkg; do
   for fn in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
     echo "fuzz $pkg $fn"
-    timeout 600 go test -run "^$" -fuzz "^${fn}\$" -fuzztime "${FUZZCOUNT:-20000}x" -fuzzminimizetime 2s "$pkg" 2>&1 | tail -n 3
+    fuzz_log=$(mktemp)
+    if ! timeout 600 go test -run "^$" -fuzz "^${fn}\$" -fuzztime "${FUZZCOUNT:-20000}x" -fuzzminimizetime 2s "$pkg" >"$fuzz_log" 2>&1; then
+      tail -n 40 "$fuzz_log" >&2
+      rm -f "$fuzz_log"
+      exit 1
+    fi
+    tail -n 3 "$fuzz_log"
+    rm -f "$fuzz_log"
   done
 done < <(go list ./...)
 phase_end "fuzz"
