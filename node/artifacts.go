@@ -51,6 +51,9 @@ func artifactsBuilder(n *Node) ([]tasks.Task, error) {
 	// The downloads need only what prepares their sources (an airgap bundle), not
 	// the packages or kernel settings before them: they run during the install.
 	var after []string
+	for _, t := range n.skewTask(Base) {
+		after = append(after, t.Name()) // an upgrade's new kubelet only once the API server allows it
+	}
 	for _, t := range pre {
 		after = append(after, t.Name())
 	}

@@ -57,7 +57,7 @@ func (s *artifactServer) artifact(p string) v1alpha1.Artifact {
 func testConfig(srv *artifactServer, profile string) v1alpha1.NodeConfig {
 	c := nodeconfig.New("v1.31.4", "amd64")
 	c.OSProfile = profile
-	c.Kubernetes.APIServerURL = "https://10.0.0.1:6443"
+	c.Kubernetes.APIServerURL = "https://127.0.0.1:6443"
 	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}
 	c.Kubernetes.ClusterDomain = "cluster.local"
 	c.Artifacts = v1alpha1.Artifacts{}

@@ -17,6 +17,10 @@ type inputs struct {
 	caCert, cloudConfig input
 	// joined says the kubelet's kubeconfig exists (a TLS bootstrap happened before).
 	joined bool
+	// apiServer is the API server's URL: the config's, else the kubelet's
+	// kubeconfig's, else the bootstrap kubeconfig's ("" when none is known yet,
+	// as in an image build).
+	apiServer string
 	// bundle is where base's artifacts may come from.
 	bundle bundleInput
 }
@@ -43,6 +47,7 @@ func (n *Node) readInputs() {
 	n.in.cloudConfig = readInput("--cloud-config", s.CloudConfig)
 	root := n.Env.Root
 	n.in.joined = root.Exists(n.Config.Kubernetes.KubeconfigPath)
+	n.in.apiServer = apiServerOf(root, n.Config.Kubernetes)
 	installed := path.Join(BundleDir, bundle.ManifestName)
 	switch {
 	case n.opts.Bundle != "":

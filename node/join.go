@@ -78,11 +78,12 @@ func joinBuilder(n *Node) ([]tasks.Task, error) {
 	if timeout == 0 {
 		timeout = 60 * time.Second
 	}
+	out = append(out, n.skewTask(Join)...)
 	out = append(out,
 		&tasks.File{TaskName: tKubeletConfig, Path: KubeletConfigPath, Content: kcfg},
 		&tasks.File{TaskName: tKubeletUnit, Path: KubeletUnitPath, Content: n.kubeletUnit()},
 		&tasks.File{TaskName: tKubeletDropIn, Path: KubeletDropInPath, Content: n.kubeletDropIn()},
-		&tasks.Service{TaskName: "kubelet/service", Unit: "kubelet.service", Start: true,
+		&tasks.Service{TaskName: "kubelet/service", Unit: "kubelet.service", Start: true, ExecPath: n.binPath("kubelet"),
 			ReloadOn:  []string{tKubeletUnit, tKubeletDropIn},
 			RestartOn: []string{tKubeletUnit, tKubeletDropIn, tKubeletConfig, tBootstrap, tCACert, tCloudConfig}},
 		// The kubelet serves healthz only after its TLS bootstrap: wait for that

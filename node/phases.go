@@ -48,7 +48,7 @@ func (n *Node) Run(ctx context.Context, p Phase) error {
 type builder func(n *Node) ([]tasks.Task, error)
 
 func (n *Node) baseTasks() ([]tasks.Task, error) {
-	return n.build(runtimeConfigBuilder, packagesBuilder, kernelBuilder, swapBuilder, artifactsBuilder, cniBuilder, runtimeBuilder, healthBuilder)
+	return n.build(upgradeBuilder, runtimeConfigBuilder, packagesBuilder, kernelBuilder, swapBuilder, artifactsBuilder, cniBuilder, runtimeBuilder, healthBuilder)
 }
 
 func (n *Node) joinTasks() ([]tasks.Task, error) {

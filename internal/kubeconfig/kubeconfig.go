@@ -60,3 +60,21 @@ func Token(data []byte) (string, error) {
 	}
 	return a.Token, nil
 }
+
+// Server returns the API server URL of a kubeconfig's current context (the
+// kubelet's, or a bootstrap kubeconfig). Its errors never quote the file.
+func Server(data []byte) (string, error) {
+	cfg, err := clientcmd.Load(data)
+	if err != nil {
+		return "", fmt.Errorf("parse kubeconfig: %T", err) // the error could quote the config
+	}
+	ctx, ok := cfg.Contexts[cfg.CurrentContext]
+	if !ok {
+		return "", fmt.Errorf("kubeconfig: current context %q not found", cfg.CurrentContext)
+	}
+	c, ok := cfg.Clusters[ctx.Cluster]
+	if !ok || c.Server == "" {
+		return "", fmt.Errorf("kubeconfig: cluster %q has no server", ctx.Cluster)
+	}
+	return c.Server, nil
+}

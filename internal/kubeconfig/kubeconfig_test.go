@@ -33,9 +33,20 @@ func TestBuildRoundTrip(t *testing.T) {
 			if err != nil || tok != tt.in.Token {
 				t.Fatalf("Token = %q, %v", tok, err)
 			}
+			if srv, err := Server(out); err != nil || srv != tt.in.Server {
+				t.Fatalf("Server = %q, %v", srv, err)
+			}
 			if strings.Count(string(out), tt.in.Token) != 1 {
 				t.Fatalf("token should appear exactly once")
 			}
 		})
+	}
+}
+
+func TestServerErrors(t *testing.T) {
+	for _, in := range []string{"{", "apiVersion: v1\nkind: Config\ncurrent-context: x\n", "apiVersion: v1\nkind: Config\ncurrent-context: x\ncontexts: [{name: x, context: {cluster: c}}]\n"} {
+		if _, err := Server([]byte(in)); err == nil {
+			t.Errorf("Server(%q): no error", in)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -15,13 +16,18 @@ import (
 
 // Service enables (and on a live root starts) a systemd unit. It runs
 // daemon-reload first when one of ReloadOn changed, and restarts a running unit
-// when one of RestartOn changed.
+// when one of RestartOn changed or its executable was replaced.
 type Service struct {
 	TaskName  string
 	Unit      string
 	Start     bool
 	ReloadOn  []string
 	RestartOn []string
+	// ExecPath is the unit's executable (node path). A running unit whose main
+	// process runs another file than the one now at ExecPath (an upgrade
+	// replaced it, in this run or an earlier one) is restarted, once, together
+	// with any RestartOn change.
+	ExecPath string
 }
 
 func (t *Service) Name() string { return t.TaskName }
@@ -115,7 +121,16 @@ func (t *Service) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 		if !e.Live {
 			skip = append(skip, "not started: root is not the running system")
 		} else {
-			switch why := e.Changed(t.RestartOn...); {
+			why := e.Changed(t.RestartOn...)
+			replaced := !startNow && t.execReplaced(ctx, e)
+			var reasons []string
+			if len(why) > 0 {
+				reasons = append(reasons, strings.Join(why, ", ")+" changed")
+			}
+			if replaced {
+				reasons = append(reasons, t.ExecPath+" replaced")
+			}
+			switch {
 			case startNow:
 				if enabled {
 					if err := run("start", t.Unit); err != nil {
@@ -123,15 +138,15 @@ func (t *Service) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 					}
 					did = append(did, "start "+t.Unit)
 				}
-			case len(why) > 0:
-				if t.startedSinceChange(ctx, e) {
+			case len(reasons) > 0:
+				if !replaced && t.startedSinceChange(ctx, e) {
 					skip = append(skip, fmt.Sprintf("%s started after %s changed: no restart", t.Unit, strings.Join(why, ", ")))
 					break
 				}
 				if err := run("restart", t.Unit); err != nil {
 					return Outcome{}, err
 				}
-				did = append(did, fmt.Sprintf("restart %s (%s changed)", t.Unit, strings.Join(why, ", ")))
+				did = append(did, fmt.Sprintf("restart %s (%s)", t.Unit, strings.Join(reasons, ", ")))
 			}
 		}
 	}
@@ -217,3 +232,33 @@ func (t *Service) startedSinceChange(ctx context.Context, e *Env) bool {
 	}
 	return time.Duration(us)*time.Microsecond > changedAt
 }
+
+// execReplaced reports whether the unit's running main process executes another
+// file than the one at ExecPath (live roots only: /proc is the node's). Unknown
+// means no.
+func (t *Service) execReplaced(ctx context.Context, e *Env) bool {
+	if t.ExecPath == "" || !e.Live {
+		return false
+	}
+	res, err := e.Exec(ctx, nil, t.systemctl(e, "show", "-p", "MainPID", t.Unit)...)
+	if err != nil {
+		return false
+	}
+	v, found := strings.CutPrefix(strings.TrimSpace(string(res.Stdout)), "MainPID=")
+	pid, err := strconv.Atoi(v)
+	if !found || err != nil || pid <= 0 {
+		return false
+	}
+	running, err := os.Stat(procExe(pid))
+	if err != nil {
+		return false
+	}
+	current, err := e.Root.Stat(t.ExecPath)
+	if err != nil {
+		return false
+	}
+	return !os.SameFile(running, current)
+}
+
+// procExe is the executable of process pid; replaceable in tests.
+var procExe = func(pid int) string { return "/proc/" + strconv.Itoa(pid) + "/exe" }
