@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
 # Builds Kubernetes binaries (kubelet, kube-apiserver, kube-controller-manager, kubectl), etcd and
 # crictl from the Go module proxy into a cache outside the repository, for the end-to-end tests.
-#   hack/build-kube.sh [VERSION]   (default v1.31.4; ETCD_VERSION default v3.5.16,
-#                                   CRICTL_VERSION default v1.34.0: the oldest cri-tools the proxy serves)
+#   hack/build-kube.sh [VERSION]   (default v1.37.2; ETCD_VERSION default v3.5.16,
+#                                   CRICTL_VERSION default v1.37.0: the newest cri-tools the proxy serves)
 # Output: $CACHE/kube/VERSION/{kubelet,kube-apiserver,kube-controller-manager,kubectl},
 #         $CACHE/etcd/ETCD_VERSION/etcd, $CACHE/crictl/CRICTL_VERSION/crictl;
 #         CACHE = $PROVISION_TEST_CACHE or /var/cache/provision-test.
 # ONLY=crictl builds (or checks) crictl alone.
 # Re-runs check the cached binaries' versions and rebuild only what is missing or wrong.
 set -euo pipefail
-version=${1:-v1.31.4}
+version=${1:-v1.37.2}
 etcd_version=${ETCD_VERSION:-v3.5.16}
 cache=${PROVISION_TEST_CACHE:-/var/cache/provision-test}
 out="$cache/kube/$version"
 etcd_out="$cache/etcd/$etcd_version"
-crictl_version=${CRICTL_VERSION:-v1.34.0}
+crictl_version=${CRICTL_VERSION:-v1.37.0}
 crictl_out="$cache/crictl/$crictl_version"
 mkdir -p "$out" "$etcd_out" "$crictl_out"
 export GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local

@@ -28,14 +28,18 @@ func TestIgnitionJoin(t *testing.T) {
 	if _, err := os.Stat(ignitionBinary); err != nil {
 		t.Fatalf("Ignition is missing (%v): install Debian's ignition package (hack/e2e-prereqs.sh)", err)
 	}
-	e := newJoinEnv(t)
+	forEachVersion(t, ignitionJoin)
+}
+
+func ignitionJoin(t *testing.T, version string) {
+	e := newJoinEnvVersion(t, version)
 	token := e.cluster.CreateToken(t, 15*time.Minute)
 	u := e.generateUserdata(t, osprofiles.Ignition, "e2e-ignition", token, e.provSHA)
 	root := testenv.NewRoot(t, testenv.Bookworm)
 	runIgnition(t, root, u)
 	testenv.InstallNodeShims(t, root, e.pauseTar)
 	e.installMirrorKey(t, root)
-	e.bootAndJoin(t, root, u, "ignition", 6*time.Minute)
+	e.bootAndJoin(t, root, u, "ignition "+version, 6*time.Minute)
 	t.Logf("requests: provision server %v, artifact server %v", e.provReqs.reset(), e.artReqs.reset())
 }
 

@@ -38,7 +38,8 @@ const e2eConfigPath = "/etc/provision/e2e-node.yaml"
 // repository and node artifacts) and, apart from it, the server of the
 // provision binary the userdata fetches.
 type joinEnv struct {
-	version  string // of the cluster and the node's kubelet
+	version        string // of the cluster
+	kubeletVersion string // of the node's kubelet (the cluster's, but in the upgrade scenario)
 	ns       *testenv.NetNS
 	cluster  *testenv.Cluster
 	repo     *testenv.AptRepo
@@ -50,6 +51,9 @@ type joinEnv struct {
 	prov     *testenv.Server
 	provReqs *requestLog
 	provSHA  string
+
+	// beforePod, if set, runs once the node is Ready, before the test pod.
+	beforePod func(t *testing.T, m *testenv.Machine, node string)
 }
 
 // newJoinEnv starts the cluster (of kubeletVersion) and the servers.
@@ -58,12 +62,22 @@ func newJoinEnv(t *testing.T) *joinEnv { return newJoinEnvVersion(t, kubeletVers
 // newJoinEnvVersion starts a cluster of Kubernetes version and the servers; the
 // node gets the kubelet of the same version.
 func newJoinEnvVersion(t *testing.T, version string) *joinEnv {
+	return newJoinEnvKubelet(t, version, version)
+}
+
+// newJoinEnvKubelet starts a cluster of Kubernetes version and the servers; the
+// node gets the kubelet of kubeletVersion.
+func newJoinEnvKubelet(t *testing.T, version, kubeletVersion string) *joinEnv {
 	t.Helper()
 	testenv.Require(t)
-	e := &joinEnv{version: version, repo: localRepo(t)}
+	e := &joinEnv{version: version, kubeletVersion: kubeletVersion, repo: localRepo(t)}
 	e.ns = testenv.NewNetNS(t)
 	e.cluster = testenv.StartCluster(t, e.ns, version)
-	e.a = buildJoinArtifacts(t, e.repo, e.cluster.KubeDir)
+	kubeDir := e.cluster.KubeDir
+	if kubeletVersion != version {
+		kubeDir, _ = testenv.KubeBinaries(t, kubeletVersion)
+	}
+	e.a = buildJoinArtifacts(t, e.repo, kubeDir)
 	e.pauseTar = testenv.PauseImage(t, t.TempDir())
 	e.art, e.artReqs = serveNode(t, e.ns, e.repo, e.a)
 	e.provSHA = testutil.SHA256File(t, e.a.provision)
@@ -131,7 +145,7 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 		t.Fatal(err)
 	}
 	spec := v1alpha1.GenerateConfig{
-		OS: "debian-12", Format: format, KubeletVersion: e.version, APIServerURL: e.cluster.URL,
+		OS: "debian-12", Format: format, KubeletVersion: e.kubeletVersion, APIServerURL: e.cluster.URL,
 		TokenFile: tokenFile, CACertFile: e.cluster.CACertFile, Hostname: hostname,
 		ProvisionSource: e.prov.URL + "/provision", ProvisionSHA256: provSHA, AllowHTTPSource: true,
 		Artifacts: test.Artifacts, Packages: test.Packages,
@@ -144,9 +158,14 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 		spec.IgnitionVersion = "3.3"
 		argv = append(argv, "--ignition-version", "3.3")
 	}
-	for _, a := range extra {
-		if a == "--prebaked" {
+	for i, a := range extra {
+		switch {
+		case a == "--prebaked":
 			spec.Prebaked = true
+		case a == "--cloud-provider" && i+1 < len(extra):
+			spec.CloudProvider = extra[i+1]
+		case a == "--cloud-config" && i+1 < len(extra):
+			spec.CloudConfigFile = extra[i+1]
 		}
 	}
 	argv = append(argv, extra...)
@@ -420,8 +439,8 @@ func (e *joinEnv) checkJoined(t *testing.T, nt *testenv.NodeTimes, token string,
 		}
 		t.Fatalf("node not Ready within %v (registered: %v; nodes in the cluster: %v)", timeout, nt.Seen(), names)
 	}
-	if v := node.Status.NodeInfo.KubeletVersion; v != e.version {
-		t.Errorf("node %s kubelet version %q, want %s", node.Name, v, e.version)
+	if v := node.Status.NodeInfo.KubeletVersion; v != e.kubeletVersion {
+		t.Errorf("node %s kubelet version %q, want %s", node.Name, v, e.kubeletVersion)
 	}
 	id, _, _ := strings.Cut(token, ".")
 	csrs, err := e.cluster.NodeClientCSRs(ctx)
@@ -557,6 +576,9 @@ func (e *joinEnv) bootAndJoin(t *testing.T, root *testenv.Root, u userdata, scen
 	m := testenv.BootStarted(t, root, e.ns)
 	dumpOnFailure(t, m, e.cluster)
 	e.checkJoined(t, nt, u.token, timeout)
+	if e.beforePod != nil {
+		e.beforePod(t, m, u.hostname)
+	}
 	e.runPod(t, m, u.hostname)
 	waitSetupDone(t, m)
 	argv.check(t)

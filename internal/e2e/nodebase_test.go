@@ -25,12 +25,27 @@ import (
 	"github.com/provision-dev/provision/node/nodeconfig"
 )
 
-// kubeletVersion is the Kubernetes version of every scenario; olderKubeVersion
-// that of the one join scenario on an older minor (hack/build-kube.sh builds both).
+// The Kubernetes versions of the scenarios (hack/build-kube.sh builds each from
+// the Go module proxy): kubeletVersion, the newest supported minor, is the
+// version of every scenario; oldestSupportedVersion that of the join scenarios'
+// second run (the matrix: cloud-init, Ignition, prebaked); upgradeFromVersion the
+// kubelet the upgrade scenario starts from. internal/kubeversions says which
+// minors are supported.
 const (
-	kubeletVersion   = "v1.31.4"
-	olderKubeVersion = "v1.30.14"
+	kubeletVersion         = "v1.37.2"
+	oldestSupportedVersion = "v1.35.4"
+	upgradeFromVersion     = "v1.36.3"
 )
+
+// versionMatrix is newest and oldest supported, the join scenarios' versions.
+var versionMatrix = []string{kubeletVersion, oldestSupportedVersion}
+
+// forEachVersion runs a join scenario once per versionMatrix entry.
+func forEachVersion(t *testing.T, scenario func(t *testing.T, version string)) {
+	for _, v := range versionMatrix {
+		t.Run(v, func(t *testing.T) { scenario(t, v) })
+	}
+}
 
 // nodeArtifacts are the files the test serves for `provision node base`.
 type nodeArtifacts struct {
@@ -94,8 +109,13 @@ func serveNode(t *testing.T, ns *testenv.NetNS, repo *testenv.AptRepo, a nodeArt
 // nodeConfig is the node config generate would write for this node, with every
 // URL pointing at the test's server (as for an airgapped node).
 func nodeConfig(t *testing.T, url string, a nodeArtifacts) []byte {
+	return nodeConfigVersion(t, url, a, kubeletVersion)
+}
+
+// nodeConfigVersion is nodeConfig for a kubelet version.
+func nodeConfigVersion(t *testing.T, url string, a nodeArtifacts, version string) []byte {
 	t.Helper()
-	c := nodeconfig.New(kubeletVersion, "amd64")
+	c := nodeconfig.New(version, "amd64")
 	c.OSProfile = "debian-12"
 	c.Artifacts = v1alpha1.Artifacts{
 		artifacts.Kubelet:    v1alpha1.Artifact{URL: url + "/artifacts/" + a.kubelet, SHA256: a.kubeletSHA, AllowHTTP: true},

@@ -25,8 +25,10 @@ const (
 // booted with generated cloud-init userdata while the artifact server is
 // stopped and no package mirror is reachable: the node joins and goes Ready,
 // and nothing but the provision binary the userdata pins is fetched.
-func TestPrebakeOfflineJoin(t *testing.T) {
-	e := newJoinEnv(t)
+func TestPrebakeOfflineJoin(t *testing.T) { forEachVersion(t, prebakeOfflineJoin) }
+
+func prebakeOfflineJoin(t *testing.T, version string) {
+	e := newJoinEnvVersion(t, version)
 	const hostname = "e2e-prebaked"
 	image := filepath.Join(t.TempDir(), "prebaked.tar")
 
@@ -37,7 +39,7 @@ func TestPrebakeOfflineJoin(t *testing.T) {
 		root := testenv.NewRoot(t, testenv.BookwormCloudInit)
 		root.CopyFile(t, e.a.provision, "/usr/local/bin/provision", 0o755)
 		root.CopyFile(t, e.repo.KeyFile, testenv.KeyringPath, 0o644)
-		root.WriteFile(t, e2eConfigPath, nodeConfig(t, e.art.URL, e.a), 0o644)
+		root.WriteFile(t, e2eConfigPath, nodeConfigVersion(t, e.art.URL, e.a, version), 0o644)
 		testenv.InstallNodeShims(t, root, e.pauseTar)
 		m := testenv.Boot(t, root, e.ns)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -69,7 +71,7 @@ func TestPrebakeOfflineJoin(t *testing.T) {
 	root := testenv.RootFromTarball(t, image)
 	seedNoCloud(t, root, u, "e2e-prebaked-join")
 
-	_, tm := e.bootAndJoin(t, root, u, "prebaked offline join", 3*time.Minute)
+	_, tm := e.bootAndJoin(t, root, u, "prebaked offline join "+version, 3*time.Minute)
 	if n := e.artReqs.reset(); len(n) != 0 {
 		t.Errorf("the offline join reached the artifact server: %v", n)
 	}

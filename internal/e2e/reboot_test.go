@@ -265,7 +265,7 @@ func (e *joinEnv) generateMarked(t *testing.T, hostname string, mk *markers) (us
 	}
 	out := filepath.Join(dir, "userdata")
 	argv := []string{"generate", "--config", cfgFile, "--os", "debian-12", "--format", string(osprofiles.CloudInit),
-		"--kubelet-version", e.version, "--apiserver-url", e.cluster.URL,
+		"--kubelet-version", e.kubeletVersion, "--apiserver-url", e.cluster.URL,
 		"--token-file", tokenFile, "--ca-cert", e.cluster.CACertFile, "--hostname", hostname,
 		"--cloud-provider", "external", "--cloud-config", cloudFile,
 		"--provision-source", e.prov.URL + "/provision", "--provision-sha256", e.provSHA, "--allow-http-source", "-o", out}
@@ -280,7 +280,7 @@ func (e *joinEnv) generateMarked(t *testing.T, hostname string, mk *markers) (us
 		}
 	}
 	spec := v1alpha1.GenerateConfig{
-		OS: "debian-12", Format: osprofiles.CloudInit, KubeletVersion: e.version, APIServerURL: e.cluster.URL,
+		OS: "debian-12", Format: osprofiles.CloudInit, KubeletVersion: e.kubeletVersion, APIServerURL: e.cluster.URL,
 		TokenFile: tokenFile, CACertFile: e.cluster.CACertFile, Hostname: hostname,
 		CloudProvider: "external", CloudConfigFile: cloudFile, SSHAuthorizedKeys: []string{key},
 		ProvisionSource: e.prov.URL + "/provision", ProvisionSHA256: e.provSHA, AllowHTTPSource: true,

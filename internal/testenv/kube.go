@@ -11,10 +11,11 @@ import (
 // EtcdVersion is the etcd hack/build-kube.sh builds next to Kubernetes.
 const EtcdVersion = "v3.5.16"
 
-// CrictlVersion is the crictl hack/build-kube.sh builds: the oldest cri-tools
-// release the Go module proxy serves (it refuses v1.29-v1.33). crictl speaks CRI v1,
-// so it works with the containerd and kubelet versions the tests use.
-const CrictlVersion = "v1.34.0"
+// CrictlVersion is the crictl hack/build-kube.sh builds: the cri-tools release
+// of the newest supported minor (the proxy serves v1.34.0 and v1.37.0, not
+// v1.35.0/v1.36.0). crictl speaks CRI v1, so it works with every kubelet and
+// containerd version the tests use.
+const CrictlVersion = "v1.37.0"
 
 // KubeBinaries runs hack/build-kube.sh for version, which builds kubelet,
 // kube-apiserver, kube-controller-manager, kubectl and etcd from the Go module
