@@ -6,7 +6,8 @@
 # Output: $CACHE/kube/VERSION/{kubelet,kube-apiserver,kube-controller-manager,kubectl},
 #         $CACHE/etcd/ETCD_VERSION/etcd, $CACHE/crictl/CRICTL_VERSION/crictl;
 #         CACHE = $PROVISION_TEST_CACHE or /var/cache/provision-test.
-# ONLY=crictl builds (or checks) crictl alone.
+# ONLY=crictl builds (or checks) crictl alone; ONLY=kubelet the kubelet alone (a node's
+# kubelet of another version than the cluster's, as in the upgrade scenario).
 # Re-runs check the cached binaries' versions and rebuild only what is missing or wrong.
 set -euo pipefail
 version=${1:-v1.37.2}
@@ -42,9 +43,10 @@ reports() { local out; out=$("$@" 2>/dev/null) || return 1; [[ "$out" == *"$want
 
 kube_ok() {
   local want="Kubernetes $version" b
-  for b in kubelet kube-apiserver kube-controller-manager; do
+  for b in "${daemons[@]}"; do
     [ -x "$out/$b" ] && reports "$out/$b" --version || return 1
   done
+  [ "${ONLY:-}" = kubelet ] && return 0
   want="Client Version: $version"
   [ -x "$out/kubectl" ] && reports "$out/kubectl" version --client
 }
@@ -59,6 +61,12 @@ etcd_ok() {
   [ -x "$etcd_out/etcd" ] && reports "$etcd_out/etcd" --version
 }
 
+daemons=(kubelet kube-apiserver kube-controller-manager)
+pkgs=(./cmd/kubelet ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kubectl)
+if [ "${ONLY:-}" = kubelet ]; then
+  daemons=(kubelet)
+  pkgs=(./cmd/kubelet)
+fi
 if [ "${ONLY:-}" = crictl ]; then
   echo "kube, etcd: skipped (ONLY=crictl)"
 elif kube_ok; then
@@ -74,13 +82,13 @@ else
   gitcommit=$(printf '%040d' 0)
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitCommit=$gitcommit -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$version"
   echo "kube $version: building (cold builds take several minutes on 2 cores)"
-  go build -trimpath -ldflags "$ldflags" -o "$out/" ./cmd/kubelet ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kubectl
+  go build -trimpath -ldflags "$ldflags" -o "$out/" "${pkgs[@]}"
   cd /
   kube_ok || { echo "build-kube: built binaries do not report $version" >&2; exit 1; }
   echo "kube $version: built in $(ms "$t") ms"
 fi
 
-if [ "${ONLY:-}" = crictl ]; then
+if [ -n "${ONLY:-}" ]; then
   :
 elif etcd_ok; then
   echo "etcd $etcd_version: cached in $etcd_out"
@@ -93,7 +101,9 @@ else
   etcd_ok || { echo "build-kube: etcd $etcd_version build failed" >&2; exit 1; }
   echo "etcd $etcd_version: built in $(ms "$t") ms"
 fi
-if crictl_ok; then
+if [ "${ONLY:-}" = kubelet ]; then
+  :
+elif crictl_ok; then
   echo "crictl $crictl_version: cached in $crictl_out"
 else
   t=$(date +%s%N)
@@ -104,5 +114,8 @@ else
   crictl_ok || { echo "build-kube: crictl $crictl_version build failed" >&2; exit 1; }
   echo "crictl $crictl_version: built in $(ms "$t") ms"
 fi
-ls -la "$crictl_out"
-[ "${ONLY:-}" = crictl ] || ls -la "$out" "$etcd_out"
+case "${ONLY:-}" in
+  crictl) ls -la "$crictl_out" ;;
+  kubelet) ls -la "$out" ;;
+  *) ls -la "$crictl_out" "$out" "$etcd_out" ;;
+esac

@@ -73,11 +73,11 @@ func newJoinEnvKubelet(t *testing.T, version, kubeletVersion string) *joinEnv {
 	e := &joinEnv{version: version, kubeletVersion: kubeletVersion, repo: localRepo(t)}
 	e.ns = testenv.NewNetNS(t)
 	e.cluster = testenv.StartCluster(t, e.ns, version)
-	kubeDir := e.cluster.KubeDir
+	kubelet := filepath.Join(e.cluster.KubeDir, "kubelet")
 	if kubeletVersion != version {
-		kubeDir, _ = testenv.KubeBinaries(t, kubeletVersion)
+		kubelet = testenv.KubeletBinary(t, kubeletVersion)
 	}
-	e.a = buildJoinArtifacts(t, e.repo, kubeDir)
+	e.a = buildJoinArtifacts(t, e.repo, kubelet)
 	e.pauseTar = testenv.PauseImage(t, t.TempDir())
 	e.art, e.artReqs = serveNode(t, e.ns, e.repo, e.a)
 	e.provSHA = testutil.SHA256File(t, e.a.provision)
@@ -88,14 +88,14 @@ func newJoinEnvKubelet(t *testing.T, version, kubeletVersion string) *joinEnv {
 	return e
 }
 
-// buildJoinArtifacts is buildNodeArtifacts with the real kubelet of the cluster's version.
-func buildJoinArtifacts(t *testing.T, repo *testenv.AptRepo, kubeDir string) nodeArtifacts {
+// buildJoinArtifacts is buildNodeArtifacts with a real kubelet (host path).
+func buildJoinArtifacts(t *testing.T, repo *testenv.AptRepo, kubeletBin string) nodeArtifacts {
 	t.Helper()
 	dir := t.TempDir()
 	a := nodeArtifacts{dir: dir, provision: filepath.Join(t.TempDir(), "provision")}
 	testenv.GoBuild(t, "./cmd/provision", a.provision)
 	kubelet := filepath.Join(dir, "kubelet")
-	data, err := os.ReadFile(filepath.Join(kubeDir, "kubelet"))
+	data, err := os.ReadFile(kubeletBin)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,9 +102,8 @@ func TestKubeletUpgrade(t *testing.T) {
 	root := m.Root
 
 	// The new kubelet, served beside the old one.
-	newDir, _ := testenv.KubeBinaries(t, kubeletVersion)
 	newKubelet := filepath.Join(e.a.dir, "kubelet-"+kubeletVersion)
-	data, err := os.ReadFile(filepath.Join(newDir, "kubelet"))
+	data, err := os.ReadFile(filepath.Join(e.cluster.KubeDir, "kubelet"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,3 +66,25 @@ func CrictlBinary(t testing.TB) string {
 	}
 	return p
 }
+
+// KubeletBinary returns the kubelet of version that hack/build-kube.sh builds
+// (ONLY=kubelet: the other binaries of that version are not built), for a node
+// whose kubelet differs from the cluster's version.
+func KubeletBinary(t testing.TB, version string) string {
+	t.Helper()
+	done := Phase(t, "kubelet "+version)
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	defer cancel()
+	root := ModuleRoot(t)
+	cache := CacheDir(t)
+	if _, err := run(ctx, root, []string{"PROVISION_TEST_CACHE=" + cache, "ONLY=kubelet"},
+		"bash", filepath.Join(root, "hack", "build-kube.sh"), version); err != nil {
+		t.Fatalf("hack/build-kube.sh (kubelet %s): %v", version, err)
+	}
+	p := filepath.Join(cache, "kube", version, "kubelet")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("build-kube: %v", err)
+	}
+	return p
+}
