@@ -12,8 +12,11 @@ package kubeversions
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Support is a minor's status in provision.
@@ -264,4 +267,50 @@ func parseServer(v string) (minor, patch int, err error) {
 	minor, _ = strconv.Atoi(m[1])
 	patch, _ = strconv.Atoi(m[2])
 	return minor, patch, nil
+}
+
+// Markdown renders the table and the lifetimes as the Markdown of
+// docs/kubernetes-versions.md (kept equal by a golden test).
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("# Kubernetes versions\n\n")
+	b.WriteString("Generated from `internal/kubeversions` (`go test ./internal/kubeversions -update`): the one table\n")
+	b.WriteString("generate's validation and the node's renderers read. Supported minors are tested end to end;\n")
+	b.WriteString("legacy minors are rendered for the legacy profiles and reported as unsupported (a warning on\n")
+	b.WriteString("stderr and `kubeletSupport` in status.json). Other minors are refused.\n\n")
+	b.WriteString("| minor | support | EOL | pause image | crictl | CNI plugins | min containerd | failCgroupV1 default | in-tree cloud providers | `--cloud-config` |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for i := len(table) - 1; i >= 0; i-- {
+		r := table[i]
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %v | %s | %s |\n", r, r.Support, r.EOL, r.PauseImage, r.Crictl, r.CNIPlugins,
+			r.MinContainerd, r.FailCgroupV1, yesNo(r.InTreeCloudProviders()), yesNo(r.HasFlag("--cloud-config")))
+	}
+	b.WriteString("\nKubelet flags whose existence changed within the table (others exist in every minor):\n\n")
+	writeLifetimes(&b, flags)
+	b.WriteString("\nKubeletConfiguration fields added within the table (others exist in every minor):\n\n")
+	writeLifetimes(&b, configFields)
+	fmt.Fprintf(&b, "\nVersion skew: a kubelet may be up to %d minors older than the API server, never newer.\n", MaxSkew)
+	return b.String()
+}
+
+func yesNo(v bool) string {
+	if v {
+		return "yes"
+	}
+	return "no"
+}
+
+func writeLifetimes(b *strings.Builder, m map[string]Lifetime) {
+	b.WriteString("| name | since | removed in |\n|---|---|---|\n")
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		l := m[name]
+		since, removed := "", ""
+		if l.Since > 0 {
+			since = "1." + strconv.Itoa(l.Since)
+		}
+		if l.Removed > 0 {
+			removed = "1." + strconv.Itoa(l.Removed)
+		}
+		fmt.Fprintf(b, "| `%s` | %s | %s |\n", name, since, removed)
+	}
 }

@@ -3,7 +3,14 @@ package kubeversions
 import (
 	"strings"
 	"testing"
+
+	"github.com/provision-dev/provision/internal/testutil"
 )
+
+// TestMarkdown keeps docs/kubernetes-versions.md equal to the table.
+func TestMarkdown(t *testing.T) {
+	testutil.Golden(t, "../../docs/kubernetes-versions.md", []byte(Markdown()))
+}
 
 func TestTableIsOrderedAndComplete(t *testing.T) {
 	for i, r := range table {
