@@ -40,11 +40,11 @@ const e2eConfigPath = "/etc/provision/e2e-node.yaml"
 type joinEnv struct {
 	version        string // of the cluster
 	kubeletVersion string // of the node's kubelet (the cluster's, but in the upgrade scenario)
-	ns       *testenv.NetNS
-	cluster  *testenv.Cluster
-	repo     *testenv.AptRepo
-	a        nodeArtifacts
-	pauseTar string
+	ns             *testenv.NetNS
+	cluster        *testenv.Cluster
+	repo           *testenv.AptRepo
+	a              nodeArtifacts
+	pauseTar       string
 
 	art      *testenv.Server
 	artReqs  *requestLog
