@@ -103,11 +103,15 @@ phase "reproducible build"
 bash hack/check-reproducible.sh
 phase_end "reproducible build"
 
-phase "end-to-end (systemd-nspawn)"
 if [ "$(id -u)" -ne 0 ]; then
   echo "FAIL: the end-to-end tests need root (systemd-nspawn, network namespaces)" >&2
   exit 1
 fi
+phase "end-to-end binaries (built from the Go module proxy once, cached in ${PROVISION_TEST_CACHE:-/var/cache/provision-test})"
+go test -count=1 -tags e2e -timeout 80m -run '^TestBinaries$' -v ./internal/e2e/
+phase_end "end-to-end binaries"
+
+phase "end-to-end (systemd-nspawn)"
 go test -count=1 -tags e2e -timeout 60m -v ./internal/e2e/...
 phase_end "end-to-end"
 
