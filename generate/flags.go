@@ -7,6 +7,7 @@ import (
 
 	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/api/validation"
+	"github.com/provision-dev/provision/internal/kubeversions"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -32,13 +33,13 @@ var Flags = []Flag{
 	{Name: "--os", Field: "os", Usage: "OS profile, one of " + strings.Join(osprofiles.Names(), ", ")},
 	{Name: "--format", Field: "format", Usage: "userdata format: cloud-init, ignition or butane (default: the OS's own)"},
 	{Name: "--arch", Field: "arch", Usage: "machine architecture: amd64 (default) or arm64"},
-	{Name: "--kubelet-version", Field: "kubeletVersion", Usage: "kubelet version, vMAJOR.MINOR.PATCH"},
+	{Name: "--kubelet-version", Field: "kubeletVersion", Usage: "kubelet version, vMAJOR.MINOR.PATCH (supported: " + kubeversions.SupportedList() + "; older minors with a warning)"},
 	{Name: "--apiserver-url", Field: "apiServerURL", Usage: "https URL of the Kubernetes API server"},
 	{Name: "--token-file", Field: "tokenFile", Also: []string{"token"}, Usage: "file holding the bootstrap token ([a-z0-9]{6}.[a-z0-9]{16})"},
 	{Name: "--token", Field: "token", Also: []string{"tokenFile"}, Usage: "the bootstrap token itself (prefer --token-file: argv is visible to other users)"},
 	{Name: "--ca-cert", Field: "caCertFile", Also: []string{"caCert"}, Usage: "file holding the cluster CA certificate (PEM)"},
-	{Name: "--cloud-provider", Field: "cloudProvider", Usage: "cloud provider passed to the kubelet, e.g. external or openstack"},
-	{Name: "--cloud-config", Field: "cloudConfigFile", Also: []string{"cloudConfig"}, Usage: "cloud provider config file, installed as /etc/kubernetes/cloud-config (0600)"},
+	{Name: "--cloud-provider", Field: "cloudProvider", Usage: "the kubelet's --cloud-provider: external (run the provider's cloud-controller-manager; the only one from kubelet 1.29), or an in-tree name before 1.29"},
+	{Name: "--cloud-config", Field: "cloudConfigFile", Also: []string{"cloudConfig"}, Usage: "cloud provider config file, installed as /etc/kubernetes/cloud-config (0600) for the cloud-controller-manager and CSI drivers; passed to the kubelet only with an in-tree provider (before 1.29)"},
 	{Name: "--hostname", Field: "hostname", Usage: "the node's hostname (RFC 1123)"},
 	{Name: "--ssh-authorized-key", Field: "sshAuthorizedKeys", Usage: "SSH public key for the OS's default user (repeatable)"},
 	{Name: "--provision-source", Field: "provisionSource", Usage: "https URL of the provision binary the machine downloads"},

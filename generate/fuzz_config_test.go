@@ -33,7 +33,7 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		f.Add(data)
 	}
-	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: rocky-9\nformat: ignition\nignitionVersion: \"3.5\"\nkubeletVersion: v1.30.0\n" +
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: rocky-9\nformat: ignition\nignitionVersion: \"3.5\"\nkubeletVersion: v1.37.2\n" +
 		"apiServerURL: https://[fd00::1]:6443\ntoken: abcdef.0123456789abcdef\ncaCertFile: ca.crt\nprovisionSource: http://mirror:8080/p\nallowHTTPSource: true\n" +
 		"provisionSHA256: " + strings.Repeat("0", 64) + "\ngzip: true\nnodeIP: 10.0.0.5\nprebaked: true\n" +
 		"artifacts:\n  kubelet:\n    url: https://m.internal/kubelet\n    sha256: " + strings.Repeat("a", 64) + "\n" +

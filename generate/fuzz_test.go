@@ -25,7 +25,7 @@ func FuzzSpec(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(uint8(0), uint8(0), "s4entc.h11zq2rxihrm3adt", "worker-1", "ssh-ed25519 AAAA ops", []byte("[Global]\n"), "https://example.com/p", "v1.31.4", false)
+	f.Add(uint8(0), uint8(0), "s4entc.h11zq2rxihrm3adt", "worker-1", "ssh-ed25519 AAAA ops", []byte("[Global]\n"), "https://example.com/p", "v1.37.2", false)
 	f.Add(uint8(6), uint8(1), "abcdef.0123456789abcdef", "", "", []byte("a: b\n# c\n\"q\"\n\xff"), "http://mirror/p%20q", "v1.0.0", true)
 	f.Add(uint8(7), uint8(2), "bad", "-x", "ssh-rsa\nx", []byte{}, "ftp://x", "1.2", false)
 	profiles := osprofiles.All()

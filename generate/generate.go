@@ -12,6 +12,7 @@ import (
 	"github.com/provision-dev/provision/generate/setup"
 	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/kubeconfig"
+	"github.com/provision-dev/provision/internal/kubeversions"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -48,6 +49,22 @@ func BuildPlan(spec v1alpha1.GenerateConfig) (plan.Plan, error) {
 		return plan.Plan{}, err
 	}
 	return r.plan()
+}
+
+// Warnings returns what is worth reporting about spec without refusing it: a
+// kubelet minor that is not supported upstream any more (legacy in
+// internal/kubeversions) is rendered, and reported, never silently. Render's
+// callers print them (provision generate: on stderr); an invalid version is
+// Render's error, not a warning.
+func Warnings(spec v1alpha1.GenerateConfig) []string {
+	r, err := kubeversions.For(spec.KubeletVersion)
+	if err != nil {
+		return nil
+	}
+	if w := r.Warning(); w != "" {
+		return []string{w}
+	}
+	return nil
 }
 
 // ResolvedFormat returns the format Render uses for spec: spec.Format, or the OS

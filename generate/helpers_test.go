@@ -10,7 +10,8 @@ import (
 	"github.com/provision-dev/provision/osprofiles"
 )
 
-// readmeSpec is the README example: a 2 KiB CA and a 1 KiB OpenStack cloud-config.
+// readmeSpec is the README example: a 2 KiB CA and a 1 KiB OpenStack cloud-config
+// installed for the external cloud-controller-manager, kubelet v1.37.2.
 func readmeSpec(t testing.TB, os string) v1alpha1.GenerateConfig {
 	t.Helper()
 	abs := func(p string) string {
@@ -22,11 +23,11 @@ func readmeSpec(t testing.TB, os string) v1alpha1.GenerateConfig {
 	}
 	return v1alpha1.GenerateConfig{
 		OS:                os,
-		KubeletVersion:    "v1.31.4",
+		KubeletVersion:    "v1.37.2",
 		APIServerURL:      "https://10.0.0.10:6443",
 		TokenFile:         abs("token"),
 		CACertFile:        abs("ca.crt"),
-		CloudProvider:     "openstack",
+		CloudProvider:     "external",
 		CloudConfigFile:   abs("cloud.conf"),
 		Hostname:          "worker-1",
 		SSHAuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3f5Q2Xq0yQmQ7cX9mJtq3VbqHq3oYkq7o0Jm3sR1z ops@example"},

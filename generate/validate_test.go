@@ -108,6 +108,23 @@ func TestValidateErrors(t *testing.T) {
 		}, "containerd.registryMirrors", "", `registry "docker.io/../../x" must be a host[:port]`, ""},
 		{"cloud provider with CR", func(s *v1alpha1.GenerateConfig) { s.CloudProvider = "openstack\r" }, "cloudProvider", "--cloud-provider", `got "openstack\r"`, ""},
 		{"sandbox image", func(s *v1alpha1.GenerateConfig) { s.Containerd.SandboxImage = "pause\n" }, "containerd.sandboxImage", "", "must be an image reference", ""},
+		// Issue 10: the version table decides the versions and the cloud providers.
+		{"kubelet newer than the table", func(s *v1alpha1.GenerateConfig) { s.KubeletVersion = "v1.38.0" }, "kubeletVersion", "--kubelet-version",
+			"kubelet v1.38.0 is newer than provision knows (newest 1.37; supported are 1.35, 1.36, 1.37)", ""},
+		{"kubelet older than the table", func(s *v1alpha1.GenerateConfig) { s.KubeletVersion = "v1.20.15" }, "kubeletVersion", "--kubelet-version",
+			"kubelet v1.20.15 is older than provision renders (oldest 1.21; supported are 1.35, 1.36, 1.37)", ""},
+		{"in-tree provider on 1.37", func(s *v1alpha1.GenerateConfig) { s.CloudProvider = "openstack" }, "cloudProvider", "--cloud-provider",
+			`"openstack" is an in-tree cloud provider: kubelet v1.37.2 (1.29 and newer) takes only "external": use external and run the provider's cloud-controller-manager`, ""},
+		{"in-tree provider on 1.35", func(s *v1alpha1.GenerateConfig) { s.KubeletVersion, s.CloudProvider = "v1.35.4", "aws" }, "cloudProvider", "--cloud-provider",
+			`"aws" is an in-tree cloud provider: kubelet v1.35.4`, ""},
+		{"in-tree provider on 1.29", func(s *v1alpha1.GenerateConfig) { s.KubeletVersion, s.CloudProvider = "v1.29.0", "gce" }, "cloudProvider", "--cloud-provider",
+			`"gce" is an in-tree cloud provider: kubelet v1.29.0`, ""},
+		{"kubelet URL of another version", func(s *v1alpha1.GenerateConfig) {
+			s.Artifacts = v1alpha1.Artifacts{artifacts.Kubelet: v1alpha1.Artifact{URL: "https://mirror.internal/release/v1.36.3/bin/linux/amd64/kubelet"}}
+		}, "artifacts.kubelet.url", "", "names kubelet v1.36.3 but kubeletVersion is v1.37.2", ""},
+		{"kubelet file name of another version", func(s *v1alpha1.GenerateConfig) {
+			s.Artifacts = v1alpha1.Artifacts{artifacts.Kubelet: v1alpha1.Artifact{URL: "file:///srv/kubelet-v1.37.1"}}
+		}, "artifacts.kubelet.url", "", "names kubelet v1.37.1 but kubeletVersion is v1.37.2", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,6 +148,60 @@ func TestValidateErrors(t *testing.T) {
 			}
 			t.Fatalf("no error {%s %s %q} in:\n%v", tt.field, tt.flag, tt.msg, err)
 		})
+	}
+}
+
+// TestVersionPolicyAccepts: what the version table allows renders: the
+// supported minors, a legacy minor (with a warning, TestWarnings), in-tree
+// providers before 1.29, external always, a cloud config with external, and
+// kubelet URLs naming the version or none.
+func TestVersionPolicyAccepts(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*v1alpha1.GenerateConfig)
+	}{
+		{"1.35", func(s *v1alpha1.GenerateConfig) { s.KubeletVersion = "v1.35.4" }},
+		{"1.36", func(s *v1alpha1.GenerateConfig) { s.KubeletVersion = "v1.36.3" }},
+		{"legacy 1.31", func(s *v1alpha1.GenerateConfig) { s.KubeletVersion = "v1.31.4" }},
+		{"in-tree on 1.28", func(s *v1alpha1.GenerateConfig) { s.KubeletVersion, s.CloudProvider = "v1.28.15", "openstack" }},
+		{"external without a cloud config", func(s *v1alpha1.GenerateConfig) { s.CloudConfigFile = "" }},
+		{"no provider", func(s *v1alpha1.GenerateConfig) { s.CloudProvider, s.CloudConfigFile = "", "" }},
+		{"mirror kubelet without a version", func(s *v1alpha1.GenerateConfig) {
+			s.Artifacts = v1alpha1.Artifacts{artifacts.Kubelet: v1alpha1.Artifact{URL: "https://mirror.internal/kubelet"}}
+		}},
+		{"mirror kubelet of the version", func(s *v1alpha1.GenerateConfig) {
+			s.Artifacts = v1alpha1.Artifacts{artifacts.Kubelet: v1alpha1.Artifact{URL: "https://mirror.internal/k8s/v1.37.2/kubelet"}}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := readmeSpec(t, "ubuntu-22.04")
+			tt.mutate(&s)
+			if _, err := Render(s, ""); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// TestWarnings: a legacy kubelet minor is reported (Warnings, printed by
+// provision generate on stderr); a supported one and an invalid one are not.
+func TestWarnings(t *testing.T) {
+	tests := []struct{ version, want string }{
+		{"v1.37.2", ""},
+		{"v1.35.4", ""},
+		{"v1.34.3", "kubelet 1.34 is not supported (end of life upstream 2026-10-27; supported are 1.35, 1.36, 1.37)"},
+		{"v1.23.17", "kubelet 1.23 is not supported (end of life upstream 2023-02-28; supported are 1.35, 1.36, 1.37)"},
+		{"v1.38.0", ""},
+		{"garbage", ""},
+	}
+	for _, tt := range tests {
+		s := readmeSpec(t, "ubuntu-22.04")
+		s.KubeletVersion = tt.version
+		got := strings.Join(Warnings(s), "\n")
+		if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("Warnings(%s) = %q, want %q", tt.version, got, tt.want)
+		}
 	}
 }
 

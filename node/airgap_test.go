@@ -83,7 +83,7 @@ func TestBaseFromBundleOffline(t *testing.T) {
 			}
 			var bd BaseDone
 			data, _ := os.ReadFile(filepath.Join(root, BaseDoneMarker))
-			if err := json.Unmarshal(data, &bd); err != nil || bd.KubeletVersion != "v1.31.4" || bd.OSProfile != prof || bd.Arch != "amd64" || bd.Bundle != "bundle.tar" {
+			if err := json.Unmarshal(data, &bd); err != nil || bd.KubeletVersion != "v1.37.2" || bd.OSProfile != prof || bd.Arch != "amd64" || bd.Bundle != "bundle.tar" {
 				t.Errorf("base-done marker: %s (%v)", data, err)
 			}
 			// Re-runs: with the bundle (verified again, nothing written) and without it
@@ -111,7 +111,7 @@ func TestBaseRefusesTamperedBundle(t *testing.T) {
 	srv.Close()
 	data, _ := os.ReadFile(good)
 	crictl, _ := m.Get(artifacts.Crictl)
-	other := nodeconfig.New("v1.30.0", "amd64").Kubernetes.Version
+	other := nodeconfig.New("v1.36.3", "amd64").Kubernetes.Version
 	for name, c := range map[string]struct {
 		edit     func([]byte) []byte
 		want     []string
@@ -139,8 +139,8 @@ func TestBaseRefusesTamperedBundle(t *testing.T) {
 			unpinned: true,
 		},
 		"manifest version": {
-			edit: func(b []byte) []byte { return bytes.Replace(b, []byte(`"v1.31.4"`), []byte(`"`+other+`"`), 1) },
-			want: []string{"kubeletVersion: bundle is for v1.30.0, the node config asks for v1.31.4"},
+			edit: func(b []byte) []byte { return bytes.Replace(b, []byte(`"v1.37.2"`), []byte(`"`+other+`"`), 1) },
+			want: []string{"kubeletVersion: bundle is for v1.36.3, the node config asks for v1.37.2"},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -148,7 +148,7 @@ func TestBaseRefusesTamperedBundle(t *testing.T) {
 			os.WriteFile(bad, c.edit(append([]byte(nil), data...)), 0o644)
 			nc := cfg
 			if c.unpinned {
-				nc.Artifacts = nodeconfig.DefaultArtifacts("v1.31.4", "amd64")
+				nc.Artifacts = nodeconfig.DefaultArtifacts("v1.37.2", "amd64")
 			}
 			root := testRoot(t, "debian-12", &nc)
 			opts := testOptions(root, newFakeHost(""), false, nil)
@@ -210,11 +210,11 @@ func TestPrebakedJoin(t *testing.T) {
 
 	// The machine's userdata asks for another kubelet: join refuses.
 	other := cfg
-	other.Kubernetes.Version = "v1.32.0"
+	other.Kubernetes.Version = "v1.36.3"
 	y, _ := other.Marshal()
 	os.WriteFile(filepath.Join(root, v1alpha1.NodeConfigPath), y, 0o644)
 	err := prepare(t, join).Run(context.Background(), Join)
-	if err == nil || !strings.Contains(err.Error(), "base was done for another node (kubelet v1.31.4, the node config asks for v1.32.0)") {
+	if err == nil || !strings.Contains(err.Error(), "base was done for another node (kubelet v1.37.2, the node config asks for v1.36.3)") {
 		t.Fatalf("join on an image prebaked for another version: %v", err)
 	}
 	// A preview of join alone is refused the same way; of base and join it is not

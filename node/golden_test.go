@@ -40,7 +40,7 @@ type goldenCase struct {
 func goldenCases() []goldenCase {
 	var cs []goldenCase
 	for _, p := range osprofiles.All() {
-		cs = append(cs, goldenCase{p.Name, "v1.31.4", p.Name})
+		cs = append(cs, goldenCase{p.Name, "v1.37.2", p.Name})
 	}
 	return append(cs, goldenCase{"ubuntu-18.04", "v1.23.17", "ubuntu-18.04-kubelet-1.23"}, goldenCase{"centos-7", "v1.23.17", "centos-7-kubelet-1.23"})
 }

@@ -55,7 +55,7 @@ func (s *artifactServer) artifact(p string) v1alpha1.Artifact {
 
 // testConfig is a pinned node config whose artifacts come from srv.
 func testConfig(srv *artifactServer, profile string) v1alpha1.NodeConfig {
-	c := nodeconfig.New("v1.31.4", "amd64")
+	c := nodeconfig.New("v1.37.2", "amd64")
 	c.OSProfile = profile
 	c.Kubernetes.APIServerURL = "https://127.0.0.1:6443"
 	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}

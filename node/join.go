@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/kubeconfig"
+	"github.com/provision-dev/provision/internal/kubeversions"
 	"github.com/provision-dev/provision/node/tasks"
 )
 
@@ -66,7 +68,7 @@ func joinBuilder(n *Node) ([]tasks.Task, error) {
 			Hint: "it is written by the generated userdata; or pass --token/--token-file with --apiserver-url and --ca-cert"})
 	}
 	out = append(out, &tasks.RequireFile{TaskName: "kubelet/ca-present", Path: k.CACertPath, Hint: "pass --ca-cert or let the userdata write it"})
-	kcfg, err := renderKubeletConfig(k)
+	kcfg, err := renderKubeletConfig(k, n.Release())
 	if err != nil {
 		return nil, err
 	}
@@ -95,24 +97,25 @@ func joinBuilder(n *Node) ([]tasks.Task, error) {
 	return out, nil
 }
 
-// kubeletArgs returns the kubelet's command line.
+// kubeletArgs returns the kubelet's command line. Every version-dependent flag
+// comes from the kubelet minor's row of internal/kubeversions.
 func (n *Node) kubeletArgs() []string {
 	k := n.Config.Kubernetes
-	minor := kubeletMinor(k.Version)
+	r := n.Release()
 	args := []string{n.binPath("kubelet"),
 		"--bootstrap-kubeconfig=" + k.BootstrapKubeconfigPath,
 		"--kubeconfig=" + k.KubeconfigPath,
 		"--config=" + KubeletConfigPath,
 	}
-	if !n.needsDocker() && minor < 27 {
-		if minor < 24 {
-			args = append(args, "--container-runtime=remote")
+	if !n.needsDocker() && !r.RuntimeEndpointInConfig() {
+		if r.Dockershim() && r.HasFlag("--container-runtime") {
+			args = append(args, "--container-runtime=remote") // dockershim's kubelet defaults to docker
 		}
 		args = append(args, "--container-runtime-endpoint="+ContainerdSocket)
 	}
 	if k.CloudProvider != "" {
 		args = append(args, "--cloud-provider="+k.CloudProvider)
-		if k.CloudProvider != "external" && k.CloudConfigPath != "" {
+		if cloudConfigFlag(r, k) {
 			args = append(args, "--cloud-config="+k.CloudConfigPath)
 		}
 	}
@@ -120,6 +123,15 @@ func (n *Node) kubeletArgs() []string {
 		args = append(args, "--node-ip="+k.NodeIP)
 	}
 	return args
+}
+
+// cloudConfigFlag reports whether the kubelet gets --cloud-config: only an
+// in-tree provider reads it, only kubelets with in-tree providers take one
+// (before 1.29), and the flag is gone from 1.34. Otherwise the file is only
+// installed, for the cloud-controller-manager and CSI drivers.
+func cloudConfigFlag(r kubeversions.Release, k v1alpha1.Kubernetes) bool {
+	return k.CloudConfigPath != "" && k.CloudProvider != "" && k.CloudProvider != v1alpha1.CloudProviderExternal &&
+		r.InTreeCloudProviders() && r.HasFlag("--cloud-config")
 }
 
 func (n *Node) kubeletUnit() []byte {
@@ -143,8 +155,9 @@ func (n *Node) kubeletDropIn() []byte {
 	})
 }
 
-// renderKubeletConfig builds the KubeletConfiguration from the upstream types.
-func renderKubeletConfig(k v1alpha1.Kubernetes) ([]byte, error) {
+// renderKubeletConfig builds the KubeletConfiguration from the upstream types,
+// with only the fields the kubelet minor r knows (internal/kubeversions).
+func renderKubeletConfig(k v1alpha1.Kubernetes, r kubeversions.Release) ([]byte, error) {
 	t, f := true, false
 	cfg := kubeletv1beta1.KubeletConfiguration{
 		TypeMeta:           metav1.TypeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"},
@@ -178,10 +191,33 @@ func renderKubeletConfig(k v1alpha1.Kubernetes) ([]byte, error) {
 		SystemReserved: map[string]string{"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "1Gi"},
 		FailSwapOn:     &t,
 	}
-	if kubeletMinor(k.Version) >= 27 {
+	if r.RuntimeEndpointInConfig() {
 		cfg.ContainerRuntimeEndpoint = ContainerdSocket
 	}
-	out, err := yaml.Marshal(cfg)
+	return marshalKubeletConfig(cfg, r)
+}
+
+// marshalKubeletConfig renders cfg as YAML without the top-level fields the
+// kubelet minor r does not have: a field set (or marshalled as a zero value)
+// from a newer k8s.io/kubelet never reaches an older kubelet.
+func marshalKubeletConfig(cfg kubeletv1beta1.KubeletConfiguration, r kubeversions.Release) ([]byte, error) {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("marshal KubeletConfiguration: %w", err)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return nil, fmt.Errorf("marshal KubeletConfiguration: %w", err)
+	}
+	for name := range fields {
+		if !r.HasConfigField(name) {
+			delete(fields, name)
+		}
+	}
+	if data, err = json.Marshal(fields); err != nil {
+		return nil, fmt.Errorf("marshal KubeletConfiguration: %w", err)
+	}
+	out, err := yaml.JSONToYAML(data)
 	if err != nil {
 		return nil, fmt.Errorf("marshal KubeletConfiguration: %w", err)
 	}

@@ -232,6 +232,12 @@ func configFromFlags(s Flags, path string) (v1alpha1.NodeConfig, error) {
 	if s.KubeletVersion == "" {
 		return v1alpha1.NodeConfig{}, fmt.Errorf("no node config at %s and no --kubelet-version: run `provision generate` or pass the node flags (--kubelet-version, --apiserver-url, --token or --token-file, --ca-cert)", path)
 	}
+	if msg := validation.KubeletVersion(s.KubeletVersion); msg != "" {
+		// Checked first: the default artifacts follow the version's minor.
+		var es validation.Errors
+		es.Add("kubernetes.version", "%s", msg)
+		return v1alpha1.NodeConfig{}, flagErrors(es)
+	}
 	arch := s.Arch
 	if arch == "" {
 		arch = runtime.GOARCH

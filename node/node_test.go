@@ -237,7 +237,7 @@ func TestFlagsWithoutConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--kubelet-version / kubernetes.version: must be vMAJOR") {
 		t.Fatalf("err = %v", err)
 	}
-	opts.Flags.KubeletVersion = "v1.31.4"
+	opts.Flags.KubeletVersion = "v1.37.2"
 	opts.Flags.Token = "not-a-token-secret"
 	_, err = Prepare(context.Background(), opts)
 	if err == nil || strings.Contains(err.Error(), "not-a-token-secret") {
@@ -248,7 +248,7 @@ func TestFlagsWithoutConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Profile.Name != "ubuntu-22.04" || n.Config.Kubernetes.Version != "v1.31.4" {
+	if n.Profile.Name != "ubuntu-22.04" || n.Config.Kubernetes.Version != "v1.37.2" {
 		t.Errorf("node: %s %s", n.Profile.Name, n.Config.Kubernetes.Version)
 	}
 }
@@ -258,7 +258,7 @@ func TestUnknownOS(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 	os.WriteFile(filepath.Join(root, "etc/os-release"), []byte("ID=gentoo\nVERSION_ID=2.15\n"), 0o644)
 	opts := testOptions(root, newFakeHost(""), false, nil)
-	opts.Flags.KubeletVersion = "v1.31.4"
+	opts.Flags.KubeletVersion = "v1.37.2"
 	_, err := Prepare(context.Background(), opts)
 	if err == nil || !strings.Contains(err.Error(), "gentoo") || !strings.Contains(err.Error(), "debian-12") {
 		t.Fatalf("err = %v", err)

@@ -2,11 +2,13 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"runtime"
 	"time"
 
+	"github.com/provision-dev/provision/internal/kubeversions"
 	"github.com/provision-dev/provision/node/tasks"
 )
 
@@ -68,7 +70,18 @@ func (n *Node) build(bs ...builder) ([]tasks.Task, error) {
 }
 
 func (n *Node) needsDocker() bool {
-	return n.Profile.NeedsDocker(kubeletMinor(n.Config.Kubernetes.Version))
+	return n.Profile.NeedsDocker(n.Release().Dockershim())
+}
+
+// errNoSandboxImage: the node config's defaults (SetDefaults) set the kubelet
+// minor's pause image; a renderer never guesses one.
+var errNoSandboxImage = errors.New("containerd: the node config has no sandbox image (its defaults set the kubelet minor's pause image)")
+
+// Release is the kubelet version's row of internal/kubeversions: what that
+// kubelet minor needs (flags, config fields, defaults). The config's version was
+// validated against the table when it was loaded.
+func (n *Node) Release() kubeversions.Release {
+	return kubeversions.MustFor(n.Config.Kubernetes.Version)
 }
 
 func (n *Node) binPath(name string) string { return path.Join(n.Profile.BinDir, name) }
@@ -86,11 +99,4 @@ func (n *Node) arch() string {
 		return n.Config.Arch
 	}
 	return runtime.GOARCH
-}
-
-// kubeletMinor returns MINOR of vMAJOR.MINOR.PATCH (validated by nodeconfig).
-func kubeletMinor(v string) int {
-	var major, minor, patch int
-	fmt.Sscanf(v, "v%d.%d.%d", &major, &minor, &patch)
-	return minor
 }

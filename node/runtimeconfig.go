@@ -72,7 +72,7 @@ func runtimeConfigBuilder(n *Node) ([]tasks.Task, error) {
 func renderContainerdConfig(c v1alpha1.Containerd, inContainer bool) ([]byte, error) {
 	sandbox := c.SandboxImage
 	if sandbox == "" {
-		sandbox = v1alpha1.DefaultSandboxImage
+		return nil, errNoSandboxImage
 	}
 	cri := map[string]any{
 		"sandbox_image": sandbox,

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/provision-dev/provision/internal/kubeversions"
 	"github.com/provision-dev/provision/node/tasks"
 )
 
@@ -20,9 +21,40 @@ const (
 	FailedMarker = StateDir + "/failed"
 )
 
-// Status is /var/lib/provision/status.json: the last run of each phase.
+// Status is /var/lib/provision/status.json: the last run of each phase, and
+// what provision's version table says about the kubelet version it ran for.
 type Status struct {
 	Phases map[Phase]PhaseStatus `json:"phases"`
+	// KubeletSupport is written by every run (the last run's kubelet version).
+	KubeletSupport *KubeletSupport `json:"kubeletSupport,omitempty"`
+}
+
+// KubeletSupport is the kubelet version's support status (internal/kubeversions):
+// a legacy minor is reported here and on stderr, never silently.
+type KubeletSupport struct {
+	// Version is the node config's kubernetes.version.
+	Version string `json:"version"`
+	// Support is "supported" or "legacy" (end of life upstream; rendered, not tested).
+	Support kubeversions.Support `json:"support"`
+	// EOL is the minor's upstream end-of-life date (YYYY-MM-DD).
+	EOL string `json:"eol"`
+	// Warning is the message for a legacy minor.
+	Warning string `json:"warning,omitempty"`
+}
+
+// KubeletSupport says whether the node's kubelet version is supported.
+func (n *Node) KubeletSupport() KubeletSupport {
+	r := n.Release()
+	return KubeletSupport{Version: n.Config.Kubernetes.Version, Support: r.Support, EOL: r.EOL, Warning: r.Warning()}
+}
+
+// Warnings are what `provision node` reports on stderr before it runs: an
+// unsupported (legacy) kubelet minor.
+func (n *Node) Warnings() []string {
+	if w := n.Release().Warning(); w != "" {
+		return []string{w}
+	}
+	return nil
 }
 
 // PhaseStatus is one phase's run.
@@ -72,6 +104,8 @@ func (n *Node) record(p Phase, start time.Time, sts []tasks.Status, runErr error
 		return errors.Join(runErr, err)
 	}
 	st.Phases[p] = ps
+	ks := n.KubeletSupport()
+	st.KubeletSupport = &ks
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return errors.Join(runErr, err)

@@ -91,10 +91,11 @@ type Profile struct {
 	DockerPackage string
 }
 
-// NeedsDocker reports whether a kubelet of minor version 1.<kubeletMinor> needs
-// Docker on this profile (dockershim was removed in 1.24).
-func (p Profile) NeedsDocker(kubeletMinor int) bool {
-	return p.DockerForOldKubelet && kubeletMinor < 24
+// NeedsDocker reports whether the kubelet needs Docker on this profile, given
+// whether that kubelet still runs Docker through dockershim (removed in 1.24:
+// ask internal/kubeversions' Release.Dockershim).
+func (p Profile) NeedsDocker(dockershim bool) bool {
+	return p.DockerForOldKubelet && dockershim
 }
 
 // IsDebianFamily reports whether the profile uses dpkg/apt.

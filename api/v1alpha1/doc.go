@@ -20,6 +20,8 @@
 // Then use it where node renders it.
 package v1alpha1
 
+import "github.com/provision-dev/provision/internal/kubeversions"
+
 const (
 	// APIVersion is the version of every document of this package.
 	APIVersion = "provision.dev/v1alpha1"
@@ -41,6 +43,18 @@ const (
 
 	// DefaultArch is the architecture when none is given.
 	DefaultArch = "amd64"
-	// DefaultSandboxImage is containerd's pause image.
-	DefaultSandboxImage = "registry.k8s.io/pause:3.10"
+	// CloudProviderExternal is the cloud provider of a kubelet whose cloud is run
+	// by a cloud-controller-manager; from kubelet 1.29 the only one.
+	CloudProviderExternal = "external"
 )
+
+// DefaultSandboxImage is containerd's pause image for a kubelet version: the
+// one its minor's kubeadm uses (internal/kubeversions); "" for a version
+// provision does not know (validation refuses it).
+func DefaultSandboxImage(kubeletVersion string) string {
+	r, err := kubeversions.For(kubeletVersion)
+	if err != nil {
+		return ""
+	}
+	return r.PauseImage
+}

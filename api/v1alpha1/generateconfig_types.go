@@ -20,7 +20,9 @@ type GenerateConfig struct {
 	Format osprofiles.Format `json:"format,omitempty"`
 	// Arch is amd64 (default) or arm64 (--arch).
 	Arch string `json:"arch,omitempty"`
-	// KubeletVersion is vMAJOR.MINOR.PATCH (--kubelet-version).
+	// KubeletVersion is vMAJOR.MINOR.PATCH (--kubelet-version); its minor must be
+	// in provision's version table (internal/kubeversions). A minor that is not
+	// supported upstream any more is rendered with a warning.
 	KubeletVersion string `json:"kubeletVersion"`
 	// APIServerURL is the https:// URL of the API server (--apiserver-url).
 	APIServerURL string `json:"apiServerURL"`
@@ -34,11 +36,15 @@ type GenerateConfig struct {
 	// CACertFile holds the cluster CA (--ca-cert).
 	CACertFile string `json:"caCertFile,omitempty"`
 
-	// CloudProvider is passed to the kubelet, e.g. "external" or "openstack" (--cloud-provider).
+	// CloudProvider is the kubelet's --cloud-provider (--cloud-provider): "external"
+	// (run the provider's cloud-controller-manager), or an in-tree name such as
+	// "openstack" only for a kubelet older than 1.29.
 	CloudProvider string `json:"cloudProvider,omitempty"`
 	// CloudConfig is the cloud provider's config file contents (inline). Secret-like: never echoed.
 	CloudConfig string `json:"cloudConfig,omitempty"`
-	// CloudConfigFile holds the cloud provider's config (--cloud-config).
+	// CloudConfigFile holds the cloud provider's config (--cloud-config), installed
+	// as /etc/kubernetes/cloud-config (0600) for the cloud-controller-manager and
+	// CSI drivers; passed to the kubelet only with an in-tree provider (before 1.29).
 	CloudConfigFile string `json:"cloudConfigFile,omitempty"`
 
 	// Hostname is the node's hostname, an RFC 1123 DNS name (--hostname).

@@ -35,10 +35,16 @@ type Kubernetes struct {
 	// APIServerURL is the https:// URL of the API server; node uses it to build
 	// the bootstrap kubeconfig when given a token.
 	APIServerURL string `json:"apiServerURL,omitempty"`
-	// CloudProvider is passed to the kubelet: "external", or an in-tree name on
-	// old versions (lower-case letters, digits, '-').
+	// CloudProvider is the kubelet's --cloud-provider: "external" (the cloud's
+	// cloud-controller-manager initializes the node), or an in-tree name for a
+	// kubelet older than 1.29 (lower-case letters, digits, '-'). From 1.29 an
+	// in-tree name is refused.
 	CloudProvider string `json:"cloudProvider,omitempty"`
-	// CloudConfigPath is the cloud provider's config file on the node, if any.
+	// CloudConfigPath is the cloud provider's config file on the node (0600),
+	// if any. It is passed to the kubelet (--cloud-config) only with an in-tree
+	// provider on a kubelet that still has the flag (before 1.29 here; the
+	// flag is gone in 1.34); otherwise it is installed for the
+	// cloud-controller-manager and CSI drivers that read it on the node.
 	CloudConfigPath string `json:"cloudConfigPath,omitempty"`
 	// CACertPath is the cluster CA on the node (default CACertPath).
 	CACertPath string `json:"caCertPath"`
@@ -79,7 +85,8 @@ func (a Artifacts) Get(name string) Artifact { return a[name] }
 
 // Containerd configures the container runtime.
 type Containerd struct {
-	// SandboxImage is the pause image (default DefaultSandboxImage).
+	// SandboxImage is the pause image (default: DefaultSandboxImage of the
+	// kubelet version, the one its minor's kubeadm uses).
 	SandboxImage string `json:"sandboxImage,omitempty"`
 	// RegistryMirrors maps a registry host (e.g. "docker.io") to mirror
 	// endpoints (http(s):// URLs), tried in order.
@@ -125,13 +132,14 @@ type YumRepository struct {
 }
 
 // SetDefaults fills the fields that have a default and are empty: apiVersion,
-// kind, the well-known paths and the sandbox image. Artifact URLs depend on the
-// versions and come from nodeconfig.DefaultArtifacts.
+// kind, the well-known paths and the sandbox image (the kubelet minor's; left
+// empty for a version provision does not know, which Validate refuses).
+// Artifact URLs depend on the versions and come from nodeconfig.DefaultArtifacts.
 func (c *NodeConfig) SetDefaults() {
 	setDefault(&c.APIVersion, APIVersion)
 	setDefault(&c.Kind, NodeConfigKind)
 	c.Kubernetes.SetDefaults()
-	setDefault(&c.Containerd.SandboxImage, DefaultSandboxImage)
+	setDefault(&c.Containerd.SandboxImage, DefaultSandboxImage(c.Kubernetes.Version))
 }
 
 // SetDefaults fills the node paths left empty.

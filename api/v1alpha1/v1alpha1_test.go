@@ -61,12 +61,27 @@ func TestEveryFieldDocumented(t *testing.T) {
 
 func TestSetDefaults(t *testing.T) {
 	var c NodeConfig
+	c.Kubernetes.Version = "v1.37.2"
 	c.Kubernetes.KubeconfigPath = "/custom/kubelet.conf"
 	c.SetDefaults()
-	want := NodeConfig{APIVersion: APIVersion, Kind: NodeConfigKind, Kubernetes: Kubernetes{CACertPath: CACertPath,
-		BootstrapKubeconfigPath: BootstrapKubeconfigPath, KubeconfigPath: "/custom/kubelet.conf"}, Containerd: Containerd{SandboxImage: DefaultSandboxImage}}
+	want := NodeConfig{APIVersion: APIVersion, Kind: NodeConfigKind, Kubernetes: Kubernetes{Version: "v1.37.2", CACertPath: CACertPath,
+		BootstrapKubeconfigPath: BootstrapKubeconfigPath, KubeconfigPath: "/custom/kubelet.conf"}, Containerd: Containerd{SandboxImage: "registry.k8s.io/pause:3.10.2"}}
 	if got, w := yamlOf(t, c), yamlOf(t, want); got != w {
 		t.Fatalf("got %s\nwant %s", got, w)
+	}
+	// The pause image follows the kubelet minor; a version outside the table
+	// gets none (Validate refuses the version).
+	for version, pause := range map[string]string{"v1.35.4": "registry.k8s.io/pause:3.10.1", "v1.31.4": "registry.k8s.io/pause:3.10", "v1.23.17": "registry.k8s.io/pause:3.6", "v1.99.0": "", "": ""} {
+		c := NodeConfig{Kubernetes: Kubernetes{Version: version}}
+		c.SetDefaults()
+		if c.Containerd.SandboxImage != pause {
+			t.Errorf("kubelet %q: sandbox image %q, want %q", version, c.Containerd.SandboxImage, pause)
+		}
+		c = NodeConfig{Kubernetes: Kubernetes{Version: version}, Containerd: Containerd{SandboxImage: "mirror.internal/pause:3.10"}}
+		c.SetDefaults()
+		if c.Containerd.SandboxImage != "mirror.internal/pause:3.10" {
+			t.Errorf("kubelet %q: a given sandbox image was replaced by %q", version, c.Containerd.SandboxImage)
+		}
 	}
 	var g GenerateConfig
 	g.SetDefaults()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/internal/artifacts"
+	"github.com/provision-dev/provision/internal/kubeversions"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -38,6 +39,7 @@ func (c NodeConfig) Validate(p validation.Path) validation.Errors {
 	es.Append(c.Kubernetes.Validate(p.Child("kubernetes")))
 	es.Append(c.Artifacts.Validate(p.Child("artifacts")))
 	es.Append(c.Artifacts.validateRequired(p.Child("artifacts")))
+	es.Append(c.Artifacts.validateKubeletURL(p.Child("artifacts"), c.Kubernetes.Version, string(p.Child("kubernetes").Child("version"))))
 	es.Append(c.Containerd.Validate(p.Child("containerd")))
 	es.Append(c.Packages.Validate(p.Child("packages")))
 	es.SortByField()
@@ -55,9 +57,9 @@ func osProfile(name string) string {
 // kubelet's unit line, its config or a file path.
 func (k Kubernetes) Validate(p validation.Path) validation.Errors {
 	var es validation.Errors
-	es.Check(p.Child("version"), validation.Version(k.Version))
+	es.Check(p.Child("version"), validation.KubeletVersion(k.Version))
 	es.Check(p.Child("apiServerURL"), optional(k.APIServerURL, apiServerURL))
-	es.Check(p.Child("cloudProvider"), optional(k.CloudProvider, validation.CloudProvider))
+	es.Check(p.Child("cloudProvider"), optional(k.CloudProvider, cloudProviderFor(k.Version)))
 	es.Check(p.Child("cloudConfigPath"), optional(k.CloudConfigPath, validation.AbsPath))
 	es.Check(p.Child("caCertPath"), validation.AbsPath(k.CACertPath))
 	es.Check(p.Child("bootstrapKubeconfigPath"), validation.AbsPath(k.BootstrapKubeconfigPath))
@@ -67,6 +69,33 @@ func (k Kubernetes) Validate(p validation.Path) validation.Errors {
 		es.Check(p.Child("clusterDNS").Index(i), validation.IP(ip))
 	}
 	es.Check(p.Child("clusterDomain"), optional(k.ClusterDomain, validation.Hostname))
+	return es
+}
+
+// cloudProviderFor checks a cloud provider name against the kubelet version: a
+// kubelet without in-tree providers (kubeversions: 1.29 and newer) takes only
+// "external". An unknown version is the version field's error, not this one's.
+func cloudProviderFor(kubeletVersion string) func(string) string {
+	return func(name string) string {
+		if msg := validation.CloudProvider(name); msg != "" {
+			return msg
+		}
+		r, err := kubeversions.For(kubeletVersion)
+		if err != nil || r.InTreeCloudProviders() || name == CloudProviderExternal {
+			return ""
+		}
+		return fmt.Sprintf("%s is an in-tree cloud provider: kubelet %s (1.%d and newer) takes only %q: use external and run the provider's cloud-controller-manager (a cloud config, if given, is still installed for it and its CSI driver)",
+			validation.Quote(name), kubeletVersion, kubeversions.ExternalCloudProviderOnlySince, CloudProviderExternal)
+	}
+}
+
+// validateKubeletURL refuses a kubelet URL naming another version than the
+// config's (versionField names the version's field in the message).
+func (a Artifacts) validateKubeletURL(p validation.Path, version, versionField string) validation.Errors {
+	var es validation.Errors
+	if u := a[artifacts.Kubelet].URL; u != "" && validation.ValidVersion(version) {
+		es.Check(p.Child(artifacts.Kubelet).Child("url"), validation.KubeletURL(u, version, versionField))
+	}
 	return es
 }
 
@@ -203,7 +232,7 @@ func (c GenerateConfig) Validate(p validation.Path) validation.Errors {
 	es.Check(p.Child("os"), required(c.OS, "is required; one of "+strings.Join(osprofiles.Names(), ", "), osName))
 	es.Check(p.Child("format"), optional(string(c.Format), formatName))
 	es.Check(p.Child("arch"), optional(c.Arch, validation.Arch))
-	es.Check(p.Child("kubeletVersion"), required(c.KubeletVersion, "is required, of the form vMAJOR.MINOR.PATCH (e.g. v1.31.4)", validation.Version))
+	es.Check(p.Child("kubeletVersion"), required(c.KubeletVersion, "is required, of the form vMAJOR.MINOR.PATCH (e.g. v1.37.2; supported are "+kubeversions.SupportedList()+")", validation.KubeletVersion))
 	es.Check(p.Child("apiServerURL"), required(c.APIServerURL, "is required, an https:// URL such as https://10.0.0.10:6443", apiServerURL))
 	es.Append(c.validateSecrets(p))
 	es.Append(c.validateCloud(p))
@@ -215,6 +244,7 @@ func (c GenerateConfig) Validate(p validation.Path) validation.Errors {
 	es.Check(p.Child("provisionSHA256"), required(c.ProvisionSHA256, "is required, 64 lower-case hex digits (sha256sum of the binary)", validation.SHA256))
 	es.Check(p.Child("nodeIP"), optional(c.NodeIP, validation.IP))
 	es.Append(c.Artifacts.Validate(p.Child("artifacts")))
+	es.Append(c.Artifacts.validateKubeletURL(p.Child("artifacts"), c.KubeletVersion, string(p.Child("kubeletVersion"))))
 	es.Append(c.Containerd.Validate(p.Child("containerd")))
 	es.Append(c.Packages.Validate(p.Child("packages")))
 	return es
@@ -279,7 +309,7 @@ func (c GenerateConfig) validateSecrets(p validation.Path) validation.Errors {
 // validateCloud checks the cloud provider and its config (never quoted).
 func (c GenerateConfig) validateCloud(p validation.Path) validation.Errors {
 	var es validation.Errors
-	es.Check(p.Child("cloudProvider"), optional(c.CloudProvider, validation.CloudProvider))
+	es.Check(p.Child("cloudProvider"), optional(c.CloudProvider, cloudProviderFor(c.KubeletVersion)))
 	if c.CloudConfig != "" && c.CloudConfigFile != "" {
 		es.Add(p.Child("cloudConfig"), "give the cloud config inline or as a file, not both")
 	}

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/provision-dev/provision/internal/kubeversions"
 )
 
 var (
@@ -44,10 +46,71 @@ func ValidSHA256(s string) bool { return sha256RE.MatchString(s) }
 // ValidBootstrapToken reports whether t has the form [a-z0-9]{6}.[a-z0-9]{16}.
 func ValidBootstrapToken(t string) bool { return bootstrapRE.MatchString(t) }
 
-// Version checks a Kubernetes version.
+// Version checks the form of a Kubernetes version.
 func Version(v string) string {
 	if !ValidVersion(v) {
-		return "must be vMAJOR.MINOR.PATCH (e.g. v1.31.4), got " + Quote(v)
+		return "must be vMAJOR.MINOR.PATCH (e.g. v1.37.2), got " + Quote(v)
+	}
+	return ""
+}
+
+// KubeletVersion checks a kubelet version: its form, and that provision's
+// version table (internal/kubeversions) has its minor. The message names the
+// version and the supported minors.
+func KubeletVersion(v string) string {
+	if msg := Version(v); msg != "" {
+		return msg
+	}
+	if _, err := kubeversions.For(v); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// urlVersionRE matches a kubelet version in a URL's path (the boundaries are checked by URLVersions).
+var urlVersionRE = regexp.MustCompile(`v1\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)`)
+
+// URLVersions returns the kubelet versions (v1.MINOR.PATCH) a URL's path names
+// as a component of its own, e.g. v1.36.3 in
+// https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubelet or in
+// .../kubelet-v1.36.3; none for a path such as /mirror/kubelet. A version is
+// bounded by the start or a character other than a letter or digit ("/", "-",
+// "_", ...) before it, and by the end or anything but a digit or ".DIGIT"
+// after it, so v1.36.30 and v1.36.3.1 are not v1.36.3. Only the path counts
+// (percent-decoded), not the host or the query.
+func URLVersions(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	p := u.Path
+	var out []string
+	for _, m := range urlVersionRE.FindAllStringIndex(p, -1) {
+		start, end := m[0], m[1]
+		if start > 0 && isAlnum(p[start-1]) {
+			continue
+		}
+		if end < len(p) && (isDigit(p[end]) || p[end] == '.' && end+1 < len(p) && isDigit(p[end+1])) {
+			continue
+		}
+		out = append(out, p[start:end])
+	}
+	return out
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func isAlnum(c byte) bool { return isDigit(c) || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+// KubeletURL checks that a kubelet download URL names no other version than
+// the config's (versionField is that field's name, for the message). A URL that
+// names no version (a mirror path such as .../kubelet) passes. The URL itself is
+// never quoted (it may carry a secret); only the version it names is.
+func KubeletURL(raw, version, versionField string) string {
+	for _, v := range URLVersions(raw) {
+		if v != version {
+			return fmt.Sprintf("names kubelet %s but %s is %s: point it at the %s kubelet (or change the version)", v, versionField, version, version)
+		}
 	}
 	return ""
 }
@@ -88,7 +151,7 @@ func AbsPath(p string) string {
 	return ""
 }
 
-// Name checks a lower-case name such as a cloud provider ("external", "openstack").
+// Name checks a lower-case name such as a cloud provider ("external").
 func Name(s, example string) string {
 	if !nameRE.MatchString(s) {
 		return "must be a name such as " + example + " (lower-case letters, digits, '-'), got " + Quote(s)
@@ -315,7 +378,7 @@ func BootstrapToken(t string) string {
 // unit line, so only a plain name passes (no space, newline or control character).
 func CloudProvider(s string) string {
 	if !nameRE.MatchString(s) {
-		return "must be a provider name such as external or openstack (lower-case letters, digits, '-'), got " + Quote(s)
+		return "must be a provider name such as external (lower-case letters, digits, '-'), got " + Quote(s)
 	}
 	return ""
 }

@@ -51,7 +51,8 @@ func TestValidators(t *testing.T) {
 		ok    []string
 		bad   []string
 	}{
-		{"Version", Version, []string{"v1.31.4", "v0.0.0"}, []string{"1.31.4", "v1.31", "v01.2.3", "v1.31.4\n"}},
+		{"Version", Version, []string{"v1.37.2", "v0.0.0"}, []string{"1.37.2", "v1.37", "v01.2.3", "v1.37.2\n"}},
+		{"KubeletVersion", KubeletVersion, []string{"v1.37.2", "v1.35.4", "v1.23.17"}, []string{"1.37.2", "v0.0.0", "v1.38.0", "v1.20.15", "v2.0.0"}},
 		{"SHA256", SHA256, []string{strings.Repeat("a", 64)}, []string{strings.Repeat("A", 64), "abc"}},
 		{"Arch", Arch, []string{"amd64", "arm64"}, []string{"s390x", ""}},
 		{"IP", IP, []string{"10.0.0.1", "fd00::1"}, []string{"10.0.0", "node-1"}},
@@ -75,6 +76,66 @@ func TestValidators(t *testing.T) {
 				t.Errorf("%s(%q) accepted", tt.name, v)
 			}
 		}
+	}
+}
+
+// TestKubeletVersionMessage: an unknown minor names the version and the supported minors.
+func TestKubeletVersionMessage(t *testing.T) {
+	for v, want := range map[string]string{
+		"v1.38.0":  "kubelet v1.38.0 is newer than provision knows (newest 1.37; supported are 1.35, 1.36, 1.37): update provision",
+		"v1.20.15": "kubelet v1.20.15 is older than provision renders (oldest 1.21; supported are 1.35, 1.36, 1.37)",
+		"1.37.2":   `must be vMAJOR.MINOR.PATCH (e.g. v1.37.2), got "1.37.2"`,
+	} {
+		if got := KubeletVersion(v); got != want {
+			t.Errorf("KubeletVersion(%q) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+// TestURLVersions: the kubelet versions a URL's path names as components of
+// their own; none in a mirror path, a host name, or a longer version.
+func TestURLVersions(t *testing.T) {
+	tests := []struct{ raw, want string }{
+		{"https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubelet", "v1.36.3"},
+		{"https://mirror.internal/kubelet", ""},
+		{"file:///srv/mirror/kubelet", ""},
+		{"https://m/k8s/kubelet-v1.37.1", "v1.37.1"},
+		{"https://m/k8s/kubelet_v1.37.1.bin", "v1.37.1"},
+		{"https://m/v1.37.2-rc.0/kubelet", "v1.37.2"},
+		{"https://m/a/v1.36.3/b/v1.37.2/kubelet", "v1.36.3 v1.37.2"},
+		{"https://v1.36.3.example/kubelet", ""},            // the host is no path component
+		{"https://m/release/v1.36.30/kubelet", "v1.36.30"}, // not v1.36.3
+		{"https://m/release/v1.36.3.1/kubelet", ""},        // a four-part version is none
+		{"https://m/release/xv1.36.3/kubelet", ""},         // inside a word
+		{"https://m/release/v1.37/kubelet", ""},            // no patch: no version
+		{"https://m/release/v2.0.0/kubelet", ""},           // not Kubernetes 1.x
+		{"https://m/release/v1%2E36.3/kubelet", "v1.36.3"}, // percent-encoded
+		{"https://m/kubelet?v=v1.36.3", ""},                // the query is no path
+	}
+	for _, tt := range tests {
+		if got := strings.Join(URLVersions(tt.raw), " "); got != tt.want {
+			t.Errorf("URLVersions(%q) = %q, want %q", tt.raw, got, tt.want)
+		}
+	}
+}
+
+// TestKubeletURL: a kubelet URL naming another version is refused, naming both
+// versions and never the URL (it may carry a secret).
+func TestKubeletURL(t *testing.T) {
+	const field = "kubernetes.version"
+	if got := KubeletURL("https://dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubelet", "v1.37.2", field); got != "" {
+		t.Errorf("same version refused: %s", got)
+	}
+	if got := KubeletURL("https://mirror.internal/secret-token-path/kubelet", "v1.37.2", field); got != "" {
+		t.Errorf("mirror without a version refused: %s", got)
+	}
+	got := KubeletURL("https://mirror.internal/secret-token-path/v1.36.3/kubelet", "v1.37.2", field)
+	want := "names kubelet v1.36.3 but kubernetes.version is v1.37.2: point it at the v1.37.2 kubelet (or change the version)"
+	if got != want {
+		t.Errorf("KubeletURL = %q, want %q", got, want)
+	}
+	if strings.Contains(got, "secret-token-path") || strings.Contains(got, "mirror.internal") {
+		t.Errorf("message quotes the URL: %s", got)
 	}
 }
 

@@ -11,12 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/provision-dev/provision/internal/artifacts"
-
 	"github.com/spf13/cobra"
 
 	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/api/validation"
+	"github.com/provision-dev/provision/internal/artifacts"
+	"github.com/provision-dev/provision/internal/kubeversions"
 	"github.com/provision-dev/provision/internal/logging"
 	"github.com/provision-dev/provision/node/bundle"
 	"github.com/provision-dev/provision/node/nodeconfig"
@@ -55,8 +55,8 @@ func (f *bundleFlags) spec(cmd *cobra.Command) (bundle.Spec, error) {
 			cfg.Arch = f.arch
 		}
 	} else {
-		if !validation.ValidVersion(f.version) {
-			add("--kubelet-version", "must be vMAJOR.MINOR.PATCH (e.g. v1.31.4), got %q (or pass --config)", f.version)
+		if msg := validation.KubeletVersion(f.version); msg != "" {
+			add("--kubelet-version", "%s (or pass --config)", msg)
 		}
 		if f.arch != "amd64" && f.arch != "arm64" {
 			add("--arch", "must be amd64 or arm64, got %q", f.arch)
@@ -131,6 +131,9 @@ Install it with: provision node base --bundle FILE [--bundle-sha256 HASH]`,
 			spec, err := f.spec(cmd)
 			if err != nil {
 				return err
+			}
+			if r, err := kubeversions.For(spec.KubeletVersion); err == nil && r.Warning() != "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+r.Warning())
 			}
 			level := slog.LevelInfo
 			if f.verbose {

@@ -20,7 +20,7 @@ func TestBundleCLI(t *testing.T) {
 		files["/"+a.File] = []byte(a.Description)
 	}
 	srv := testutil.NewArtifactServer(t, files)
-	cfg := nodeconfig.New("v1.31.4", "amd64")
+	cfg := nodeconfig.New("v1.37.2", "amd64")
 	cfg.OSProfile = "flatcar" // no package manager: the dry run needs no chroot tools
 	for _, a := range artifacts.Configurable() {
 		cfg.Artifacts[a.Name] = v1alpha1.Artifact{URL: srv.URL + "/" + a.File, AllowHTTP: true} // the test server is plain http
@@ -35,7 +35,7 @@ func TestBundleCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, logs)
 	}
-	for _, want := range []string{"kubelet v1.31.4, flatcar, amd64", "kubelet", "cniPlugins", srv.URL + "/crictl.tgz"} {
+	for _, want := range []string{"kubelet v1.37.2, flatcar, amd64", "kubelet", "cniPlugins", srv.URL + "/crictl.tgz"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("bundle output lacks %q:\n%s", want, stdout)
 		}
@@ -75,13 +75,18 @@ func TestBundleCLIErrors(t *testing.T) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
 	}
-	cfg := nodeconfig.New("v1.31.4", "arm64")
+	// A version outside provision's table has no default artifacts: refused, naming it.
+	_, _, err = runCLI(t, "bundle", "--kubelet-version", "v1.38.0", "--os", "debian-12", "-o", filepath.Join(dir, "b.tar"))
+	if err == nil || !strings.Contains(err.Error(), "--kubelet-version: kubelet v1.38.0 is newer than provision knows") {
+		t.Errorf("err = %v", err)
+	}
+	cfg := nodeconfig.New("v1.37.2", "arm64")
 	cfg.OSProfile = "debian-12"
 	y, _ := cfg.Marshal()
 	cfgPath := filepath.Join(dir, "node.yaml")
 	os.WriteFile(cfgPath, y, 0o644)
-	_, _, err = runCLI(t, "bundle", "--config", cfgPath, "--kubelet-version", "v1.30.0", "--arch", "amd64", "--os", "rocky-9", "-o", filepath.Join(dir, "b.tar"))
-	for _, want := range []string{"--kubelet-version: v1.30.0 conflicts", "--arch: amd64 conflicts", "--os: rocky-9 conflicts"} {
+	_, _, err = runCLI(t, "bundle", "--config", cfgPath, "--kubelet-version", "v1.36.3", "--arch", "amd64", "--os", "rocky-9", "-o", filepath.Join(dir, "b.tar"))
+	for _, want := range []string{"--kubelet-version: v1.36.3 conflicts", "--arch: amd64 conflicts", "--os: rocky-9 conflicts"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

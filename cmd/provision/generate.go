@@ -32,7 +32,8 @@ provision (checking its pinned sha256) and runs "provision node".
 
 Settings come from flags and/or --config FILE (a GenerateConfig document,
 apiVersion provision.dev/v1alpha1); flags override the file. All problems are
-reported at once; nothing is written on failure. The size report goes to stderr.`,
+reported at once; nothing is written on failure. The size report, and a warning
+for a kubelet minor that is no longer supported upstream, go to stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			spec := v1alpha1.GenerateConfig{}
@@ -46,6 +47,9 @@ reported at once; nothing is written on failure. The size report goes to stderr.
 			out, err := generate.Render(spec, "")
 			if err != nil {
 				return err
+			}
+			for _, w := range generate.Warnings(spec) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
 			}
 			sizes := generate.Sizes(out)
 			fmt.Fprint(cmd.ErrOrStderr(), sizes.String())

@@ -25,8 +25,8 @@ func fixture(name string) string {
 }
 
 func readmeArgs() []string {
-	return []string{"--os", "ubuntu-22.04", "--kubelet-version", "v1.31.4", "--apiserver-url", "https://10.0.0.10:6443",
-		"--token-file", fixture("token"), "--ca-cert", fixture("ca.crt"), "--cloud-provider", "openstack",
+	return []string{"--os", "ubuntu-22.04", "--kubelet-version", "v1.37.2", "--apiserver-url", "https://10.0.0.10:6443",
+		"--token-file", fixture("token"), "--ca-cert", fixture("ca.crt"), "--cloud-provider", "external",
 		"--cloud-config", fixture("cloud.conf"), "--hostname", "worker-1",
 		"--ssh-authorized-key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3f5Q2Xq0yQmQ7cX9mJtq3VbqHq3oYkq7o0Jm3sR1z ops",
 		"--ssh-authorized-key", "ssh-rsa AAAAB3NzaC1yc2EA second",
@@ -119,7 +119,7 @@ func TestGenerateConfigMergedWithFlags(t *testing.T) {
 kind: GenerateConfig
 os: flatcar
 format: butane
-kubeletVersion: v1.30.0
+kubeletVersion: v1.36.3
 apiServerURL: https://10.0.0.10:6443
 tokenFile: token
 caCertFile: ca.crt
@@ -146,5 +146,93 @@ provisionSHA256: `+strings.Repeat("cd", 32)+"\n"), 0o600)
 	}
 	if _, _, err := runGenerate(t, "--config", filepath.Join(dir, "missing.yaml")); err == nil {
 		t.Fatal("missing config accepted")
+	}
+}
+
+// with returns args with flag set to value (replaced if present, else appended).
+func with(args []string, flag, value string) []string {
+	out := append([]string(nil), args...)
+	for i := 0; i+1 < len(out); i++ {
+		if out[i] == flag {
+			out[i+1] = value
+			return out
+		}
+	}
+	return append(out, flag, value)
+}
+
+// TestGenerateVersionPolicy (issue 10): the version table decides what generate
+// accepts; a legacy minor renders with a warning on stderr, never silently.
+func TestGenerateVersionPolicy(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		err     string // "" means it renders
+		warning string // "" means no warning on stderr
+	}{
+		{"supported", readmeArgs(), "", ""},
+		{"oldest supported", with(readmeArgs(), "--kubelet-version", "v1.35.4"), "", ""},
+		{"legacy minor warns", with(readmeArgs(), "--kubelet-version", "v1.31.4"), "",
+			"warning: kubelet 1.31 is not supported (end of life upstream 2025-10-28; supported are 1.35, 1.36, 1.37)"},
+		{"in-tree provider on an old kubelet", with(with(readmeArgs(), "--kubelet-version", "v1.28.15"), "--cloud-provider", "openstack"), "",
+			"warning: kubelet 1.28 is not supported"},
+		{"in-tree provider on 1.37", with(readmeArgs(), "--cloud-provider", "openstack"),
+			`--cloud-provider / cloudProvider: "openstack" is an in-tree cloud provider: kubelet v1.37.2 (1.29 and newer) takes only "external": use external and run the provider's cloud-controller-manager`, ""},
+		{"in-tree provider on 1.29", with(with(readmeArgs(), "--kubelet-version", "v1.29.15"), "--cloud-provider", "aws"),
+			`--cloud-provider / cloudProvider: "aws" is an in-tree cloud provider: kubelet v1.29.15`, ""},
+		{"newer than the table", with(readmeArgs(), "--kubelet-version", "v1.38.0"),
+			"--kubelet-version / kubeletVersion: kubelet v1.38.0 is newer than provision knows (newest 1.37; supported are 1.35, 1.36, 1.37): update provision", ""},
+		{"older than the table", with(readmeArgs(), "--kubelet-version", "v1.20.15"),
+			"--kubelet-version / kubeletVersion: kubelet v1.20.15 is older than provision renders (oldest 1.21; supported are 1.35, 1.36, 1.37)", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, err := runGenerate(t, tt.args...)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				if stdout != "" {
+					t.Fatal("output written on error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.warning == "" && strings.Contains(stderr, "warning") {
+				t.Errorf("unexpected warning:\n%s", stderr)
+			}
+			if !strings.Contains(stderr, tt.warning) {
+				t.Errorf("stderr lacks %q:\n%s", tt.warning, stderr)
+			}
+			if strings.Contains(stdout, "warning") {
+				t.Errorf("the warning reached the userdata")
+			}
+		})
+	}
+}
+
+// TestGenerateKubeletURLMismatch (issue 10): a config's kubelet URL naming
+// another version than kubeletVersion is refused, naming both.
+func TestGenerateKubeletURLMismatch(t *testing.T) {
+	dir := t.TempDir()
+	for _, tt := range []struct{ url, err string }{
+		{"https://mirror.internal/release/v1.36.3/bin/linux/amd64/kubelet", "artifacts.kubelet.url: names kubelet v1.36.3 but kubeletVersion is v1.37.2"},
+		{"https://mirror.internal/kubelet", ""},
+		{"https://mirror.internal/release/v1.37.2/bin/linux/amd64/kubelet", ""},
+	} {
+		cfg := filepath.Join(dir, "generate.yaml")
+		os.WriteFile(cfg, []byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nartifacts:\n  kubelet:\n    url: "+tt.url+"\n"), 0o600)
+		stdout, _, err := runGenerate(t, append(readmeArgs(), "--config", cfg)...)
+		if tt.err == "" {
+			if err != nil || !strings.Contains(stdout, tt.url) {
+				t.Errorf("%s: %v", tt.url, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("%s: err = %v, want %q", tt.url, err, tt.err)
+		}
 	}
 }

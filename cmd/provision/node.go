@@ -33,8 +33,8 @@ func (f *nodeFlags) register(cmd *cobra.Command) {
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log every command run")
 	fl.StringVar(&f.opts.OSProfile, "os", "", "OS profile, overriding detection from /etc/os-release")
 	fl.StringVar(&f.opts.Flags.KubeletVersion, "kubelet-version", "", "kubelet version vX.Y.Z (when there is no config file)")
-	fl.StringVar(&f.opts.Flags.CloudProvider, "cloud-provider", "", "kubelet --cloud-provider (external, or an in-tree name on old versions)")
-	fl.StringVar(&f.opts.Flags.CloudConfig, "cloud-config", "", "cloud provider config file to install (copied to /etc/kubernetes/cloud-config, 0600)")
+	fl.StringVar(&f.opts.Flags.CloudProvider, "cloud-provider", "", "kubelet --cloud-provider: external (kubelet 1.29 and newer take only external), or an in-tree name before 1.29")
+	fl.StringVar(&f.opts.Flags.CloudConfig, "cloud-config", "", "cloud provider config file to install (copied to /etc/kubernetes/cloud-config, 0600) for the cloud-controller-manager; passed to the kubelet only with an in-tree provider before 1.29")
 	fl.StringVar(&f.opts.Flags.Token, "token", "", "bootstrap token (prefer --token-file: argv is visible to other users)")
 	fl.StringVar(&f.opts.Flags.TokenFile, "token-file", "", "file holding the bootstrap token")
 	fl.StringVar(&f.opts.Flags.CACert, "ca-cert", "", "cluster CA certificate to install (copied to /etc/kubernetes/pki/ca.crt)")
@@ -56,6 +56,9 @@ func (f *nodeFlags) prepare(cmd *cobra.Command) (context.Context, *node.Node, fu
 	if err != nil {
 		stop()
 		return nil, nil, nil, err
+	}
+	for _, w := range n.Warnings() {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
 	}
 	return ctx, n, stop, nil
 }

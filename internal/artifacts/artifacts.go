@@ -11,6 +11,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/provision-dev/provision/internal/kubeversions"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -67,6 +68,17 @@ const (
 	LocalSHA256File Checksum = "local.sha256"
 )
 
+// VersionSource names the column of internal/kubeversions' table an artifact's
+// default version comes from, for the artifacts that follow the kubelet minor.
+type VersionSource string
+
+const (
+	// ReleaseCrictl is kubeversions.Release.Crictl (cri-tools follows the kubelet minor).
+	ReleaseCrictl VersionSource = "kubeversions.Crictl"
+	// ReleaseCNIPlugins is kubeversions.Release.CNIPlugins.
+	ReleaseCNIPlugins VersionSource = "kubeversions.CNIPlugins"
+)
+
 // Artifact is one row of the table.
 type Artifact struct {
 	// Name is the key in the node config (artifacts.NAME) and in a bundle's manifest.
@@ -80,8 +92,12 @@ type Artifact struct {
 	Install Install
 	// Need says which profiles need it.
 	Need Need
-	// Version is the pinned default version; "" means the kubelet's version.
+	// Version is the pinned default version; "" means the kubelet's version,
+	// unless VersionFrom is set.
 	Version string
+	// VersionFrom, when set, takes the default version from the kubelet minor's
+	// row of internal/kubeversions; Version is then empty.
+	VersionFrom VersionSource
 	// URL is the default download URL: {version} and {arch} (amd64, arm64) are
 	// replaced. Empty for OnRequest artifacts, which have no default source.
 	URL string
@@ -93,9 +109,9 @@ type Artifact struct {
 var table = []Artifact{
 	{Name: Kubelet, Description: "the kubelet binary", File: "kubelet", Install: Binary, Need: Always,
 		URL: "https://dl.k8s.io/release/{version}/bin/linux/{arch}/kubelet", Checksum: SHA256File},
-	{Name: CNIPlugins, Description: "the CNI plugins release tarball", File: "cni-plugins.tgz", Install: Archive, Need: Always, Version: "v1.5.1",
+	{Name: CNIPlugins, Description: "the CNI plugins release tarball", File: "cni-plugins.tgz", Install: Archive, Need: Always, VersionFrom: ReleaseCNIPlugins,
 		URL: "https://github.com/containernetworking/plugins/releases/download/{version}/cni-plugins-linux-{arch}-{version}.tgz", Checksum: SHA256File},
-	{Name: Crictl, Description: "the crictl release tarball", File: "crictl.tgz", Install: Archive, Need: Always, Version: "v1.31.1",
+	{Name: Crictl, Description: "the crictl release tarball", File: "crictl.tgz", Install: Archive, Need: Always, VersionFrom: ReleaseCrictl,
 		URL: "https://github.com/kubernetes-sigs/cri-tools/releases/download/{version}/crictl-{version}-linux-{arch}.tar.gz", Checksum: SHA256File},
 	{Name: Containerd, Description: "the containerd release tarball", File: "containerd.tgz", Install: Archive, Need: TarballRuntime, Version: "1.7.24",
 		URL: "https://github.com/containerd/containerd/releases/download/v{version}/containerd-{version}-linux-{arch}.tar.gz", Checksum: PinOrMirror},
@@ -189,14 +205,37 @@ func (a Artifact) NodePath(binDir string) string {
 	return path.Join(CacheDir, a.File)
 }
 
-// DefaultURL is the upstream URL for a kubelet version and arch ("" for OnRequest artifacts).
-func (a Artifact) DefaultURL(kubeletVersion, arch string) string {
-	if a.URL == "" {
-		return ""
+// DefaultVersion is the artifact's default version for a kubelet version: the
+// pinned Version, the kubelet minor's column of internal/kubeversions
+// (VersionFrom), or the kubelet's own version. It is "" when the version comes
+// from kubeversions and the kubelet version is outside its table (validation
+// refuses such a version).
+func (a Artifact) DefaultVersion(kubeletVersion string) string {
+	switch {
+	case a.Version != "":
+		return a.Version
+	case a.VersionFrom != "":
+		r, err := kubeversions.For(kubeletVersion)
+		if err != nil {
+			return ""
+		}
+		switch a.VersionFrom {
+		case ReleaseCrictl:
+			return r.Crictl
+		case ReleaseCNIPlugins:
+			return r.CNIPlugins
+		}
+		panic("artifacts: unknown version source " + string(a.VersionFrom))
 	}
-	v := a.Version
-	if v == "" {
-		v = kubeletVersion
+	return kubeletVersion
+}
+
+// DefaultURL is the upstream URL for a kubelet version and arch ("" for
+// OnRequest artifacts, and when DefaultVersion is "").
+func (a Artifact) DefaultURL(kubeletVersion, arch string) string {
+	v := a.DefaultVersion(kubeletVersion)
+	if a.URL == "" || v == "" {
+		return ""
 	}
 	return strings.NewReplacer("{version}", v, "{arch}", arch).Replace(a.URL)
 }

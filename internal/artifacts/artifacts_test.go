@@ -13,16 +13,16 @@ import (
 )
 
 // rows is one test row per table row: what the artifact is on a /usr/local/bin
-// profile with the kubelet v1.31.4 on amd64. A table row without a test row fails.
+// profile with the kubelet v1.37.2 on amd64. A table row without a test row fails.
 var rows = map[string]struct {
 	url      string
 	nodePath string
 	mode     fs.FileMode
 	tarball  bool // needed only where containerd comes from the tarball
 }{
-	Kubelet:    {"https://dl.k8s.io/release/v1.31.4/bin/linux/amd64/kubelet", "/usr/local/bin/kubelet", 0o755, false},
-	CNIPlugins: {"https://github.com/containernetworking/plugins/releases/download/v1.5.1/cni-plugins-linux-amd64-v1.5.1.tgz", "/var/cache/provision/cni-plugins.tgz", 0o644, false},
-	Crictl:     {"https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.31.1/crictl-v1.31.1-linux-amd64.tar.gz", "/var/cache/provision/crictl.tgz", 0o644, false},
+	Kubelet:    {"https://dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubelet", "/usr/local/bin/kubelet", 0o755, false},
+	CNIPlugins: {"https://github.com/containernetworking/plugins/releases/download/v1.10.0/cni-plugins-linux-amd64-v1.10.0.tgz", "/var/cache/provision/cni-plugins.tgz", 0o644, false},
+	Crictl:     {"https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.37.0/crictl-v1.37.0-linux-amd64.tar.gz", "/var/cache/provision/crictl.tgz", 0o644, false},
 	Containerd: {"https://github.com/containerd/containerd/releases/download/v1.7.24/containerd-1.7.24-linux-amd64.tar.gz", "/var/cache/provision/containerd.tgz", 0o644, true},
 	Runc:       {"https://github.com/opencontainers/runc/releases/download/v1.2.3/runc.amd64", "/usr/local/bin/runc", 0o755, true},
 	Provision:  {"", "/usr/local/bin/provision", 0o755, false},
@@ -76,7 +76,10 @@ func TestTableRows(t *testing.T) {
 			if a.Version != "" && !regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+$`).MatchString(a.Version) {
 				t.Errorf("version %q: [v]MAJOR.MINOR.PATCH", a.Version)
 			}
-			if got := a.DefaultURL("v1.31.4", "amd64"); got != want.url {
+			if a.Version != "" && a.VersionFrom != "" {
+				t.Errorf("version %q and versionFrom %q: one source only", a.Version, a.VersionFrom)
+			}
+			if got := a.DefaultURL("v1.37.2", "amd64"); got != want.url {
 				t.Errorf("DefaultURL = %q, want %q", got, want.url)
 			}
 			if got := a.NodePath("/usr/local/bin"); got != want.nodePath {
@@ -99,7 +102,7 @@ func TestTableRows(t *testing.T) {
 // arches, is an https URL naming that arch and version with nothing left to fill.
 func TestDefaultURLs(t *testing.T) {
 	for _, a := range Configurable() {
-		for _, v := range []string{"v1.23.17", "v1.30.14", "v1.31.4"} {
+		for _, v := range []string{"v1.23.17", "v1.31.4", "v1.35.4", "v1.36.3", "v1.37.2"} {
 			for _, arch := range []string{"amd64", "arm64"} {
 				raw := a.DefaultURL(v, arch)
 				u, err := url.Parse(raw)
@@ -107,10 +110,7 @@ func TestDefaultURLs(t *testing.T) {
 					t.Errorf("%s %s %s: %q is not a complete https URL", a.Name, v, arch, raw)
 					continue
 				}
-				version := a.Version
-				if version == "" {
-					version = v
-				}
+				version := a.DefaultVersion(v)
 				if !strings.Contains(u.Path, "/"+strings.TrimPrefix(version, "v")) && !strings.Contains(u.Path, version) {
 					t.Errorf("%s: %q does not name version %s", a.Name, raw, version)
 				}
@@ -118,6 +118,35 @@ func TestDefaultURLs(t *testing.T) {
 					t.Errorf("%s: %q does not name arch %s", a.Name, raw, arch)
 				}
 			}
+		}
+	}
+}
+
+// TestVersionsFollowTheKubelet: crictl and the CNI plugins default to the
+// kubelet minor's row of kubeversions; the kubelet to its own version; a
+// version outside the table has no default URL for them (validation refuses it).
+func TestVersionsFollowTheKubelet(t *testing.T) {
+	tests := []struct {
+		kubelet, artifact, want string
+	}{
+		{"v1.37.2", Crictl, "v1.37.0"},
+		{"v1.37.2", CNIPlugins, "v1.10.0"},
+		{"v1.37.2", Kubelet, "v1.37.2"},
+		{"v1.35.4", Crictl, "v1.35.0"},
+		{"v1.35.4", CNIPlugins, "v1.9.1"},
+		{"v1.36.3", Crictl, "v1.36.0"},
+		{"v1.23.17", Crictl, "v1.23.0"},
+		{"v1.23.17", CNIPlugins, "v1.5.1"},
+		{"v1.38.0", Crictl, ""},
+		{"v1.20.1", CNIPlugins, ""},
+	}
+	for _, tt := range tests {
+		a := MustGet(tt.artifact)
+		if got := a.DefaultVersion(tt.kubelet); got != tt.want {
+			t.Errorf("%s for kubelet %s = %q, want %q", tt.artifact, tt.kubelet, got, tt.want)
+		}
+		if tt.want == "" && a.DefaultURL(tt.kubelet, "amd64") != "" {
+			t.Errorf("%s for kubelet %s: a default URL without a version", tt.artifact, tt.kubelet)
 		}
 	}
 }
@@ -130,7 +159,7 @@ func TestChecksumConvention(t *testing.T) {
 		if a.Checksum != SHA256File {
 			continue
 		}
-		name := path.Base(a.DefaultURL("v1.31.4", "amd64"))
+		name := path.Base(a.DefaultURL("v1.37.2", "amd64"))
 		for _, body := range []string{sum + "\n", sum + "  " + name + "\n"} {
 			got, err := download.ParseChecksum([]byte(body), name+".sha256")
 			if err != nil || got != sum {

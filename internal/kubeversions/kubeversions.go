@@ -108,8 +108,10 @@ var flags = map[string]Lifetime{
 // config/v1beta1/types.go of each release). A field not listed exists in every
 // minor of the table.
 var configFields = map[string]Lifetime{
+	"memorySwap":                             {Since: 22},
 	"containerRuntimeEndpoint":               {Since: 27},
 	"imageServiceEndpoint":                   {Since: 27},
+	"imageMaximumGCAge":                      {Since: 29},
 	"failCgroupV1":                           {Since: 31},
 	"crashLoopBackOff":                       {Since: 32},
 	"singleProcessOOMKill":                   {Since: 32},
@@ -138,6 +140,21 @@ func SupportedMinors() []string {
 	}
 	return out
 }
+
+// PauseImages lists every default pause image of the table, once each, oldest
+// first (tests import their local pause image under each name).
+func PauseImages() []string {
+	var out []string
+	for _, r := range table {
+		if len(out) == 0 || out[len(out)-1] != r.PauseImage {
+			out = append(out, r.PauseImage)
+		}
+	}
+	return out
+}
+
+// SupportedList is SupportedMinors for a message: "1.35, 1.36, 1.37".
+func SupportedList() string { return strings.Join(SupportedMinors(), ", ") }
 
 var versionRE = regexp.MustCompile(`^v1\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
 
@@ -176,9 +193,9 @@ func ForMinor(minor int, version string) (Release, error) {
 		}
 	}
 	if minor > Newest().Minor {
-		return Release{}, fmt.Errorf("kubelet %s is newer than provision knows (newest %s; supported %v): update provision", version, Newest(), SupportedMinors())
+		return Release{}, fmt.Errorf("kubelet %s is newer than provision knows (newest %s; supported are %s): update provision", version, Newest(), SupportedList())
 	}
-	return Release{}, fmt.Errorf("kubelet %s is older than provision renders (oldest %s; supported %v)", version, Oldest(), SupportedMinors())
+	return Release{}, fmt.Errorf("kubelet %s is older than provision renders (oldest %s; supported are %s)", version, Oldest(), SupportedList())
 }
 
 // MustFor is For for versions already validated (renderers); it panics on a
@@ -202,7 +219,7 @@ func (r Release) Warning() string {
 	if r.IsSupported() {
 		return ""
 	}
-	return fmt.Sprintf("kubelet %s is not supported (end of life %s); supported are %v", r, r.EOL, SupportedMinors())
+	return fmt.Sprintf("kubelet %s is not supported (end of life upstream %s; supported are %s): it is rendered, but not tested", r, r.EOL, SupportedList())
 }
 
 // HasFlag reports whether the kubelet of this minor has the command-line flag
@@ -223,7 +240,11 @@ func (r Release) HasConfigField(field string) bool {
 // provider name. From 1.29 only "external" (or none) is accepted: the in-tree
 // providers are gone (1.31) or disabled (1.29, 1.30), and --cloud-provider
 // stays only as the external switch (k/k#121367).
-func (r Release) InTreeCloudProviders() bool { return r.Minor < 29 }
+func (r Release) InTreeCloudProviders() bool { return r.Minor < ExternalCloudProviderOnlySince }
+
+// ExternalCloudProviderOnlySince is the first minor whose kubelet takes only
+// "external" as its cloud provider (for messages; ask InTreeCloudProviders).
+const ExternalCloudProviderOnlySince = 29
 
 // Dockershim reports whether the kubelet still runs Docker through dockershim (< 1.24).
 func (r Release) Dockershim() bool { return r.Minor < 24 }

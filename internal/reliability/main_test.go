@@ -81,7 +81,7 @@ func debian12() osprofiles.Profile {
 
 // nodeConfig is a debian-12 node config whose artifacts come from a.
 func (a *artifacts) nodeConfig() v1alpha1.NodeConfig {
-	c := nodeconfig.New("v1.31.4", runtime.GOARCH)
+	c := nodeconfig.New("v1.37.2", runtime.GOARCH)
 	c.OSProfile = "debian-12"
 	c.Kubernetes.APIServerURL = "https://127.0.0.1:6443"
 	c.Kubernetes.ClusterDNS = []string{"10.96.0.10"}

@@ -28,7 +28,7 @@ const (
 )
 
 func genArgs(extra ...string) []string {
-	return append([]string{"generate", "--os", "ubuntu-22.04", "--kubelet-version", "v1.31.4", "--apiserver-url", "https://10.0.0.10:6443",
+	return append([]string{"generate", "--os", "ubuntu-22.04", "--kubelet-version", "v1.37.2", "--apiserver-url", "https://10.0.0.10:6443",
 		"--token-file", "token", "--ca-cert", "ca.crt", "--provision-source", "https://example.com/p", "--provision-sha256", goodSum, "-o", "out"}, extra...)
 }
 
@@ -44,7 +44,7 @@ func with(args []string, flag, value string) []string {
 	return append(out, flag, value)
 }
 
-const genHead = "apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\nkubeletVersion: v1.31.4\napiServerURL: https://10.0.0.10:6443\n" +
+const genHead = "apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\nkubeletVersion: v1.37.2\napiServerURL: https://10.0.0.10:6443\n" +
 	"tokenFile: token\ncaCertFile: ca.crt\nprovisionSource: https://example.com/p\nprovisionSHA256: " + goodSum + "\n"
 
 const nodeHead = "apiVersion: provision.dev/v1alpha1\nkind: NodeConfig\nosProfile: debian-12\n"
@@ -53,7 +53,7 @@ const nodeHead = "apiVersion: provision.dev/v1alpha1\nkind: NodeConfig\nosProfil
 // replaced by the given ones when set.
 func nodeDoc(kube, arts, extra string) string {
 	if kube == "" {
-		kube = "  version: v1.31.4\n"
+		kube = "  version: v1.37.2\n"
 	}
 	if arts == "" {
 		arts = "  kubelet:\n    url: https://m.internal/kubelet\n  cniPlugins:\n    url: https://m.internal/cni.tgz\n  crictl:\n    url: https://m.internal/crictl.tgz\n"
@@ -69,7 +69,7 @@ func nodePlan(extra ...string) []string {
 
 func badInputs() []badInput {
 	g := genArgs()
-	seed := []string{"node", "plan", "--root", "root", "--kubelet-version", "v1.31.4"}
+	seed := []string{"node", "plan", "--root", "root", "--kubelet-version", "v1.37.2"}
 	return []badInput{
 		// generate: flags
 		{name: "generate --os unknown", args: with(g, "--os", "windows"), want: []string{"--os / os: ", "one of centos-7, debian-12"}},
@@ -116,10 +116,10 @@ func badInputs() []badInput {
 		// node: config fields
 		{name: "node config unknown field", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("", "", "bogus: true\n")}, want: []string{"parse node config: ", `unknown field "bogus"`}},
 		{name: "node config kubernetes.version", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: 1.31\n", "", "")}, want: []string{"kubernetes.version: must be vMAJOR.MINOR.PATCH", `got "1.31"`}},
-		{name: "node config kubernetes.clusterDNS", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: v1.31.4\n  clusterDNS: [\"10.96.0\"]\n", "", "")}, want: []string{"kubernetes.clusterDNS[0]: must be an IP address", `got "10.96.0"`}},
-		{name: "node config kubernetes.nodeIP", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: v1.31.4\n  nodeIP: node-1\n", "", "")}, want: []string{"kubernetes.nodeIP: must be an IP address"}},
-		{name: "node config kubernetes.apiServerURL", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: v1.31.4\n  apiServerURL: http://10.0.0.1:6443\n", "", "")}, want: []string{"kubernetes.apiServerURL: must be an https:// URL"}},
-		{name: "node config kubernetes.cloudConfigPath", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: v1.31.4\n  cloudConfigPath: cloud.conf\n", "", "")}, want: []string{"kubernetes.cloudConfigPath: must be an absolute path"}},
+		{name: "node config kubernetes.clusterDNS", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: v1.37.2\n  clusterDNS: [\"10.96.0\"]\n", "", "")}, want: []string{"kubernetes.clusterDNS[0]: must be an IP address", `got "10.96.0"`}},
+		{name: "node config kubernetes.nodeIP", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: v1.37.2\n  nodeIP: node-1\n", "", "")}, want: []string{"kubernetes.nodeIP: must be an IP address"}},
+		{name: "node config kubernetes.apiServerURL", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: v1.37.2\n  apiServerURL: http://10.0.0.1:6443\n", "", "")}, want: []string{"kubernetes.apiServerURL: must be an https:// URL"}},
+		{name: "node config kubernetes.cloudConfigPath", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: v1.37.2\n  cloudConfigPath: cloud.conf\n", "", "")}, want: []string{"kubernetes.cloudConfigPath: must be an absolute path"}},
 		{name: "node config artifacts.kubelet.url ftp", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("", "  kubelet:\n    url: ftp://m/kubelet\n  cniPlugins:\n    url: https://m/c\n  crictl:\n    url: https://m/k\n", "")}, want: []string{"artifacts.kubelet.url: must be an https:// or file:// URL"}},
 		{name: "node config artifacts.cniPlugins.url without host", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("", "  kubelet:\n    url: https://m/kubelet\n  cniPlugins:\n    url: https://\n  crictl:\n    url: https://m/k\n", "")}, want: []string{"artifacts.cniPlugins.url: must be an https:// or file:// URL with a host"}},
 		{name: "node config artifacts.crictl missing", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("", "  kubelet:\n    url: https://m/kubelet\n  cniPlugins:\n    url: https://m/c\n", "")}, want: []string{"artifacts.crictl.url: is required"}},
@@ -129,12 +129,22 @@ func badInputs() []badInput {
 		{name: "node config packages.apt.signedBy", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("", "", "packages:\n  apt:\n    url: https://m/debian\n    suite: bookworm\n    components: [main]\n    signedBy: key.gpg\n")}, want: []string{"packages.apt.signedBy: must be an absolute path"}},
 		{name: "node config packages.yum.gpgKey", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("", "", "packages:\n  yum:\n    baseURL: https://m/rocky\n    gpgKey: http://m/key\n")}, want: []string{"packages.yum.gpgKey: must be an https:// or file:// URL"}},
 		{name: "node config registry host", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("", "", "containerd:\n  registryMirrors:\n    \"bad/host\": [\"https://m\"]\n")}, want: []string{`containerd.registryMirrors: registry "bad/host" must be a host[:port]`}},
-		{name: "node config kubernetes.cloudProvider with a carriage return", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: v1.31.4\n  cloudProvider: \"external\\r\"\n", "", "")}, want: []string{"kubernetes.cloudProvider: must be a provider name", `got "external\r"`}},
+		{name: "node config kubernetes.cloudProvider with a carriage return", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: v1.37.2\n  cloudProvider: \"external\\r\"\n", "", "")}, want: []string{"kubernetes.cloudProvider: must be a provider name", `got "external\r"`}},
 		{name: "node config kubernetes.kubeconfigPath with ..", args: nodePlan(), files: map[string]string{"node.yaml": strings.Replace(nodeDoc("", "", ""), "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/../../root/x", 1)}, want: []string{"kubernetes.kubeconfigPath: must be a clean absolute path"}},
 		{name: "node config artifacts http without allowHTTP", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("", "  kubelet:\n    url: http://m/kubelet\n  cniPlugins:\n    url: https://m/c\n  crictl:\n    url: https://m/k\n", "")}, want: []string{"artifacts.kubelet.url: must be an https:// or file:// URL (plain http only with allowHTTP: true on this artifact"}},
 		{name: "node config artifacts credentials", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("", "  kubelet:\n    url: https://u:pw@m/kubelet\n  cniPlugins:\n    url: https://m/c\n  crictl:\n    url: https://m/k\n", "")}, want: []string{"artifacts.kubelet.url: must not carry credentials (user:password@)"}},
 		{name: "node config packages.yum without gpgKey", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("", "", "packages:\n  yum:\n    baseURL: https://m/rocky\n")}, want: []string{"packages.yum.gpgCheck: must be set to false explicitly when no gpgKey is given"}},
 		{name: "node config not YAML", args: nodePlan(), files: map[string]string{"node.yaml": "kind: [\n"}, want: []string{"node.yaml: parse node config: "}},
+		// issue 10: the version table (internal/kubeversions) decides versions and cloud providers
+		{name: "generate --cloud-provider in-tree on 1.37", args: append(g, "--cloud-provider", "openstack", "--cloud-config", "cloud.conf"), want: []string{"--cloud-provider / cloudProvider: ", `"openstack" is an in-tree cloud provider: kubelet v1.37.2 (1.29 and newer) takes only "external"`, "use external and run the provider's cloud-controller-manager"}},
+		{name: "generate --kubelet-version newer than the table", args: with(g, "--kubelet-version", "v1.38.0"), want: []string{"--kubelet-version / kubeletVersion: kubelet v1.38.0 is newer than provision knows", "supported are 1.35, 1.36, 1.37"}},
+		{name: "generate --kubelet-version older than the table", args: with(g, "--kubelet-version", "v1.19.16"), want: []string{"--kubelet-version / kubeletVersion: kubelet v1.19.16 is older than provision renders", "supported are 1.35, 1.36, 1.37"}},
+		{name: "generate config kubelet URL of another version", args: []string{"generate", "--config", "g.yaml"}, files: map[string]string{"g.yaml": genHead + "artifacts:\n  kubelet:\n    url: https://m/release/v1.36.3/bin/linux/amd64/kubelet\n"}, want: []string{"artifacts.kubelet.url: names kubelet v1.36.3 but kubeletVersion is v1.37.2"}},
+		{name: "node config in-tree cloud provider on 1.37", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: v1.37.2\n  cloudProvider: openstack\n", "", "")}, want: []string{`kubernetes.cloudProvider: "openstack" is an in-tree cloud provider: kubelet v1.37.2`, "use external and run the provider's cloud-controller-manager"}},
+		{name: "node config kubernetes.version outside the table", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("  version: v1.38.2\n", "", "")}, want: []string{"kubernetes.version: kubelet v1.38.2 is newer than provision knows (newest 1.37; supported are 1.35, 1.36, 1.37)"}},
+		{name: "node config kubelet URL of another version", args: nodePlan(), files: map[string]string{"node.yaml": nodeDoc("", "  kubelet:\n    url: https://m/v1.36.3/kubelet\n  cniPlugins:\n    url: https://m/c\n  crictl:\n    url: https://m/k\n", "")}, want: []string{"artifacts.kubelet.url: names kubelet v1.36.3 but kubernetes.version is v1.37.2"}},
+		{name: "node --cloud-provider in-tree", args: append(seed, "--cloud-provider", "aws"), want: []string{`--cloud-provider / kubernetes.cloudProvider: "aws" is an in-tree cloud provider: kubelet v1.37.2`}},
+		{name: "node --kubelet-version outside the table", args: with(seed, "--kubelet-version", "v1.38.0"), want: []string{"--kubelet-version / kubernetes.version: kubelet v1.38.0 is newer than provision knows"}},
 		// node: flags
 		{name: "node --token malformed", args: append(seed, "--apiserver-url", "https://10.0.0.1:6443", "--token", "ABCDEF.0123456789abcdef"), want: []string{"bootstrap token: must have the form [a-z0-9]{6}.[a-z0-9]{16} (value not shown)"}},
 		{name: "node --token and --token-file", args: append(seed, "--token", goodToken, "--token-file", "token"), want: []string{"--token and --token-file: give only one"}},

@@ -221,8 +221,8 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// own doing (an SSH public key is not a secret, but its marker must not show).
 	genConfig := write("in/generate.yaml", "apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nsshAuthorizedKeys:\n  - "+sshKey+"\n", 0o600)
 	gen := func(out string, extra ...string) []string {
-		return append([]string{"generate", "--config", genConfig, "--os", "ubuntu-22.04", "--kubelet-version", "v1.31.4", "--apiserver-url", "https://10.0.0.10:6443",
-			"--token-file", tokenFile, "--ca-cert", caFile, "--cloud-provider", "openstack", "--cloud-config", cloud, "--hostname", "worker-1",
+		return append([]string{"generate", "--config", genConfig, "--os", "ubuntu-22.04", "--kubelet-version", "v1.37.2", "--apiserver-url", "https://10.0.0.10:6443",
+			"--token-file", tokenFile, "--ca-cert", caFile, "--cloud-provider", "external", "--cloud-config", cloud, "--hostname", "worker-1",
 			"--provision-source", "https://example.com/p", "--provision-sha256", goodSum, "-o", out}, extra...)
 	}
 	userdata := filepath.Join(outDir, "user-data")

@@ -8,18 +8,26 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/provision-dev/provision/internal/kubeversions"
 )
 
-// PauseImageName is the node config's default sandbox image, which the
-// locally built pause image is imported as.
-const PauseImageName = "registry.k8s.io/pause:3.10"
+// PauseImageNames are the names the locally built pause image is imported
+// as: every default sandbox image of internal/kubeversions, so the node
+// config's default (the kubelet minor's pause image) is present whatever
+// kubelet version a test runs.
+var PauseImageNames = kubeversions.PauseImages()
+
+// PauseImageName is the name test pods run the pause image as (the newest minor's).
+var PauseImageName = PauseImageNames[len(PauseImageNames)-1]
 
 // PauseImage builds the pause stand-in (internal/testenv/cmd/pause, a static
 // binary that blocks until signalled) and packs it as a single-layer OCI image
-// layout tarball named PauseImageName, for `ctr -n k8s.io images import`.
-// No image registry is reachable from the test machines.
+// layout tarball named by each of PauseImageNames, for
+// `ctr -n k8s.io images import`. No image registry is reachable from the test machines.
 func PauseImage(t testing.TB, dir string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "pause")
@@ -64,14 +72,15 @@ func PauseImage(t testing.TB, dir string) string {
 		"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfgDigest, "size": cfgSize},
 		"layers":        []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layerDigest, "size": layerSize}},
 	}))
-	index := mustJSON(map[string]any{
-		"schemaVersion": 2,
-		"manifests": []any{map[string]any{
+	var manifests []any // one entry per name, all the same manifest
+	for _, name := range PauseImageNames {
+		manifests = append(manifests, map[string]any{
 			"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manDigest, "size": manSize,
 			"platform":    map[string]string{"architecture": "amd64", "os": "linux"},
-			"annotations": map[string]string{"io.containerd.image.name": PauseImageName, "org.opencontainers.image.ref.name": "3.10"},
-		}},
-	})
+			"annotations": map[string]string{"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name[strings.LastIndex(name, ":")+1:]},
+		})
+	}
+	index := mustJSON(map[string]any{"schemaVersion": 2, "manifests": manifests})
 	out := filepath.Join(dir, "pause.tar")
 	var img bytes.Buffer
 	tw := tar.NewWriter(&img)

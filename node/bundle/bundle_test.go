@@ -49,7 +49,7 @@ func profile(t testing.TB, name string) osprofiles.Profile {
 // testSpec pins kubelet's sha256 and leaves the others to URL.sha256.
 func testSpec(t testing.TB, srv *httptest.Server, files map[string][]byte, prof string) Spec {
 	return Spec{
-		KubeletVersion: "v1.31.4", Profile: profile(t, prof), Arch: "amd64",
+		KubeletVersion: "v1.37.2", Profile: profile(t, prof), Arch: "amd64",
 		Artifacts: testArtifacts(srv, files),
 	}
 }
@@ -77,7 +77,7 @@ func create(t testing.TB, spec Spec) (string, Manifest) {
 }
 
 func expect(t testing.TB, prof string) *Expect {
-	return &Expect{KubeletVersion: "v1.31.4", OSProfile: profile(t, prof), Arch: "amd64"}
+	return &Expect{KubeletVersion: "v1.37.2", OSProfile: profile(t, prof), Arch: "amd64"}
 }
 
 func TestCreateManifestAndDeterminism(t *testing.T) {
@@ -101,7 +101,7 @@ func TestCreateManifestAndDeterminism(t *testing.T) {
 			t.Errorf("%s: %+v", name, e)
 		}
 	}
-	if m.KubeletVersion != "v1.31.4" || m.OSProfile != "rocky-9" || m.Arch != "amd64" {
+	if m.KubeletVersion != "v1.37.2" || m.OSProfile != "rocky-9" || m.Arch != "amd64" {
 		t.Errorf("manifest header: %+v", m)
 	}
 	// The tar's members: manifest first, then artifacts sorted, fixed headers.
@@ -296,14 +296,14 @@ func TestInstallAndTamper(t *testing.T) {
 		},
 		"manifest version edited": {
 			mutate: func(n []string, d map[string][]byte) []string {
-				d[ManifestName] = bytes.Replace(d[ManifestName], []byte("v1.31.4"), []byte("v1.30.0"), 1)
+				d[ManifestName] = bytes.Replace(d[ManifestName], []byte("v1.37.2"), []byte("v1.36.3"), 1)
 				return n
 			},
-			want: []string{"kubeletVersion: bundle is for v1.30.0, the node config asks for v1.31.4"},
+			want: []string{"kubeletVersion: bundle is for v1.36.3, the node config asks for v1.37.2"},
 		},
 		"pinned by the node config": {
 			mutate: func(n []string, d map[string][]byte) []string { return n },
-			opts:   Options{Expect: &Expect{KubeletVersion: "v1.31.4", OSProfile: profile(t, "rocky-9"), Arch: "amd64", Pinned: map[string]string{artifacts.Runc: strings.Repeat("1", 64)}}},
+			opts:   Options{Expect: &Expect{KubeletVersion: "v1.37.2", OSProfile: profile(t, "rocky-9"), Arch: "amd64", Pinned: map[string]string{artifacts.Runc: strings.Repeat("1", 64)}}},
 			want:   []string{"artifacts.runc.sha256: bundle has"},
 		},
 		"whole bundle sha256": {

@@ -16,7 +16,7 @@ import (
 //
 //	go test ./node/nodeconfig -run '^$' -fuzz FuzzParse -fuzztime 60s
 func FuzzParse(f *testing.F) {
-	full := New("v1.31.4", "arm64")
+	full := New("v1.37.2", "arm64")
 	full.OSProfile = "rocky-9"
 	full.Kubernetes.APIServerURL = "https://10.0.0.1:6443"
 	full.Kubernetes.CloudProvider = "external"
@@ -25,7 +25,7 @@ func FuzzParse(f *testing.F) {
 	full.Kubernetes.ClusterDNS = []string{"10.96.0.10", "fd00::a"}
 	full.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://a.internal", "http://b.internal:5000"}, "ghcr.io": {"https://c.internal"}}
 	full.Packages.Yum = &v1alpha1.YumRepository{BaseURL: "https://m.internal/rocky/9", GPGKey: "file:///etc/pki/rpm-gpg/key", Exclusive: true}
-	for _, c := range []v1alpha1.NodeConfig{New("v1.31.4", "amd64"), full} {
+	for _, c := range []v1alpha1.NodeConfig{New("v1.37.2", "amd64"), full} {
 		data, err := c.Marshal()
 		if err != nil {
 			f.Fatal(err)

@@ -40,7 +40,7 @@ func TestParseRefusesCostlyDocuments(t *testing.T) {
 
 func TestLoadRefusesLargeFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "node.yaml")
-	good, err := New("v1.31.4", "amd64").Marshal()
+	good, err := New("v1.37.2", "amd64").Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func TestLoadRefusesLargeFile(t *testing.T) {
 //
 //	go test ./node/nodeconfig -run '^$' -bench BenchmarkParse
 func BenchmarkParse(b *testing.B) {
-	full := New("v1.31.4", "arm64")
+	full := New("v1.37.2", "arm64")
 	full.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://a.internal", "http://b.internal:5000"}}
 	good, err := full.Marshal()
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 )
 
 func TestNewValidatesAndRoundTrips(t *testing.T) {
-	c := New("v1.31.4", "arm64")
+	c := New("v1.37.2", "arm64")
 	c.OSProfile = "flatcar"
 	c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://mirror.example"}}
 	out, err := c.Marshal()
@@ -25,13 +25,13 @@ func TestNewValidatesAndRoundTrips(t *testing.T) {
 	if string(again) != string(out) {
 		t.Fatalf("not stable:\n%s\n---\n%s", out, again)
 	}
-	if !strings.Contains(got.Artifacts[artifacts.Kubelet].URL, "/v1.31.4/bin/linux/arm64/kubelet") {
+	if !strings.Contains(got.Artifacts[artifacts.Kubelet].URL, "/v1.37.2/bin/linux/arm64/kubelet") {
 		t.Fatalf("kubelet url = %s", got.Artifacts[artifacts.Kubelet].URL)
 	}
 }
 
 func TestValidateErrors(t *testing.T) {
-	base := func() v1alpha1.NodeConfig { return New("v1.31.4", "amd64") }
+	base := func() v1alpha1.NodeConfig { return New("v1.37.2", "amd64") }
 	tests := []struct {
 		name   string
 		mutate func(*v1alpha1.NodeConfig)
@@ -59,7 +59,7 @@ func TestValidateErrors(t *testing.T) {
 		}, "containerd.registryMirrors[docker.io][0]", "must be an https:// or http:// URL"},
 		{"bad kind", func(c *v1alpha1.NodeConfig) { c.Kind = "Node" }, "kind", `must be "NodeConfig"`},
 		// Issue 12: every value that reaches a unit line, a command line or a file path.
-		{"cloud provider with CR", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CloudProvider = "external\r" }, "kubernetes.cloudProvider", `must be a provider name such as external or openstack (lower-case letters, digits, '-'), got "external\r"`},
+		{"cloud provider with CR", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CloudProvider = "external\r" }, "kubernetes.cloudProvider", `must be a provider name such as external (lower-case letters, digits, '-'), got "external\r"`},
 		{"cloud provider with newline", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CloudProvider = "external\nExecStartPre=/bin/sh" }, "kubernetes.cloudProvider", "must be a provider name"},
 		{"path with dot-dot", func(c *v1alpha1.NodeConfig) { c.Kubernetes.KubeconfigPath = "/etc/kubernetes/../shadow" }, "kubernetes.kubeconfigPath", "must be a clean absolute path (no '..', '//', spaces or control characters)"},
 		{"path with space", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CloudConfigPath = "/etc/cloud config" }, "kubernetes.cloudConfigPath", "must be a clean absolute path"},
@@ -94,6 +94,25 @@ func TestValidateErrors(t *testing.T) {
 		{"apt suite newline", func(c *v1alpha1.NodeConfig) {
 			c.Packages.Apt = &v1alpha1.AptRepository{URL: "https://m/debian", Suite: "bookworm\nTrusted: yes", Components: []string{"main"}}
 		}, "packages.apt.suite", "must be a name such as"},
+		// Issue 10: the version table decides the versions and the cloud providers.
+		{"kubelet newer than the table", func(c *v1alpha1.NodeConfig) { version(c, "v1.38.0") }, "kubernetes.version",
+			"kubelet v1.38.0 is newer than provision knows (newest 1.37; supported are 1.35, 1.36, 1.37): update provision"},
+		{"kubelet older than the table", func(c *v1alpha1.NodeConfig) { version(c, "v1.19.16") }, "kubernetes.version",
+			"kubelet v1.19.16 is older than provision renders (oldest 1.21; supported are 1.35, 1.36, 1.37)"},
+		{"in-tree provider on 1.37", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CloudProvider = "openstack" }, "kubernetes.cloudProvider",
+			`"openstack" is an in-tree cloud provider: kubelet v1.37.2 (1.29 and newer) takes only "external": use external and run the provider's cloud-controller-manager`},
+		{"in-tree provider on 1.35", func(c *v1alpha1.NodeConfig) { version(c, "v1.35.4"); c.Kubernetes.CloudProvider = "aws" }, "kubernetes.cloudProvider",
+			`"aws" is an in-tree cloud provider: kubelet v1.35.4`},
+		{"in-tree provider on 1.29", func(c *v1alpha1.NodeConfig) { version(c, "v1.29.0"); c.Kubernetes.CloudProvider = "gce" }, "kubernetes.cloudProvider",
+			`"gce" is an in-tree cloud provider: kubelet v1.29.0`},
+		{"kubelet URL of another version", func(c *v1alpha1.NodeConfig) {
+			c.Artifacts[artifacts.Kubelet] = v1alpha1.Artifact{URL: "https://dl.k8s.io/release/v1.36.3/bin/linux/amd64/kubelet"}
+		}, "artifacts.kubelet.url", "names kubelet v1.36.3 but kubernetes.version is v1.37.2"},
+		{"version changed, URL not", func(c *v1alpha1.NodeConfig) { c.Kubernetes.Version = "v1.36.3" }, "artifacts.kubelet.url",
+			"names kubelet v1.37.2 but kubernetes.version is v1.36.3: point it at the v1.36.3 kubelet (or change the version)"},
+		{"mirror kubelet file of another version", func(c *v1alpha1.NodeConfig) {
+			c.Artifacts[artifacts.Kubelet] = v1alpha1.Artifact{URL: "file:///srv/mirror/kubelet-v1.37.1"}
+		}, "artifacts.kubelet.url", "names kubelet v1.37.1 but kubernetes.version is v1.37.2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -110,8 +129,57 @@ func TestValidateErrors(t *testing.T) {
 	}
 }
 
+// version sets the config's kubelet version and its default artifacts (a
+// mirror URL without a version for one outside the table).
+func version(c *v1alpha1.NodeConfig, v string) {
+	c.Kubernetes.Version = v
+	c.Artifacts = DefaultArtifacts(v, "amd64")
+	for _, a := range artifacts.Configurable() {
+		if c.Artifacts[a.Name].URL == "" || a.Name == artifacts.Kubelet {
+			c.Artifacts[a.Name] = v1alpha1.Artifact{URL: "https://mirror.internal/" + a.File}
+		}
+	}
+}
+
+// TestValidateAcceptsVersionPolicy: what the version table allows validates.
+func TestValidateAcceptsVersionPolicy(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(*v1alpha1.NodeConfig)
+	}{
+		{"1.35", func(c *v1alpha1.NodeConfig) { *c = New("v1.35.4", "amd64") }},
+		{"legacy 1.23", func(c *v1alpha1.NodeConfig) { *c = New("v1.23.17", "amd64") }},
+		{"in-tree provider on 1.28", func(c *v1alpha1.NodeConfig) {
+			*c = New("v1.28.15", "amd64")
+			c.Kubernetes.CloudProvider, c.Kubernetes.CloudConfigPath = "openstack", v1alpha1.CloudConfigPath
+		}},
+		{"external with a cloud config", func(c *v1alpha1.NodeConfig) {
+			c.Kubernetes.CloudProvider, c.Kubernetes.CloudConfigPath = "external", v1alpha1.CloudConfigPath
+		}},
+		{"mirror kubelet without a version", func(c *v1alpha1.NodeConfig) {
+			c.Artifacts[artifacts.Kubelet] = v1alpha1.Artifact{URL: "https://mirror.internal/kubelet"}
+		}},
+		{"version-like host", func(c *v1alpha1.NodeConfig) {
+			c.Artifacts[artifacts.Kubelet] = v1alpha1.Artifact{URL: "https://v1.36.3.mirror.internal/kubelet"}
+		}},
+		{"mirror kubelet of the version", func(c *v1alpha1.NodeConfig) {
+			c.Artifacts[artifacts.Kubelet] = v1alpha1.Artifact{URL: "https://mirror.internal/v1.37.2/kubelet"}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := New("v1.37.2", "amd64")
+			tt.mutate(&c)
+			if err := c.Validate("").Err(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 func TestValidateCollectsAll(t *testing.T) {
-	c := New("bad", "x")
+	c := New("v1.37.2", "x")
+	c.Kubernetes.Version = "bad"
 	c.Kubernetes.NodeIP = "nope"
 	errs, _ := validation.AsErrors(c.Validate("").Err())
 	if len(errs) != 3 {
@@ -127,7 +195,7 @@ func TestParseStrict(t *testing.T) {
 }
 
 func TestValidatePackages(t *testing.T) {
-	c := New("v1.31.4", "amd64")
+	c := New("v1.37.2", "amd64")
 	c.Packages.Apt = &v1alpha1.AptRepository{URL: "ftp://x", Suite: "", SignedBy: "key.gpg", Trusted: true}
 	errs, _ := validation.AsErrors(c.Validate("").Err())
 	want := []string{"packages.apt.components", "packages.apt.signedBy", "packages.apt.suite", "packages.apt.trusted", "packages.apt.url"}
@@ -156,7 +224,7 @@ func TestValidAccepted(t *testing.T) {
 		},
 		"file artifact": func(c *v1alpha1.NodeConfig) { c.Artifacts[artifacts.Runc] = v1alpha1.Artifact{URL: "file:///srv/runc"} },
 	} {
-		c := New("v1.31.4", "amd64")
+		c := New("v1.37.2", "amd64")
 		mutate(&c)
 		if err := c.Validate("").Err(); err != nil {
 			t.Errorf("%s: %v", name, err)
@@ -167,12 +235,12 @@ func TestValidAccepted(t *testing.T) {
 // TestParseDefaults: a hand-written config without the well-known paths gets
 // them; the document's identity is never defaulted.
 func TestParseDefaults(t *testing.T) {
-	doc := "apiVersion: provision.dev/v1alpha1\nkind: NodeConfig\nkubernetes:\n  version: v1.31.4\nartifacts:\n  kubelet: {url: https://m/k}\n  cniPlugins: {url: https://m/c}\n  crictl: {url: https://m/r}\n"
+	doc := "apiVersion: provision.dev/v1alpha1\nkind: NodeConfig\nkubernetes:\n  version: v1.37.2\nartifacts:\n  kubelet: {url: https://m/k}\n  cniPlugins: {url: https://m/c}\n  crictl: {url: https://m/r}\n"
 	c, err := Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Kubernetes.CACertPath != v1alpha1.CACertPath || c.Kubernetes.KubeconfigPath != v1alpha1.KubeconfigPath || c.Containerd.SandboxImage != v1alpha1.DefaultSandboxImage {
+	if c.Kubernetes.CACertPath != v1alpha1.CACertPath || c.Kubernetes.KubeconfigPath != v1alpha1.KubeconfigPath || c.Containerd.SandboxImage != "registry.k8s.io/pause:3.10.2" {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	_, err = Parse([]byte(strings.Replace(doc, "kind: NodeConfig\n", "", 1)))
