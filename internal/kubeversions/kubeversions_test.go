@@ -1,9 +1,6 @@
 package kubeversions
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -130,32 +127,6 @@ func TestCheckSkew(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.err) {
 			t.Errorf("CheckSkew(%s, %s) = %v, want %q", tt.kubelet, tt.server, err, tt.err)
 		}
-	}
-}
-
-// TestREADMETable: the README's version table shows every supported row as the
-// code has it (the README cannot drift from the table).
-func TestREADMETable(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range table {
-		if !r.IsSupported() {
-			continue
-		}
-		cgroup := "no"
-		if r.FailCgroupV1 {
-			cgroup = "yes"
-		}
-		row := fmt.Sprintf("| %s | %s | %s | `%s` | %s | %s | %s | %s |", r, r.Support, r.EOL, r.PauseImage, r.Crictl, r.CNIPlugins, r.MinContainerd, cgroup)
-		if !strings.Contains(string(readme), row) {
-			t.Errorf("README.md lacks the row\n%s", row)
-		}
-	}
-	legacy := fmt.Sprintf("| %s–1.%d | legacy |", Oldest(), table[len(table)-len(SupportedMinors())-1].Minor)
-	if !strings.Contains(string(readme), legacy) {
-		t.Errorf("README.md lacks the legacy row %s", legacy)
 	}
 }
 
