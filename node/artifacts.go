@@ -38,7 +38,7 @@ func artifactsBuilder(n *Node) ([]tasks.Task, error) {
 			missing = append(missing, "artifacts."+a.Name+".url")
 			continue
 		}
-		list = append(list, tasks.Artifact{URL: src.URL, SHA256: src.SHA256, Path: n.artifactPath(a.Name), Mode: a.Mode()})
+		list = append(list, tasks.Artifact{URL: src.URL, SHA256: src.SHA256, ChecksumURL: a.ChecksumURL(src.URL), Path: n.artifactPath(a.Name), Mode: a.Mode()})
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%s: required on %s", strings.Join(missing, ", "), n.Profile.Name)

@@ -7,6 +7,7 @@
 package artifacts
 
 import (
+	"fmt"
 	"io/fs"
 	"path"
 	"strings"
@@ -52,17 +53,23 @@ const (
 	OnRequest Need = "on-request"
 )
 
-// Checksum is where an unpinned artifact's sha256 comes from.
+// Checksum is an artifact's checksum convention: where upstream publishes the
+// sha256 of an unpinned download, relative to the download's URL. The node
+// applies it to the configured URL, the default or a mirror's (ChecksumURL), so
+// a mirror serves the checksum file the same way upstream does (MirrorLayout).
 type Checksum string
 
 const (
-	// SHA256File: upstream publishes URL + ".sha256" ("HASH" or "HASH  NAME";
-	// internal/download reads both), fetched when no sha256 is pinned.
+	// SHA256File: URL + ".sha256", "HASH" or "HASH  NAME" (dl.k8s.io's kubelet,
+	// the CNI plugins, crictl).
 	SHA256File Checksum = "url.sha256"
-	// PinOrMirror: upstream publishes no URL + ".sha256" (containerd's is
-	// ".sha256sum", runc's one runc.sha256sum for every arch): from the default
-	// source the sha256 must be pinned, or a mirror must serve URL + ".sha256".
-	PinOrMirror Checksum = "pin-or-mirror"
+	// SHA256SumFile: URL + ".sha256sum", "HASH  NAME" as sha256sum writes it
+	// (containerd's release assets).
+	SHA256SumFile Checksum = "url.sha256sum"
+	// SumsInDir: one file named by the row's SumsFile, in the URL's directory,
+	// lists every release asset ("HASH  runc.amd64", "HASH  runc.arm64", ...);
+	// the entry naming the URL's file is taken (runc's runc.sha256sum).
+	SumsInDir Checksum = "dir.sums"
 	// LocalSHA256File: a local file with FILE.sha256 beside it (hack/build.sh writes
 	// one) or a pinned sha256.
 	LocalSHA256File Checksum = "local.sha256"
@@ -103,6 +110,8 @@ type Artifact struct {
 	URL string
 	// Checksum is where an unpinned sha256 comes from.
 	Checksum Checksum
+	// SumsFile is the name of the checksum file of a SumsInDir row.
+	SumsFile string
 }
 
 // table holds every artifact, in the order the node downloads them.
@@ -113,10 +122,12 @@ var table = []Artifact{
 		URL: "https://github.com/containernetworking/plugins/releases/download/{version}/cni-plugins-linux-{arch}-{version}.tgz", Checksum: SHA256File},
 	{Name: Crictl, Description: "the crictl release tarball", File: "crictl.tgz", Install: Archive, Need: Always, VersionFrom: ReleaseCrictl,
 		URL: "https://github.com/kubernetes-sigs/cri-tools/releases/download/{version}/crictl-{version}-linux-{arch}.tar.gz", Checksum: SHA256File},
-	{Name: Containerd, Description: "the containerd release tarball", File: "containerd.tgz", Install: Archive, Need: TarballRuntime, Version: "1.7.24",
-		URL: "https://github.com/containerd/containerd/releases/download/v{version}/containerd-{version}-linux-{arch}.tar.gz", Checksum: PinOrMirror},
-	{Name: Runc, Description: "the runc binary", File: "runc", Install: Binary, Need: TarballRuntime, Version: "v1.2.3",
-		URL: "https://github.com/opencontainers/runc/releases/download/{version}/runc.{arch}", Checksum: PinOrMirror},
+	// containerd 2.3 (config version 3); 1.7 is past its end of life (2026-03-10).
+	{Name: Containerd, Description: "the containerd release tarball", File: "containerd.tgz", Install: Archive, Need: TarballRuntime, Version: "2.3.7",
+		URL: "https://github.com/containerd/containerd/releases/download/v{version}/containerd-{version}-linux-{arch}.tar.gz", Checksum: SHA256SumFile},
+	// runc 1.3.7: 1.3.3 and later fix CVE-2025-31133, CVE-2025-52565 and CVE-2025-52881.
+	{Name: Runc, Description: "the runc binary", File: "runc", Install: Binary, Need: TarballRuntime, Version: "v1.3.7",
+		URL: "https://github.com/opencontainers/runc/releases/download/{version}/runc.{arch}", Checksum: SumsInDir, SumsFile: "runc.sha256sum"},
 	{Name: Provision, Description: "the provision binary", File: "provision", Install: Binary, Need: OnRequest, Checksum: LocalSHA256File},
 }
 
@@ -238,4 +249,59 @@ func (a Artifact) DefaultURL(kubeletVersion, arch string) string {
 		return ""
 	}
 	return strings.NewReplacer("{version}", v, "{arch}", arch).Replace(a.URL)
+}
+
+// URLFor is the upstream URL of the artifact at version (the row's own
+// version when empty; the kubelet's version for a row without one) and arch.
+// "" for OnRequest artifacts.
+func (a Artifact) URLFor(version, kubeletVersion, arch string) string {
+	if version == "" {
+		return a.DefaultURL(kubeletVersion, arch)
+	}
+	if a.URL == "" {
+		return ""
+	}
+	if strings.HasPrefix(a.Version, "v") != strings.HasPrefix(version, "v") {
+		version = strings.TrimPrefix(version, "v")
+		if strings.HasPrefix(a.Version, "v") {
+			version = "v" + version
+		}
+	}
+	return strings.NewReplacer("{version}", version, "{arch}", arch).Replace(a.URL)
+}
+
+// ChecksumURL is where the checksum file of the artifact downloaded from u is,
+// under the row's convention ("" for LocalSHA256File rows: a local file's sum
+// is beside it or pinned). A query or fragment of u is kept after the path.
+func (a Artifact) ChecksumURL(u string) string {
+	base, rest := u, ""
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		base, rest = u[:i], u[i:]
+	}
+	switch a.Checksum {
+	case SHA256File:
+		return base + ".sha256" + rest
+	case SHA256SumFile:
+		return base + ".sha256sum" + rest
+	case SumsInDir:
+		if i := strings.LastIndex(base, "/"); i >= 0 {
+			return base[:i+1] + a.SumsFile + rest
+		}
+		return a.SumsFile + rest
+	}
+	return ""
+}
+
+// MirrorLayout says what a mirror (or an airgap server) must serve beside the
+// artifact at URL for an unpinned download; pinning sha256 needs nothing beside it.
+func (a Artifact) MirrorLayout() string {
+	switch a.Checksum {
+	case SHA256File:
+		return `URL + ".sha256": "HASH" or "HASH  FILE"`
+	case SHA256SumFile:
+		return `URL + ".sha256sum": "HASH  FILE" (sha256sum's output)`
+	case SumsInDir:
+		return fmt.Sprintf(`%s in the URL's directory: sha256sum lines, one naming the URL's file (e.g. "HASH  %s")`, a.SumsFile, path.Base(a.DefaultURL("", "amd64")))
+	}
+	return "a pinned sha256 or FILE.sha256 beside the local file"
 }

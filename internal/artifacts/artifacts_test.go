@@ -1,14 +1,20 @@
 package artifacts
 
 import (
+	"context"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/provision-dev/provision/internal/download"
+	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -23,8 +29,8 @@ var rows = map[string]struct {
 	Kubelet:    {"https://dl.k8s.io/release/v1.37.2/bin/linux/amd64/kubelet", "/usr/local/bin/kubelet", 0o755, false},
 	CNIPlugins: {"https://github.com/containernetworking/plugins/releases/download/v1.10.0/cni-plugins-linux-amd64-v1.10.0.tgz", "/var/cache/provision/cni-plugins.tgz", 0o644, false},
 	Crictl:     {"https://github.com/kubernetes-sigs/cri-tools/releases/download/v1.37.0/crictl-v1.37.0-linux-amd64.tar.gz", "/var/cache/provision/crictl.tgz", 0o644, false},
-	Containerd: {"https://github.com/containerd/containerd/releases/download/v1.7.24/containerd-1.7.24-linux-amd64.tar.gz", "/var/cache/provision/containerd.tgz", 0o644, true},
-	Runc:       {"https://github.com/opencontainers/runc/releases/download/v1.2.3/runc.amd64", "/usr/local/bin/runc", 0o755, true},
+	Containerd: {"https://github.com/containerd/containerd/releases/download/v2.3.7/containerd-2.3.7-linux-amd64.tar.gz", "/var/cache/provision/containerd.tgz", 0o644, true},
+	Runc:       {"https://github.com/opencontainers/runc/releases/download/v1.3.7/runc.amd64", "/usr/local/bin/runc", 0o755, true},
 	Provision:  {"", "/usr/local/bin/provision", 0o755, false},
 }
 
@@ -59,7 +65,7 @@ func TestTableRows(t *testing.T) {
 				t.Errorf("need %q: Always, TarballRuntime or OnRequest", a.Need)
 			}
 			switch a.Checksum {
-			case SHA256File, PinOrMirror:
+			case SHA256File, SHA256SumFile, SumsInDir:
 				if !a.Configurable() {
 					t.Errorf("checksum %q is for downloads from a URL, but %s has no default source", a.Checksum, a.Name)
 				}
@@ -68,7 +74,10 @@ func TestTableRows(t *testing.T) {
 					t.Errorf("checksum %q is for local files, but %s is downloaded", a.Checksum, a.Name)
 				}
 			default:
-				t.Errorf("checksum %q: SHA256File, PinOrMirror or LocalSHA256File", a.Checksum)
+				t.Errorf("checksum %q: SHA256File, SHA256SumFile, SumsInDir or LocalSHA256File", a.Checksum)
+			}
+			if (a.Checksum == SumsInDir) != (a.SumsFile != "") || (a.SumsFile != "" && !fileRE.MatchString(a.SumsFile)) {
+				t.Errorf("sums file %q: a plain file name for SumsInDir rows, empty for the others", a.SumsFile)
 			}
 			if a.Configurable() != (a.URL != "") {
 				t.Errorf("url %q: a config artifact needs a default URL, an on-request one none", a.URL)
@@ -151,21 +160,110 @@ func TestVersionsFollowTheKubelet(t *testing.T) {
 	}
 }
 
-// TestChecksumConvention: what SHA256File artifacts publish upstream ("HASH" for
-// the kubelet, "HASH  NAME" for the CNI plugins) is what the downloader reads.
+// upstream is what each project publishes beside a release asset, for the
+// loopback server of TestChecksumConvention: the checksum file's path relative
+// to the asset's and its body for the asset file name and hash. A row whose
+// convention has no entry here fails.
+var upstream = map[Checksum]func(name, sum string) (rel, body string){
+	// dl.k8s.io's kubelet.sha256 is the bare hash.
+	SHA256File: func(name, sum string) (string, string) { return name + ".sha256", sum },
+	// containerd's containerd-X-linux-ARCH.tar.gz.sha256sum is sha256sum's line.
+	SHA256SumFile: func(name, sum string) (string, string) {
+		return name + ".sha256sum", sum + "  " + name + "\n"
+	},
+	// runc's runc.sha256sum lists every asset of the release, the other arches first.
+	SumsInDir: func(name, sum string) (string, string) {
+		other := strings.Repeat("0f", 32)
+		return "runc.sha256sum", other + "  libseccomp-2.5.6.tar.gz\n" + other + "  runc.arm64\n" + other + "  runc.armel\n" +
+			sum + "  " + name + "\n" + other + "  runc.ppc64le\n" + other + "  runc.tar.xz\n"
+	},
+}
+
+// TestChecksumConvention: for every downloaded artifact, a loopback server lays
+// out the asset and its checksum file as upstream does, under a mirror's path;
+// the downloader, given the row's ChecksumURL of the mirror URL, fetches and
+// verifies it, and asks for nothing else (no URL+".sha256" where upstream has none).
+// A checksum file with no entry for the asset is refused.
 func TestChecksumConvention(t *testing.T) {
-	sum := strings.Repeat("ab", 32)
 	for _, a := range Configurable() {
-		if a.Checksum != SHA256File {
-			continue
-		}
-		name := path.Base(a.DefaultURL("v1.37.2", "amd64"))
-		for _, body := range []string{sum + "\n", sum + "  " + name + "\n"} {
-			got, err := download.ParseChecksum([]byte(body), name+".sha256")
-			if err != nil || got != sum {
-				t.Errorf("%s: ParseChecksum(%q) = %q, %v", a.Name, body, got, err)
+		t.Run(a.Name, func(t *testing.T) {
+			layout, ok := upstream[a.Checksum]
+			if !ok {
+				t.Fatalf("checksum convention %q has no upstream layout in this test", a.Checksum)
 			}
+			name := path.Base(a.DefaultURL("v1.37.2", "amd64"))
+			payload := []byte("release asset " + name)
+			sum := testutil.SHA256(payload)
+			rel, body := layout(name, sum)
+			var mu sync.Mutex
+			var got []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				got = append(got, r.URL.Path)
+				mu.Unlock()
+				switch r.URL.Path {
+				case "/mirror/" + name:
+					w.Write(payload)
+				case "/mirror/" + rel:
+					w.Write([]byte(body))
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			u := srv.URL + "/mirror/" + name
+			if want := srv.URL + "/mirror/" + rel; a.ChecksumURL(u) != want {
+				t.Fatalf("ChecksumURL(%q) = %q, want %q", u, a.ChecksumURL(u), want)
+			}
+			dl := &download.Downloader{Attempts: 1}
+			dest := filepath.Join(t.TempDir(), a.File)
+			res, err := dl.Fetch(context.Background(), download.Request{URL: u, ChecksumURL: a.ChecksumURL(u), Dest: dest})
+			if err != nil || res.SHA256 != sum {
+				t.Fatalf("Fetch = %+v, %v; want sha256 %s", res, err, sum)
+			}
+			if want := "/mirror/" + rel + ",/mirror/" + name; strings.Join(got, ",") != want {
+				t.Errorf("requests %v, want %s", got, want)
+			}
+			if a.MirrorLayout() == "" {
+				t.Error("no MirrorLayout")
+			}
+
+			// The same checksum file published for another asset name: refused
+			// unless it is a single bare entry (which names no file).
+			renamed := u + "-renamed"
+			_, err = dl.Checksum(context.Background(), download.Request{URL: renamed, ChecksumURL: a.ChecksumURL(u)})
+			if a.Checksum == SumsInDir && (err == nil || !strings.Contains(err.Error(), "none for")) {
+				t.Errorf("a sums file without an entry for %s: err = %v, want a refusal", path.Base(renamed), err)
+			}
+		})
+	}
+}
+
+// TestChecksumURLForms: the convention applies to the path; a query (a signed
+// mirror URL) stays at the end.
+func TestChecksumURLForms(t *testing.T) {
+	c, _ := Get(Containerd)
+	r, _ := Get(Runc)
+	k, _ := Get(Kubelet)
+	for _, tc := range []struct {
+		a       Artifact
+		in, out string
+	}{
+		{k, "https://m/k/kubelet", "https://m/k/kubelet.sha256"},
+		{c, "https://m/c.tar.gz?sig=1", "https://m/c.tar.gz.sha256sum?sig=1"},
+		{r, "https://m/r/v1/runc.amd64", "https://m/r/v1/runc.sha256sum"},
+		{r, "file:///srv/runc.amd64", "file:///srv/runc.sha256sum"},
+		{r, "https://m/runc.amd64#x", "https://m/runc.sha256sum#x"},
+	} {
+		if got := tc.a.ChecksumURL(tc.in); got != tc.out {
+			t.Errorf("%s.ChecksumURL(%q) = %q, want %q", tc.a.Name, tc.in, got, tc.out)
 		}
+	}
+	if got := c.URLFor("v2.2.9", "v1.37.2", "arm64"); got != "https://github.com/containerd/containerd/releases/download/v2.2.9/containerd-2.2.9-linux-arm64.tar.gz" {
+		t.Errorf("containerd URLFor(v2.2.9) = %q", got)
+	}
+	if got := r.URLFor("1.3.6", "v1.37.2", "amd64"); got != "https://github.com/opencontainers/runc/releases/download/v1.3.6/runc.amd64" {
+		t.Errorf("runc URLFor(1.3.6) = %q", got)
 	}
 }
 

@@ -6,8 +6,10 @@
 // Transient failures (5xx, timeouts, stalls, connection resets, cut bodies) are
 // retried with capped exponential backoff; 4xx and mismatches are not. A target
 // that already has the expected hash is not downloaded again. The checksum comes
-// from the request or from URL+".sha256" (the entry naming the artifact's file
-// when it lists several); it is never skipped. Memory stays bounded: bytes go
+// from the request or from a checksum file: Request.ChecksumURL (the artifact's
+// own convention, internal/artifacts), URL+".sha256" when none is given. Of a
+// file listing several entries, the one naming the artifact's file is taken; the
+// checksum is never skipped. Memory stays bounded: bytes go
 // through one fixed buffer per download.
 //
 // Bounds, matching setup.sh's curl flags: a redirect from https to anything
@@ -48,8 +50,12 @@ import (
 // Request is one artifact to fetch.
 type Request struct {
 	URL string
-	// SHA256 is the expected hash (64 hex digits); empty means fetch URL+".sha256".
+	// SHA256 is the expected hash (64 hex digits); empty means fetch it from ChecksumURL.
 	SHA256 string
+	// ChecksumURL is where the checksum file of an unpinned download is
+	// published (at most MaxChecksumBytes, "HASH" or sha256sum lines); empty
+	// means URL+".sha256".
+	ChecksumURL string
 	// Root is the root Dest is resolved in (the zero Root is "/").
 	Root fsroot.Root
 	// Dest is the node path of the target file, under Root.
@@ -219,19 +225,33 @@ func Redact(u string) string {
 	return p.Redacted()
 }
 
-// Checksum returns req's expected sha256: the pinned one, or the one published at URL+".sha256".
+// MaxChecksumBytes bounds a checksum file: more is refused, never cut (a cut
+// file could lose the entry naming the artifact).
+const MaxChecksumBytes = 4096
+
+// SumURL is where req's checksum file is: ChecksumURL, or URL+".sha256".
+func (r Request) SumURL() string {
+	if r.ChecksumURL != "" {
+		return r.ChecksumURL
+	}
+	return r.URL + ".sha256"
+}
+
+// Checksum returns req's expected sha256: the pinned one, or the entry for the
+// artifact's file in the checksum file at req.SumURL().
 func (d *Downloader) Checksum(ctx context.Context, req Request) (string, error) {
 	if req.SHA256 != "" {
 		return strings.ToLower(req.SHA256), nil
 	}
+	sumURL := req.SumURL()
 	var body []byte
-	err := d.retry(ctx, req.URL+".sha256", func(ctx context.Context) error {
-		rc, _, err := d.open(ctx, Request{URL: req.URL + ".sha256", Root: req.Root, SourceInRoot: req.SourceInRoot})
+	err := d.retry(ctx, sumURL, func(ctx context.Context) error {
+		rc, _, err := d.open(ctx, Request{URL: sumURL, Root: req.Root, SourceInRoot: req.SourceInRoot})
 		if err != nil {
 			return err
 		}
 		defer rc.Close()
-		body, err = io.ReadAll(io.LimitReader(rc, 4096))
+		body, err = io.ReadAll(io.LimitReader(rc, MaxChecksumBytes+1))
 		if err != nil {
 			return transientError{err}
 		}
@@ -240,7 +260,10 @@ func (d *Downloader) Checksum(ctx context.Context, req Request) (string, error) 
 	if err != nil {
 		return "", fmt.Errorf("fetch checksum: %w", err)
 	}
-	return ParseChecksumFor(body, Redact(req.URL)+".sha256", artifactName(req.URL))
+	if len(body) > MaxChecksumBytes {
+		return "", fmt.Errorf("%s: more than %d bytes: not a checksum file", Redact(sumURL), MaxChecksumBytes)
+	}
+	return ParseChecksumFor(body, Redact(sumURL), artifactName(req.URL))
 }
 
 // artifactName is the file name a URL's path ends with.

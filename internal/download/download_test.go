@@ -231,3 +231,56 @@ func TestRedactsCredentials(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// TestChecksumURL: an unpinned download reads its checksum from ChecksumURL
+// when the request gives one (never URL+".sha256"), takes the entry naming the
+// artifact's file from a file listing several, and refuses a checksum file over
+// MaxChecksumBytes.
+func TestChecksumURL(t *testing.T) {
+	payload := []byte("runc binary")
+	sum := testutil.SHA256(payload)
+	other := strings.Repeat("cd", 32)
+	var mu sync.Mutex
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/v1/runc.amd64":
+			w.Write(payload)
+		case "/v1/runc.sha256sum":
+			fmt.Fprintf(w, "%s  runc.arm64\n%s  runc.amd64\n%s  runc.tar.xz\n", other, sum, other)
+		case "/v1/big.sha256sum":
+			w.Write([]byte(strings.Repeat(other+"  padding\n", MaxChecksumBytes/70+1) + sum + "  runc.amd64\n"))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	req := Request{URL: srv.URL + "/v1/runc.amd64", ChecksumURL: srv.URL + "/v1/runc.sha256sum", Dest: filepath.Join(dir, "runc")}
+	if got := req.SumURL(); got != req.ChecksumURL {
+		t.Errorf("SumURL = %q, want the ChecksumURL", got)
+	}
+	res, err := fast().Fetch(context.Background(), req)
+	if err != nil || res.SHA256 != sum {
+		t.Fatalf("Fetch = %+v, %v; want sha256 %s", res, err, sum)
+	}
+	if strings.Join(paths, ",") != "/v1/runc.sha256sum,/v1/runc.amd64" {
+		t.Errorf("requests %v: want the checksum file, then the artifact (never URL+.sha256)", paths)
+	}
+	if got := (Request{URL: "https://x/kubelet"}).SumURL(); got != "https://x/kubelet.sha256" {
+		t.Errorf("default SumURL = %q", got)
+	}
+
+	req.ChecksumURL = srv.URL + "/v1/big.sha256sum"
+	req.Dest = filepath.Join(dir, "runc2")
+	_, err = fast().Fetch(context.Background(), req)
+	if err == nil || !strings.Contains(err.Error(), "more than 4096 bytes") {
+		t.Errorf("checksum file over %d bytes: err = %v, want a refusal", MaxChecksumBytes, err)
+	}
+	if _, serr := os.Stat(req.Dest); serr == nil {
+		t.Errorf("a refused checksum file left %s", req.Dest)
+	}
+}

@@ -98,8 +98,11 @@ func TarGz[V string | []byte](t testing.TB, files map[string]V) []byte {
 
 // ArtifactServer serves fake release artifacts (URL path → contents) on
 // loopback, in 64 KiB flushed chunks so a download spans many reads, and
-// counts the requests per path. For each file it also serves path.sha256
-// ("<hex>  <base name>", as release pages do). It is closed when the test ends.
+// counts the requests per path. For each file it also serves the checksum files
+// of every convention of internal/artifacts: path.sha256 and path.sha256sum
+// ("<hex>  <base name>", as release pages do) and, in each directory,
+// <dir>/<name>.sha256sum listing every file of the directory (runc's
+// runc.sha256sum) unless a file of that path is served. It is closed when the test ends.
 type ArtifactServer struct {
 	*httptest.Server
 	Files map[string][]byte
@@ -115,10 +118,8 @@ func NewArtifactServer(t testing.TB, files map[string][]byte) *ArtifactServer {
 		s.hits[r.URL.Path]++
 		s.mu.Unlock()
 		b, ok := s.Files[r.URL.Path]
-		if name, sidecar := strings.CutSuffix(r.URL.Path, ".sha256"); !ok && sidecar {
-			if f, found := s.Files[name]; found {
-				b, ok = []byte(SHA256(f)+"  "+path.Base(name)+"\n"), true
-			}
+		if !ok {
+			b, ok = s.sums(r.URL.Path)
 		}
 		if !ok {
 			http.NotFound(w, r)
@@ -136,6 +137,36 @@ func NewArtifactServer(t testing.TB, files map[string][]byte) *ArtifactServer {
 	}))
 	t.Cleanup(s.Close)
 	return s
+}
+
+// sums builds the checksum file at p, if p names one.
+func (s *ArtifactServer) sums(p string) ([]byte, bool) {
+	for _, suffix := range []string{".sha256", ".sha256sum"} {
+		if name, ok := strings.CutSuffix(p, suffix); ok {
+			if f, found := s.Files[name]; found {
+				return []byte(SHA256(f) + "  " + path.Base(name) + "\n"), true
+			}
+		}
+	}
+	if !strings.HasSuffix(p, ".sha256sum") {
+		return nil, false
+	}
+	dir := path.Dir(p)
+	var names []string
+	for name := range s.Files {
+		if path.Dir(name) == dir {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return nil, false
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, name := range names {
+		b.WriteString(SHA256(s.Files[name]) + "  " + path.Base(name) + "\n")
+	}
+	return []byte(b.String()), true
 }
 
 // Hits is the number of requests for path.

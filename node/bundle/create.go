@@ -46,7 +46,7 @@ func (s Spec) sources() (map[string]download.Request, error) {
 			errs = append(errs, validation.FieldError{Field: "artifacts." + name + ".url", Message: "is required for " + s.Profile.Name})
 			continue
 		}
-		out[name] = download.Request{URL: src.URL, SHA256: src.SHA256}
+		out[name] = download.Request{URL: src.URL, SHA256: src.SHA256, ChecksumURL: artifacts.MustGet(name).ChecksumURL(src.URL)}
 	}
 	if s.ProvisionBinary != "" {
 		abs, err := filepath.Abs(s.ProvisionBinary)

@@ -25,9 +25,12 @@ import (
 // Artifact is one file to download to a node path.
 type Artifact struct {
 	URL    string
-	SHA256 string // empty: URL+".sha256"
-	Path   string
-	Mode   fs.FileMode
+	SHA256 string // empty: from the checksum file at ChecksumURL
+	// ChecksumURL is the checksum file of an unpinned download under the
+	// artifact's convention (internal/artifacts); empty means URL+".sha256".
+	ChecksumURL string
+	Path        string
+	Mode        fs.FileMode
 	// Size, when known (a bundle's manifest), bounds the download.
 	Size int64
 	// InRoot makes a file:// URL a node path (a bundle installed in the root).
@@ -35,7 +38,7 @@ type Artifact struct {
 }
 
 func (a Artifact) request(root fsroot.Root) download.Request {
-	return download.Request{URL: a.URL, SHA256: a.SHA256, Root: root, Dest: a.Path, Mode: a.Mode, MaxBytes: a.Size, SourceInRoot: a.InRoot}
+	return download.Request{URL: a.URL, SHA256: a.SHA256, ChecksumURL: a.ChecksumURL, Root: root, Dest: a.Path, Mode: a.Mode, MaxBytes: a.Size, SourceInRoot: a.InRoot}
 }
 
 // Download fetches independent artifacts in parallel. A target that already has
