@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -82,6 +83,8 @@ type fakeHost struct {
 	// starting kubelet.service completes its TLS bootstrap (writes the client certificate).
 	kubeletLog string
 	refuse     bool
+	// containerd overrides what `containerd --version` prints.
+	containerd string
 }
 
 func newFakeHost(container string) *fakeHost {
@@ -190,7 +193,22 @@ func (h *fakeHost) answer(c runner.Cmd) runner.Result {
 	case "journalctl":
 		return runner.Result{Stdout: []byte(h.kubeletLog)}
 	}
+	if path.Base(args[0]) == "containerd" && len(args) > 1 && args[1] == "--version" {
+		return runner.Result{Stdout: []byte(h.containerdVersion(args[0]))}
+	}
 	return runner.Result{}
+}
+
+// containerdVersion is what `containerd --version` prints: the tarball's
+// 2.3.7 for a binary given by path, else Debian 12's package (or h.containerd).
+func (h *fakeHost) containerdVersion(bin string) string {
+	switch {
+	case h.containerd != "":
+		return h.containerd
+	case strings.HasPrefix(bin, "/"):
+		return "containerd github.com/containerd/containerd/v2 v2.3.7 go-module-proxy\n"
+	}
+	return "containerd github.com/containerd/containerd 1.6.20~ds1 1.6.20~ds1-1+b1\n"
 }
 
 // testRoot is a temp root with an os-release fixture and, when config is set, a node.yaml.

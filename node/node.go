@@ -158,6 +158,11 @@ func Prepare(ctx context.Context, opts Options) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Where containerd comes from depends on the profile, known only now.
+	if err := cfg.ValidateProfile("", n.Profile).Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", n.Profile.Name, err)
+	}
+	n.Profile = n.Profile.WithRuntime(cfg.Containerd.Install)
 	if err := n.readToken(); err != nil {
 		return nil, err
 	}

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"path"
 	"sort"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/node/tasks"
+	"github.com/provision-dev/provision/osprofiles"
 )
 
 // Container runtime configuration paths.
@@ -35,7 +38,7 @@ const (
 // (dpkg keeps the file with --force-confold), so containerd/service need not
 // restart it afterwards.
 func runtimeConfigBuilder(n *Node) ([]tasks.Task, error) {
-	cfg, err := renderContainerdConfig(n.Config.Containerd, n.Env.InContainer)
+	cfg, err := renderContainerdConfig(n.Config.Containerd, n.containerdFormat())
 	if err != nil {
 		return nil, err
 	}
@@ -68,39 +71,109 @@ func runtimeConfigBuilder(n *Node) ([]tasks.Task, error) {
 	return out, nil
 }
 
-// renderContainerdConfig builds containerd's config.toml (version 2) as a tree.
-func renderContainerdConfig(c v1alpha1.Containerd, inContainer bool) ([]byte, error) {
+// containerdFormat is what the node's containerd config must look like.
+type containerdFormat struct {
+	// Version is the config version: 4 for containerd 2.3+, 3 for 2.0-2.2,
+	// 2 for 1.x (containerd's RELEASES.md, "Daemon Configuration"). 3 and 4
+	// differ only in the server settings (grpc, ttrpc, debug, metrics) provision
+	// does not set; a containerd reads older versions by migrating them in
+	// memory at each start, with a warning.
+	Version int
+	// CNIBinDirs: containerd 2.1+ takes cni.bin_dirs (bin_dir is deprecated in
+	// 2.1 and removed in 2.4); 2.0 and 1.x take bin_dir.
+	CNIBinDirs bool
+	// Runc is the runc binary of a tarball install (BinaryName); "" means PATH's.
+	Runc string
+	// InContainer: a container lacks CAP_SYS_RESOURCE, so containerd may not
+	// lower oom_score_adj (restrict_oom_score_adj).
+	InContainer bool
+}
+
+// containerdFormat picks the config format for the node's containerd. A tarball
+// install knows its version (containerd.version, the URL's, or the default):
+// version 4 for 2.3+, 3 for 2.0-2.2. A package or an OS image gets version 2, which 1.x reads
+// and 2.x migrates in memory at each start: the config is written before the
+// package is installed (dpkg keeps it, so postinst starts containerd with it),
+// when the package's version is not known yet, and Debian 12, Debian 13 and
+// Ubuntu's LTS releases ship 1.x.
+func (n *Node) containerdFormat() containerdFormat {
+	f := containerdFormat{Version: 2, InContainer: n.Env.InContainer}
+	if n.Profile.Runtime != osprofiles.RuntimeTarball {
+		return f
+	}
+	f.Runc = n.binPath(artifacts.MustGet(artifacts.Runc).File)
+	v := n.tarballContainerd()
+	switch major, minor := majorMinor(v); {
+	case major > 2 || major == 2 && minor >= 3:
+		f.Version, f.CNIBinDirs = 4, true
+	case major == 2:
+		f.Version, f.CNIBinDirs = 3, minor >= 1
+	}
+	return f
+}
+
+// tarballContainerd is the containerd version of a tarball install (v1alpha1's TarballVersion).
+func (n *Node) tarballContainerd() string {
+	return n.Config.Containerd.TarballVersion(n.Config.Artifacts.Get(artifacts.Containerd).URL)
+}
+
+// renderContainerdConfig builds containerd's config.toml as a tree: version 3
+// or 4 (plugins io.containerd.cri.v1.images and io.containerd.cri.v1.runtime)
+// for containerd 2.x, version 2 (io.containerd.grpc.v1.cri) for 1.x.
+func renderContainerdConfig(c v1alpha1.Containerd, f containerdFormat) ([]byte, error) {
 	sandbox := c.SandboxImage
 	if sandbox == "" {
 		return nil, errNoSandboxImage
 	}
-	cri := map[string]any{
-		"sandbox_image": sandbox,
-		"containerd": map[string]any{
-			"default_runtime_name": "runc",
-			"runtimes": map[string]any{
-				"runc": map[string]any{
-					"runtime_type": "io.containerd.runc.v2",
-					"options":      map[string]any{"SystemdCgroup": true},
-				},
-			},
+	runcOptions := map[string]any{"SystemdCgroup": true}
+	if f.Runc != "" {
+		runcOptions["BinaryName"] = f.Runc
+	}
+	runtimes := map[string]any{
+		"default_runtime_name": "runc",
+		"runtimes": map[string]any{
+			"runc": map[string]any{"runtime_type": "io.containerd.runc.v2", "options": runcOptions},
 		},
-		"registry": map[string]any{"config_path": ContainerdCertsDir},
-		"cni":      map[string]any{"bin_dir": CNIBinDir, "conf_dir": CNIConfDir},
 	}
-	if inContainer {
-		// A container lacks CAP_SYS_RESOURCE: containerd may not lower oom_score_adj.
-		cri["restrict_oom_score_adj"] = true
+	cni := map[string]any{"conf_dir": CNIConfDir}
+	if f.CNIBinDirs {
+		cni["bin_dirs"] = []string{CNIBinDir}
+	} else {
+		cni["bin_dir"] = CNIBinDir
 	}
-	tree := map[string]any{
-		"version": 2,
-		"plugins": map[string]any{"io.containerd.grpc.v1.cri": cri},
+	registry := map[string]any{"config_path": ContainerdCertsDir}
+	var tree map[string]any
+	switch f.Version {
+	case 3, 4:
+		runtime := map[string]any{"containerd": runtimes, "cni": cni}
+		if f.InContainer {
+			runtime["restrict_oom_score_adj"] = true
+		}
+		tree = map[string]any{"version": f.Version, "plugins": map[string]any{
+			"io.containerd.cri.v1.images":  map[string]any{"pinned_images": map[string]any{"sandbox": sandbox}, "registry": registry},
+			"io.containerd.cri.v1.runtime": runtime,
+		}}
+	case 2:
+		cri := map[string]any{"sandbox_image": sandbox, "containerd": runtimes, "registry": registry, "cni": cni}
+		if f.InContainer {
+			cri["restrict_oom_score_adj"] = true
+		}
+		tree = map[string]any{"version": 2, "plugins": map[string]any{"io.containerd.grpc.v1.cri": cri}}
+	default:
+		return nil, fmt.Errorf("containerd config version %d: provision writes 2 (containerd 1.x), 3 (2.0-2.2) or 4 (2.3+)", f.Version)
 	}
 	out, err := toml.Marshal(tree)
 	if err != nil {
 		return nil, fmt.Errorf("marshal containerd config: %w", err)
 	}
 	return append([]byte("# Written by provision.\n"), out...), nil
+}
+
+// majorMinor returns MAJOR and MINOR of a containerd version [v]MAJOR.MINOR.PATCH
+// (validated; 0, 0 if not).
+func majorMinor(v string) (major, minor int) {
+	fmt.Sscanf(strings.TrimPrefix(v, "v"), "%d.%d", &major, &minor)
+	return major, minor
 }
 
 // registryServer is the upstream endpoint of a registry host in hosts.toml.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/provision-dev/provision/osprofiles"
 )
 
 // NodeConfig is everything `provision node` needs to know, except secrets: the
@@ -85,6 +87,19 @@ func (a Artifacts) Get(name string) Artifact { return a[name] }
 
 // Containerd configures the container runtime.
 type Containerd struct {
+	// Install is where containerd and runc come from: "package" (the OS's
+	// packages) or "tarball" (containerd's release tarball, artifacts.containerd,
+	// and runc's release binary, artifacts.runc, with provision's systemd unit).
+	// Empty means the OS profile's way: package on Debian and Ubuntu, tarball on
+	// Rocky and CentOS. Flatcar and Fedora CoreOS ship containerd in the image
+	// and take neither. Use tarball where the distribution's containerd is too
+	// old for the kubelet (Debian 12 ships 1.6, Debian 13 and Ubuntu 1.7).
+	Install osprofiles.RuntimeSource `json:"install,omitempty"`
+	// Version is the containerd version the tarball holds, MAJOR.MINOR.PATCH
+	// (tarball installs only). Empty means the version artifacts.containerd.url
+	// names (containerd-X.Y.Z-linux-ARCH.tar.gz), else the default tarball's. It
+	// picks the config format: version 4 for containerd 2.3+, 3 for 2.0-2.2, 2 for 1.x.
+	Version string `json:"version,omitempty"`
 	// SandboxImage is the pause image (default: DefaultSandboxImage of the
 	// kubelet version, the one its minor's kubeadm uses).
 	SandboxImage string `json:"sandboxImage,omitempty"`

@@ -41,6 +41,7 @@ func (c NodeConfig) Validate(p validation.Path) validation.Errors {
 	es.Append(c.Artifacts.validateRequired(p.Child("artifacts")))
 	es.Append(c.Artifacts.validateKubeletURL(p.Child("artifacts"), c.Kubernetes.Version, string(p.Child("kubernetes").Child("version"))))
 	es.Append(c.Containerd.Validate(p.Child("containerd")))
+	es.Append(c.validateTarballVersion(p))
 	es.Append(c.Packages.Validate(p.Child("packages")))
 	es.SortByField()
 	return es
@@ -146,6 +147,8 @@ var mirrorRule = validation.URLRule{HTTP: true}
 // a directory name under /etc/containerd/certs.d, the endpoints TOML keys.
 func (c Containerd) Validate(p validation.Path) validation.Errors {
 	var es validation.Errors
+	es.Check(p.Child("install"), optional(string(c.Install), containerdInstall))
+	es.Check(p.Child("version"), optional(c.Version, containerdVersion))
 	es.Check(p.Child("sandboxImage"), optional(c.SandboxImage, validation.Image))
 	hosts := make([]string, 0, len(c.RegistryMirrors))
 	for h := range c.RegistryMirrors {
