@@ -35,14 +35,20 @@ func goldenConfig(version string) v1alpha1.NodeConfig {
 
 type goldenCase struct {
 	profile, version, file string
+	// install is containerd.install ("" for the profile's way).
+	install osprofiles.RuntimeSource
 }
 
 func goldenCases() []goldenCase {
 	var cs []goldenCase
 	for _, p := range osprofiles.All() {
-		cs = append(cs, goldenCase{p.Name, "v1.37.2", p.Name})
+		cs = append(cs, goldenCase{profile: p.Name, version: "v1.37.2", file: p.Name})
 	}
-	return append(cs, goldenCase{"ubuntu-18.04", "v1.23.17", "ubuntu-18.04-kubelet-1.23"}, goldenCase{"centos-7", "v1.23.17", "centos-7-kubelet-1.23"})
+	return append(cs,
+		goldenCase{profile: "ubuntu-18.04", version: "v1.23.17", file: "ubuntu-18.04-kubelet-1.23"},
+		goldenCase{profile: "centos-7", version: "v1.23.17", file: "centos-7-kubelet-1.23"},
+		// An apt profile taking containerd 2.x and runc from the release assets.
+		goldenCase{profile: "debian-12", version: "v1.37.2", file: "debian-12-containerd-tarball", install: v1alpha1.InstallTarball})
 }
 
 // TestPreviewGolden: `provision node plan` (Preview) of a fresh root, per OS profile (detected from the os-release fixture).
@@ -50,6 +56,7 @@ func TestPreviewGolden(t *testing.T) {
 	for _, c := range goldenCases() {
 		t.Run(c.file, func(t *testing.T) {
 			cfg := goldenConfig(c.version)
+			cfg.Containerd.Install = c.install
 			root := testRoot(t, c.profile, &cfg)
 			opts := testOptions(root, newFakeHost(""), true, nil)
 			opts.Flags.Token = testToken
@@ -77,6 +84,7 @@ func TestFilesGolden(t *testing.T) {
 		t.Run(c.file, func(t *testing.T) {
 			srv := newArtifactServer(t)
 			cfg := goldenConfig(c.version)
+			cfg.Containerd.Install = c.install
 			tc := testConfig(srv, "")
 			cfg.Artifacts = tc.Artifacts
 			root := testRoot(t, c.profile, &cfg)

@@ -7,6 +7,7 @@ import (
 	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/internal/artifacts"
+	"github.com/provision-dev/provision/osprofiles"
 )
 
 func TestNewValidatesAndRoundTrips(t *testing.T) {
@@ -113,6 +114,11 @@ func TestValidateErrors(t *testing.T) {
 		{"mirror kubelet file of another version", func(c *v1alpha1.NodeConfig) {
 			c.Artifacts[artifacts.Kubelet] = v1alpha1.Artifact{URL: "file:///srv/mirror/kubelet-v1.37.1"}
 		}, "artifacts.kubelet.url", "names kubelet v1.37.1 but kubernetes.version is v1.37.2"},
+		{"containerd install", func(c *v1alpha1.NodeConfig) { c.Containerd.Install = "builtin" }, "containerd.install", `must be package or tarball (or empty: the OS profile's), got "builtin"`},
+		{"containerd version", func(c *v1alpha1.NodeConfig) { c.Containerd.Version = "2.3" }, "containerd.version", `must be MAJOR.MINOR.PATCH (e.g. 2.3.7), got "2.3"`},
+		{"containerd version and URL disagree", func(c *v1alpha1.NodeConfig) {
+			c.Containerd.Version = "2.2.9"
+		}, "containerd.version", "is 2.2.9 but artifacts.containerd.url is containerd 2.3.7: make them agree"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,5 +252,78 @@ func TestParseDefaults(t *testing.T) {
 	_, err = Parse([]byte(strings.Replace(doc, "kind: NodeConfig\n", "", 1)))
 	if err == nil || !strings.Contains(err.Error(), `kind: must be "NodeConfig", got ""`) {
 		t.Fatalf("missing kind: %v", err)
+	}
+}
+
+// TestValidateProfile: containerd.install and containerd.version against the
+// OS profile, with the field and the fix in the message; what a tarball
+// install needs.
+func TestValidateProfile(t *testing.T) {
+	noRunc := func(c *v1alpha1.NodeConfig) { delete(c.Artifacts, artifacts.Runc) }
+	tests := []struct {
+		profile, install, version string
+		mutate                    func(*v1alpha1.NodeConfig)
+		field, msg                string // "" = valid
+	}{
+		{profile: "debian-12"},
+		{profile: "debian-12", install: "package"},
+		{profile: "debian-12", install: "tarball"},
+		{profile: "debian-12", install: "tarball", version: "2.3.7"},
+		{profile: "rocky-9"},
+		{profile: "rocky-9", install: "tarball", version: "v2.3.7"},
+		{profile: "flatcar"},
+		{profile: "flatcar", install: "tarball", field: "containerd.install", msg: "flatcar ships containerd in its image: leave install empty"},
+		{profile: "fedora-coreos", install: "package", field: "containerd.install", msg: "fedora-coreos ships containerd in its image"},
+		{profile: "rocky-9", install: "package", field: "containerd.install", msg: "rocky-9 has no containerd package provision installs: use tarball (or leave it empty)"},
+		{profile: "debian-12", version: "2.3.7", field: "containerd.version", msg: "is the version of the release tarball, but containerd comes from the containerd package on debian-12: drop it, or set install: tarball"},
+		{profile: "flatcar", version: "2.3.7", field: "containerd.version", msg: "containerd comes from the image on flatcar"},
+		{profile: "debian-12", install: "tarball", mutate: noRunc, field: "artifacts.runc.url", msg: "is required: containerd comes from the release tarball on this node (containerd.install: tarball)"},
+		{profile: "rocky-9", mutate: noRunc, field: "artifacts.runc.url", msg: "(the rocky-9 profile's default)"},
+		{profile: "debian-12", mutate: noRunc},
+	}
+	for _, tt := range tests {
+		t.Run(tt.profile+"/"+tt.install+"/"+tt.version+"/"+tt.field, func(t *testing.T) {
+			p, err := osprofiles.Get(tt.profile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := New("v1.37.2", "amd64")
+			c.Containerd.Install = osprofiles.RuntimeSource(tt.install)
+			c.Containerd.Version = tt.version
+			if tt.mutate != nil {
+				tt.mutate(&c)
+			}
+			if err := c.Validate("").Err(); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			errs := c.ValidateProfile("", p)
+			if tt.field == "" {
+				if len(errs) > 0 {
+					t.Fatalf("want valid, got %v", errs)
+				}
+				return
+			}
+			if len(errs) != 1 || errs[0].Field != tt.field || !strings.Contains(errs[0].Message, tt.msg) {
+				t.Fatalf("got %v, want one error on %s containing %q", errs, tt.field, tt.msg)
+			}
+		})
+	}
+}
+
+// TestTarballVersion: containerd.version, else the version the tarball URL
+// names, else the default tarball's.
+func TestTarballVersion(t *testing.T) {
+	def := artifacts.MustGet(artifacts.Containerd).Version
+	for _, tc := range []struct{ version, url, want string }{
+		{"", "", def},
+		{"", "https://m/containerd-1.7.24-linux-amd64.tar.gz", "1.7.24"},
+		{"", "https://m/containerd-static-2.2.9-linux-arm64.tar.gz?sig=x", "2.2.9"},
+		{"", "https://m/ctrd.tgz", def},
+		{"", "https://m/containerd-2.3.7-linux-amd64.tar.gz.bak", def},
+		{"v2.0.7", "https://m/ctrd.tgz", "2.0.7"},
+	} {
+		if got := (v1alpha1.Containerd{Version: tc.version}).TarballVersion(tc.url); got != tc.want {
+			t.Errorf("TarballVersion(%q, %q) = %q, want %q", tc.version, tc.url, got, tc.want)
+		}
 	}
 }
