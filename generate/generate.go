@@ -97,6 +97,11 @@ func (r resolved) nodeConfig() v1alpha1.NodeConfig {
 			delete(nc.Artifacts, a.Name) // lean: only what this profile downloads
 		}
 	}
+	if v := r.Containerd.Version; v != "" {
+		if _, ok := nc.Artifacts[artifacts.Containerd]; ok { // the default URL of that version
+			nc.Artifacts[artifacts.Containerd] = v1alpha1.Artifact{URL: artifacts.MustGet(artifacts.Containerd).URLFor(v, r.KubeletVersion, r.Arch)}
+		}
+	}
 	for name, src := range r.Artifacts {
 		dst, ok := nc.Artifacts[name]
 		switch {
@@ -112,6 +117,8 @@ func (r resolved) nodeConfig() v1alpha1.NodeConfig {
 		nc.Containerd.SandboxImage = r.Containerd.SandboxImage
 	}
 	nc.Containerd.RegistryMirrors = r.Containerd.RegistryMirrors
+	nc.Containerd.Install = r.Containerd.Install
+	nc.Containerd.Version = r.Containerd.Version
 	return nc
 }
 

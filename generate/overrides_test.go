@@ -47,6 +47,24 @@ func TestOverridesReachNodeConfig(t *testing.T) {
 				t.Fatalf("node config = %+v", nc)
 			}
 		}},
+		{"containerd from the release tarball on debian, at a chosen version", func(s *v1alpha1.GenerateConfig) {
+			s.Containerd.Install, s.Containerd.Version = v1alpha1.InstallTarball, "2.2.9"
+		}, func(t *testing.T, nc v1alpha1.NodeConfig, _ string) {
+			if nc.Containerd.Install != v1alpha1.InstallTarball || nc.Containerd.Version != "2.2.9" {
+				t.Fatalf("containerd = %+v", nc.Containerd)
+			}
+			if u := nc.Artifacts[artifacts.Containerd].URL; u != "https://github.com/containerd/containerd/releases/download/v2.2.9/containerd-2.2.9-linux-amd64.tar.gz" {
+				t.Fatalf("containerd url = %q, want 2.2.9's", u)
+			}
+			if !strings.Contains(nc.Artifacts[artifacts.Runc].URL, "/runc.amd64") {
+				t.Fatalf("no runc artifact for a tarball runtime: %+v", nc.Artifacts)
+			}
+		}},
+		{"containerd from the package: no tarball artifacts", func(s *v1alpha1.GenerateConfig) {}, func(t *testing.T, nc v1alpha1.NodeConfig, _ string) {
+			if _, ok := nc.Artifacts[artifacts.Containerd]; ok || nc.Containerd.Install != "" {
+				t.Fatalf("debian-12 by default lists %+v, install %q", nc.Artifacts, nc.Containerd.Install)
+			}
+		}},
 		{"prebaked", func(s *v1alpha1.GenerateConfig) { s.Prebaked = true }, func(t *testing.T, _ v1alpha1.NodeConfig, unit string) {
 			if !strings.Contains(unit, "Environment=PROVISION_PHASE=join") {
 				t.Fatalf("prebaked unit does not join only:\n%s", unit)

@@ -40,6 +40,7 @@ func resolve(c v1alpha1.GenerateConfig) (resolved, error) {
 	r := resolved{GenerateConfig: c}
 	r.SetDefaults()
 	es.Append(r.checkFormat())
+	es.Append(r.checkRuntime())
 	es.Append(r.readFiles())
 	if c.ProvisionSource != "" && !hasError(es, "provisionSource") && !setup.SafeValue(c.ProvisionSource) {
 		es.Add("provisionSource", "must be printable ASCII without spaces, quotes, backslashes, '$', '`' or ';' (percent-encode them)")
@@ -84,6 +85,20 @@ func (r *resolved) checkFormat() validation.Errors {
 		if _, err := butane.Version(r.butaneVariant(), r.IgnitionVersion); err != nil {
 			es.Add("ignitionVersion", "%v", err)
 		}
+	}
+	return es
+}
+
+// checkRuntime checks containerd.install and containerd.version against the OS
+// profile and makes the profile's runtime the node's choice (which artifacts the
+// node config lists).
+func (r *resolved) checkRuntime() validation.Errors {
+	if _, err := osprofiles.Get(r.OS); err != nil {
+		return nil // the config's own error
+	}
+	es := r.Containerd.ValidateProfile("containerd", r.profile)
+	if len(es) == 0 {
+		r.profile = r.profile.WithRuntime(r.Containerd.Install)
 	}
 	return es
 }

@@ -125,6 +125,12 @@ func TestValidateErrors(t *testing.T) {
 		{"kubelet file name of another version", func(s *v1alpha1.GenerateConfig) {
 			s.Artifacts = v1alpha1.Artifacts{artifacts.Kubelet: v1alpha1.Artifact{URL: "file:///srv/kubelet-v1.37.1"}}
 		}, "artifacts.kubelet.url", "", "names kubelet v1.37.1 but kubeletVersion is v1.37.2", ""},
+		{"containerd install value", func(s *v1alpha1.GenerateConfig) { s.Containerd.Install = "snap" }, "containerd.install", "", `must be package or tarball (or empty: the OS profile's), got "snap"`, ""},
+		{"containerd install on an image OS", func(s *v1alpha1.GenerateConfig) {
+			s.OS, s.Containerd.Install = "flatcar", v1alpha1.InstallTarball
+		}, "containerd.install", "", "flatcar ships containerd in its image: leave install empty", ""},
+		{"containerd version of a package", func(s *v1alpha1.GenerateConfig) { s.Containerd.Version = "2.3.7" }, "containerd.version", "", "is the version of the release tarball, but containerd comes from the containerd package on ubuntu-22.04", ""},
+		{"containerd version form", func(s *v1alpha1.GenerateConfig) { s.Containerd.Version = "latest" }, "containerd.version", "", "must be MAJOR.MINOR.PATCH", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -75,7 +75,9 @@ func (f *bundleFlags) spec(cmd *cobra.Command) (bundle.Spec, error) {
 	} else if p, err := osprofiles.Get(name); err != nil {
 		add("--os", "%v", err)
 	} else {
-		profile = p
+		// containerd.install decides whether the tarball runtime's artifacts go in.
+		errs = append(errs, cfg.ValidateProfile("", p)...)
+		profile = p.WithRuntime(cfg.Containerd.Install)
 	}
 	if f.output == "" {
 		add("--output", "is required: the bundle file to write")
@@ -104,7 +106,7 @@ func artifactList() string {
 	}
 	out := strings.Join(groups[artifacts.Always], ", ")
 	if g := groups[artifacts.TarballRuntime]; len(g) > 0 {
-		out += "; where the profile installs containerd from the release tarball: " + strings.Join(g, ", ")
+		out += "; where containerd comes from the release tarball (the profile's way, or containerd.install: tarball): " + strings.Join(g, ", ")
 	}
 	if g := groups[artifacts.OnRequest]; len(g) > 0 {
 		out += "; with --provision-binary: " + strings.Join(g, ", ")

@@ -95,3 +95,45 @@ func TestBundleCLIErrors(t *testing.T) {
 		t.Errorf("a failed bundle left files: %v", entries)
 	}
 }
+
+// TestBundleCLITarballRuntime: a Debian node config with containerd.install:
+// tarball bundles containerd and runc too, unpinned, checked through their
+// checksum conventions (URL.sha256sum; runc.sha256sum beside the binary).
+func TestBundleCLITarballRuntime(t *testing.T) {
+	files := map[string][]byte{}
+	for _, a := range artifacts.Configurable() {
+		files["/"+a.File] = []byte(a.Description)
+	}
+	files["/r/runc.amd64"], files["/r/runc.arm64"] = []byte("runc amd64"), []byte("runc arm64")
+	srv := testutil.NewArtifactServer(t, files)
+	cfg := nodeconfig.New("v1.31.4", "amd64")
+	cfg.OSProfile = "debian-12"
+	cfg.Containerd.Install = v1alpha1.InstallTarball
+	for _, a := range artifacts.Configurable() {
+		cfg.Artifacts[a.Name] = v1alpha1.Artifact{URL: srv.URL + "/" + a.File, AllowHTTP: true}
+	}
+	cfg.Artifacts[artifacts.Runc] = v1alpha1.Artifact{URL: srv.URL + "/r/runc.amd64", AllowHTTP: true}
+	y, _ := cfg.Marshal()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "node.yaml")
+	os.WriteFile(cfgPath, y, 0o644)
+	stdout, logs, err := runCLI(t, "bundle", "--config", cfgPath, "-o", filepath.Join(dir, "bundle.tar"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs)
+	}
+	for _, want := range []string{"containerd", srv.URL + "/r/runc.amd64"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("bundle output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if srv.Hits("/containerd.tgz.sha256sum") != 1 || srv.Hits("/r/runc.sha256sum") != 1 {
+		t.Errorf("checksum files fetched: containerd %d, runc %d; want 1 each", srv.Hits("/containerd.tgz.sha256sum"), srv.Hits("/r/runc.sha256sum"))
+	}
+
+	cfg.OSProfile = "flatcar"
+	y, _ = cfg.Marshal()
+	os.WriteFile(cfgPath, y, 0o644)
+	if _, _, err := runCLI(t, "bundle", "--config", cfgPath, "-o", filepath.Join(dir, "b2.tar")); err == nil || !strings.Contains(err.Error(), "containerd.install: flatcar ships containerd in its image") {
+		t.Errorf("flatcar with containerd.install: tarball: %v", err)
+	}
+}
