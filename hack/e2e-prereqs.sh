@@ -3,7 +3,8 @@
 # fresh Debian 12 machine. Idempotent and quiet: installs only what is missing.
 set -euo pipefail
 
-pkgs=(debootstrap systemd-container iproute2 apt-utils dpkg-dev curl gpg util-linux tar ignition)
+# gcc, libc6-dev and libseccomp-dev: hack/build-containerd.sh links runc static-pie with libseccomp.
+pkgs=(debootstrap systemd-container iproute2 apt-utils dpkg-dev curl gpg util-linux tar ignition gcc libc6-dev libseccomp-dev)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "e2e-prereqs: must run as root (apt-get install)" >&2

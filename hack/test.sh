@@ -17,8 +17,10 @@ phase_end() { printf '=== %s: %d ms\n' "$1" $((($(date +%s%N) - phase_start) / 1
 
 phase "prerequisites"
 # Debian packages the validators and the e2e harness need (see README "Testing").
+# gcc, libc6-dev, libseccomp-dev: hack/build-containerd.sh links runc (cgo) static-pie with libseccomp.
 pkgs=(shellcheck cloud-init systemd ignition debootstrap systemd-container iproute2
-      apt-utils dpkg-dev rpm dnf createrepo-c curl ca-certificates tar gzip)
+      apt-utils dpkg-dev rpm dnf createrepo-c curl ca-certificates tar gzip
+      gcc libc6-dev libseccomp-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
