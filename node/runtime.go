@@ -10,7 +10,6 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 
 	"github.com/provision-dev/provision/internal/artifacts"
-	"github.com/provision-dev/provision/internal/kubeversions"
 	"github.com/provision-dev/provision/node/tasks"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -96,10 +95,33 @@ func (n *Node) containerdVersionCheck() tasks.Task {
 	if n.Profile.Runtime == osprofiles.RuntimeTarball {
 		c.Bin, c.Want = n.binPath("containerd"), n.tarballContainerd()
 	}
-	if r, err := kubeversions.For(n.Config.Kubernetes.Version); err == nil {
-		c.Kubelet, c.Min = r.String(), r.MinContainerd
-	}
+	r := n.Release()
+	c.Kubelet, c.Min = r.String(), r.MinContainerd
 	return c
+}
+
+// tarballContainerdWarning is the warning for a tarball containerd older than
+// the kubelet minor's minimum, known before anything runs ("" otherwise).
+func (n *Node) tarballContainerdWarning() string {
+	if n.Profile.Runtime != osprofiles.RuntimeTarball {
+		return ""
+	}
+	r := n.Release()
+	return minContainerdWarning(n.tarballContainerd(), "from the tarball", r.MinContainerd, r.String(), true)
+}
+
+// minContainerdWarning says that containerd version is older than min, the
+// minimum for kubelet minor kubelet, and what to do about it on a tarball or a
+// package node ("" when it is not older, or min is unknown).
+func minContainerdWarning(version, how, min, kubelet string, tarball bool) string {
+	if min == "" || compareVersions(version, min) >= 0 {
+		return ""
+	}
+	fix := "use containerd.install: tarball or a newer package"
+	if tarball {
+		fix = "point artifacts.containerd at a newer release (and containerd.version, if set)"
+	}
+	return fmt.Sprintf("warning: containerd %s (%s) is older than %s, the minimum for kubelet %s: %s", version, how, min, kubelet, fix)
 }
 
 // tContainerdVersion names the version check.
@@ -115,7 +137,7 @@ type containerdVersion struct {
 	// Want is the tarball's version ("" for a package or an OS image's).
 	Want string
 	// Kubelet ("1.MINOR") and Min are the kubelet's minor and its minimum
-	// containerd ("" when the table has no row for it).
+	// containerd (internal/kubeversions).
 	Kubelet, Min string
 }
 
@@ -157,8 +179,7 @@ func (t *containerdVersion) Run(ctx context.Context, e *tasks.Env, dry bool) (ta
 
 // report compares version with the kubelet's minimum.
 func (t *containerdVersion) report(e *tasks.Env, version, how string) (tasks.Outcome, error) {
-	if t.Min != "" && compareVersions(version, t.Min) < 0 {
-		warn := fmt.Sprintf("warning: containerd %s (%s) is older than %s, the minimum for kubelet %s: use containerd.install: tarball or a newer package", version, how, t.Min, t.Kubelet)
+	if warn := minContainerdWarning(version, how, t.Min, t.Kubelet, t.Want != ""); warn != "" {
 		if e.Log != nil {
 			e.Log.Warn(warn)
 		}

@@ -276,3 +276,32 @@ func TestPrepareRefusesInstallForProfile(t *testing.T) {
 		t.Fatalf("Prepare = %v, want the containerd.install error", err)
 	}
 }
+
+// TestTarballContainerdWarning: a tarball containerd older than the kubelet
+// minor's minimum is reported before anything runs (Warnings, which `provision
+// node` prints on stderr) and in the plan's containerd/version line.
+func TestTarballContainerdWarning(t *testing.T) {
+	srv := newArtifactServer(t)
+	cfg := testConfig(srv, "rocky-9")
+	cfg.Containerd.Version = "1.7.24"
+	root := testRoot(t, "rocky-9", &cfg)
+	n := prepare(t, testOptions(root, newFakeHost(""), false, nil))
+	want := "warning: containerd 1.7.24 (from the tarball) is older than 2.0.0, the minimum for kubelet 1.37: point artifacts.containerd at a newer release (and containerd.version, if set)"
+	if got := strings.Join(n.Warnings(), "\n"); !strings.Contains(got, want) {
+		t.Errorf("Warnings() = %q, want %q", got, want)
+	}
+	entries, err := n.Preview(context.Background(), Base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	n.WritePreview(&buf, entries)
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("plan lacks the warning:\n%s", buf.String())
+	}
+	cfg.Containerd.Version = ""
+	root = testRoot(t, "rocky-9", &cfg)
+	if w := prepare(t, testOptions(root, newFakeHost(""), false, nil)).Warnings(); len(w) != 0 {
+		t.Errorf("the default tarball warns: %q", w)
+	}
+}

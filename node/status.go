@@ -49,12 +49,18 @@ func (n *Node) KubeletSupport() KubeletSupport {
 }
 
 // Warnings are what `provision node` reports on stderr before it runs: an
-// unsupported (legacy) kubelet minor.
+// unsupported (legacy) kubelet minor; a tarball containerd older than the
+// kubelet minor's minimum (a package's is reported by containerd/version once
+// installed).
 func (n *Node) Warnings() []string {
+	var out []string
 	if w := n.Release().Warning(); w != "" {
-		return []string{w}
+		out = append(out, w)
 	}
-	return nil
+	if w := n.tarballContainerdWarning(); w != "" {
+		out = append(out, w)
+	}
+	return out
 }
 
 // PhaseStatus is one phase's run.
