@@ -325,7 +325,14 @@ func TestContainerdTarball(t *testing.T) {
 		t.Logf("systemctl show containerd:\n%s", strings.TrimSpace(show))
 		// provision's config is the running one (Flatcar's default leaves
 		// restrict_oom_score_adj off; provision sets it in a container).
-		raw, err := m.Output(ctx, "/opt/bin/crictl", "info")
+		// The sysext unit is Type=simple: the restart returns before the socket
+		// is up (the kubelet retries the same way).
+		var raw string
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			if raw, err = m.Output(ctx, "/opt/bin/crictl", "info"); err == nil || time.Now().After(deadline) {
+				break
+			}
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
