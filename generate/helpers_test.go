@@ -11,7 +11,8 @@ import (
 )
 
 // readmeSpec is the README example: a 2 KiB CA and a 1 KiB OpenStack cloud-config
-// installed for the external cloud-controller-manager, kubelet v1.37.2.
+// installed for the external cloud-controller-manager, kubelet v1.37.2 (with
+// failCgroupV1: false on the legacy profiles, whose hosts boot cgroup v1).
 func readmeSpec(t testing.TB, os string) v1alpha1.GenerateConfig {
 	t.Helper()
 	abs := func(p string) string {
@@ -21,7 +22,7 @@ func readmeSpec(t testing.TB, os string) v1alpha1.GenerateConfig {
 		}
 		return a
 	}
-	return v1alpha1.GenerateConfig{
+	spec := v1alpha1.GenerateConfig{
 		OS:                os,
 		KubeletVersion:    "v1.37.2",
 		APIServerURL:      "https://10.0.0.10:6443",
@@ -34,6 +35,13 @@ func readmeSpec(t testing.TB, os string) v1alpha1.GenerateConfig {
 		ProvisionSource:   "https://example.com/provision/v0.1.0/provision-linux-amd64",
 		ProvisionSHA256:   strings.Repeat("ab", 32),
 	}
+	if p, err := osprofiles.Get(os); err == nil && p.BootsCgroupV1() {
+		// A legacy profile boots cgroup v1, which kubelet v1.37 refuses unless
+		// the config opts out (TestLegacyProfilesOnCgroupV1 shows the refusal).
+		optOut := false
+		spec.FailCgroupV1 = &optOut
+	}
+	return spec
 }
 
 func testToken(t testing.TB) string {

@@ -10,6 +10,7 @@ import (
 	"github.com/provision-dev/provision/generate/butane"
 	"github.com/provision-dev/provision/generate/ignition"
 	"github.com/provision-dev/provision/generate/setup"
+	"github.com/provision-dev/provision/internal/kubeversions"
 	"github.com/provision-dev/provision/osprofiles"
 )
 
@@ -41,6 +42,7 @@ func resolve(c v1alpha1.GenerateConfig) (resolved, error) {
 	r.SetDefaults()
 	es.Append(r.checkFormat())
 	es.Append(r.checkRuntime())
+	es.Append(r.checkCgroups())
 	es.Append(r.readFiles())
 	if c.ProvisionSource != "" && !hasError(es, "provisionSource") && !setup.SafeValue(c.ProvisionSource) {
 		es.Add("provisionSource", "must be printable ASCII without spaces, quotes, backslashes, '$', '`' or ';' (percent-encode them)")
@@ -100,6 +102,29 @@ func (r *resolved) checkRuntime() validation.Errors {
 	if len(es) == 0 {
 		r.profile = r.profile.WithRuntime(r.Containerd.Install)
 	}
+	return es
+}
+
+// checkCgroups refuses a profile whose hosts boot cgroup v1 (the legacy
+// profiles) with a kubelet that refuses cgroup v1 (kubeversions: failCgroupV1,
+// true by default from 1.35), unless the config sets failCgroupV1: false. An
+// unknown OS or version is the config's own error.
+func (r *resolved) checkCgroups() validation.Errors {
+	var es validation.Errors
+	p, perr := osprofiles.Get(r.OS)
+	rel, verr := kubeversions.For(r.KubeletVersion)
+	if perr != nil || verr != nil || !p.BootsCgroupV1() || !rel.FailsOnCgroupV1(r.FailCgroupV1) {
+		return nil
+	}
+	if r.FailCgroupV1 != nil {
+		es.Add("os", "%s is a legacy profile whose hosts boot with cgroup v1, where kubelet %s would not start with failCgroupV1: true: set failCgroupV1: false or drop it",
+			p.Name, r.KubeletVersion)
+		return es
+	}
+	es.Add("os", "%s is a legacy profile whose hosts boot with cgroup v1, where kubelet %s does not start (its failCgroupV1 defaults to true in %s): "+
+		"use kubelet %s or older, or set failCgroupV1: false in the config file to run it on cgroup v1 (maintenance mode upstream), "+
+		"or use a profile whose hosts boot cgroup v2",
+		p.Name, r.KubeletVersion, rel, kubeversions.NewestOnCgroupV1())
 	return es
 }
 

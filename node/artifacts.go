@@ -48,9 +48,11 @@ func artifactsBuilder(n *Node) ([]tasks.Task, error) {
 		list = append(list, tasks.Artifact{URL: provision.URL, SHA256: provision.SHA256, Path: n.artifactPath(a.Name), Mode: a.Mode()})
 	}
 	n.markBundleSources(list)
-	// The downloads need only what prepares their sources (an airgap bundle), not
-	// the packages or kernel settings before them: they run during the install.
-	var after []string
+	// The downloads need only the checks (nothing is fetched for a host or an API
+	// server that refuses the kubelet) and what prepares their sources (an airgap
+	// bundle), not the packages or kernel settings before them: they run during
+	// the install.
+	after := []string{tCgroup}
 	for _, t := range n.skewTask(Base) {
 		after = append(after, t.Name()) // an upgrade's new kubelet only once the API server allows it
 	}

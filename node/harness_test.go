@@ -18,6 +18,7 @@ import (
 	"github.com/provision-dev/provision/internal/runner"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
+	"github.com/provision-dev/provision/node/tasks"
 )
 
 // artifactServer serves fake release artifacts and counts requests.
@@ -250,6 +251,8 @@ func testOptions(root string, host runner.Runner, live bool, logs *bytes.Buffer)
 		Downloader:     &download.Downloader{Attempts: 2, BaseDelay: time.Millisecond, StallTimeout: 2 * time.Second},
 		HealthzTimeout: 2 * time.Second,
 		Now:            func() time.Time { return time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC) },
+		// A cgroup v2 host, whatever the machine running the tests boots.
+		CgroupDetector: func() (tasks.CgroupVersion, error) { return 2, nil },
 	}
 }
 

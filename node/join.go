@@ -194,6 +194,9 @@ func renderKubeletConfig(k v1alpha1.Kubernetes, r kubeversions.Release) ([]byte,
 	if r.RuntimeEndpointInConfig() {
 		cfg.ContainerRuntimeEndpoint = ContainerdSocket
 	}
+	if k.FailCgroupV1 != nil && r.HasConfigField("failCgroupV1") {
+		cfg.FailCgroupV1 = k.FailCgroupV1 // only when set: unset keeps the kubelet's default
+	}
 	return marshalKubeletConfig(cfg, r)
 }
 

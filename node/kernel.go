@@ -25,6 +25,23 @@ var Sysctls = map[string]string{
 // Modules are the kernel modules containerd and bridged CNI need.
 var Modules = []string{"overlay", "br_netfilter"}
 
+// tCgroup checks the running host's cgroup version: the first task of base
+// and of join (a prebaked image's base did not run on the node's host).
+const tCgroup = "kernel/cgroup"
+
+// cgroupBuilder declares the cgroup check: fail early, naming the fix, where
+// the kubelet would refuse the host's cgroup v1 (kubeversions: failCgroupV1).
+func cgroupBuilder(n *Node) ([]tasks.Task, error) {
+	k := n.Config.Kubernetes
+	rel := n.Release()
+	why := fmt.Sprintf("its failCgroupV1 defaults to true in %s", rel)
+	if k.FailCgroupV1 != nil {
+		why = "kubernetes.failCgroupV1: true is set"
+	}
+	return []tasks.Task{&tasks.CgroupCheck{TaskName: tCgroup, Detect: n.opts.CgroupDetector, Kubelet: k.Version,
+		FailOnV1: rel.FailsOnCgroupV1(k.FailCgroupV1), Why: why, OptedOut: k.FailCgroupV1 != nil && !*k.FailCgroupV1}}, nil
+}
+
 func kernelBuilder(n *Node) ([]tasks.Task, error) {
 	return []tasks.Task{
 		&tasks.File{TaskName: "kernel/modules-config", Path: ModulesPath, Content: renderModules()},

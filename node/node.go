@@ -9,7 +9,8 @@
 // `provision node plan` and `--dry-run`) runs the same lists dry.
 //
 //	packages.go       packagesBuilder: mirror repositories, OS packages
-//	kernel.go         kernelBuilder: modules and sysctls
+//	kernel.go         cgroupBuilder: the host's cgroup version against the kubelet's;
+//	                  kernelBuilder: modules and sysctls
 //	swap.go           swapBuilder: swap off, fstab, swap.target masked
 //	artifacts.go      artifactsBuilder: one download of internal/artifacts' rows
 //	cni.go            cniBuilder: the CNI plugins extracted
@@ -100,6 +101,9 @@ type Options struct {
 	Bundle string
 	// BundleSHA256 optionally pins the bundle file's own sha256.
 	BundleSHA256 string
+	// CgroupDetector replaces the detection of the running host's cgroup
+	// version (default tasks.DetectCgroup: statfs of the live /sys/fs/cgroup).
+	CgroupDetector tasks.CgroupDetector
 }
 
 // Node is a prepared run: config, profile and environment.

@@ -50,11 +50,11 @@ func (n *Node) Run(ctx context.Context, p Phase) error {
 type builder func(n *Node) ([]tasks.Task, error)
 
 func (n *Node) baseTasks() ([]tasks.Task, error) {
-	return n.build(upgradeBuilder, runtimeConfigBuilder, packagesBuilder, kernelBuilder, swapBuilder, artifactsBuilder, cniBuilder, runtimeBuilder, healthBuilder)
+	return n.build(cgroupBuilder, upgradeBuilder, runtimeConfigBuilder, packagesBuilder, kernelBuilder, swapBuilder, artifactsBuilder, cniBuilder, runtimeBuilder, healthBuilder)
 }
 
 func (n *Node) joinTasks() ([]tasks.Task, error) {
-	return n.build(joinBuilder)
+	return n.build(cgroupBuilder, joinBuilder)
 }
 
 func (n *Node) build(bs ...builder) ([]tasks.Task, error) {

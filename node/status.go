@@ -27,6 +27,8 @@ type Status struct {
 	Phases map[Phase]PhaseStatus `json:"phases"`
 	// KubeletSupport is written by every run (the last run's kubelet version).
 	KubeletSupport *KubeletSupport `json:"kubeletSupport,omitempty"`
+	// Host is what the last run found out about the machine.
+	Host *HostStatus `json:"host,omitempty"`
 }
 
 // KubeletSupport is the kubelet version's support status (internal/kubeversions):
@@ -61,6 +63,17 @@ func (n *Node) Warnings() []string {
 		out = append(out, w)
 	}
 	return out
+}
+
+// HostStatus is what a run found out about the machine.
+type HostStatus struct {
+	// OSProfile is the OS profile the run used; ProfileSource how it was
+	// chosen (--os, config osProfile, /etc/os-release).
+	OSProfile     string `json:"osProfile"`
+	ProfileSource string `json:"profileSource"`
+	// CgroupVersion is the running host's cgroup hierarchy, "v1" or "v2";
+	// absent when the run did not check it (the root is not the running system).
+	CgroupVersion string `json:"cgroupVersion,omitempty"`
 }
 
 // PhaseStatus is one phase's run.
@@ -112,6 +125,7 @@ func (n *Node) record(p Phase, start time.Time, sts []tasks.Status, runErr error
 	st.Phases[p] = ps
 	ks := n.KubeletSupport()
 	st.KubeletSupport = &ks
+	st.Host = &HostStatus{OSProfile: n.Profile.Name, ProfileSource: n.ProfileSource, CgroupVersion: n.Env.Cgroup().String()}
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return errors.Join(runErr, err)

@@ -53,6 +53,21 @@ const (
 	RuntimeBuiltin RuntimeSource = "builtin"
 )
 
+// Cgroups is the cgroup hierarchy an OS boots with by default.
+type Cgroups string
+
+const (
+	// CgroupV1 hosts boot the legacy (v1, or hybrid) hierarchy. A kubelet that
+	// refuses cgroup v1 (failCgroupV1, true by default from 1.35) does not start
+	// there unless its config sets failCgroupV1: false.
+	CgroupV1 Cgroups = "v1"
+	// CgroupV2 hosts boot the unified hierarchy (v1 still possible with
+	// systemd.unified_cgroup_hierarchy=0 on the kernel command line).
+	CgroupV2 Cgroups = "v2"
+	// CgroupV2Only hosts cannot boot cgroup v1 at all (systemd 258 removed it).
+	CgroupV2Only Cgroups = "v2-only"
+)
+
 // Profile is one supported operating system.
 type Profile struct {
 	// Name is the profile's identifier, e.g. "ubuntu-22.04".
@@ -65,6 +80,14 @@ type Profile struct {
 	VariantID string
 	// Seed marks the OSes provision was first built for.
 	Seed bool
+	// Legacy marks an OS past its end of life, kept for the kubelets it can
+	// still run: its hosts boot cgroup v1 (Cgroups), so a kubelet that refuses
+	// cgroup v1 (kubeversions: failCgroupV1) is refused for it unless the config
+	// sets failCgroupV1: false.
+	Legacy bool
+	// Cgroups is the cgroup hierarchy the OS boots with by default. The node
+	// checks the running host's own (base and join); generate goes by this.
+	Cgroups Cgroups
 	// PackageManager installs packages; NoPackages on immutable systems.
 	PackageManager PackageManager
 	// BinDir is where downloaded binaries (kubelet, crictl, provision) go:
@@ -98,6 +121,9 @@ func (p Profile) NeedsDocker(dockershim bool) bool {
 	return p.DockerForOldKubelet && dockershim
 }
 
+// BootsCgroupV1 reports whether the OS's hosts boot cgroup v1 by default.
+func (p Profile) BootsCgroupV1() bool { return p.Cgroups == CgroupV1 }
+
 // IsDebianFamily reports whether the profile uses dpkg/apt.
 func (p Profile) IsDebianFamily() bool { return p.PackageManager == Apt }
 
@@ -122,28 +148,44 @@ func (p Profile) SupportsFormat(f Format) bool {
 var debianPackages = []string{"ca-certificates", "conntrack", "socat", "ebtables", "ethtool", "iptables", "kmod", "procps"}
 var rhelPackages = []string{"ca-certificates", "conntrack-tools", "socat", "ebtables", "ethtool", "iptables", "kmod", "procps-ng"}
 
+// el10Packages are rhelPackages by package names: the node checks what is
+// installed with `rpm -q NAME`, which does not resolve a provide, and on EL
+// "iptables" is a provide of iptables-nft. ebtables is left out: the kubelet
+// does not use it, and on EL it is a provide too.
+var el10Packages = []string{"ca-certificates", "conntrack-tools", "socat", "ethtool", "iptables-nft", "kmod", "procps-ng"}
+
 var profiles = []Profile{
-	{Name: "ubuntu-18.04", ID: "ubuntu", VersionID: "18.04", Seed: true, PackageManager: Apt, BinDir: "/usr/local/bin",
+	{Name: "ubuntu-18.04", ID: "ubuntu", VersionID: "18.04", Seed: true, Legacy: true, Cgroups: CgroupV1, PackageManager: Apt, BinDir: "/usr/local/bin",
 		DefaultUser: "ubuntu", DefaultFormat: CloudInit, Runtime: RuntimePackage, ContainerdPackage: "containerd",
 		Packages: debianPackages, DockerForOldKubelet: true, DockerPackage: "docker.io"},
-	{Name: "ubuntu-22.04", ID: "ubuntu", VersionID: "22.04", PackageManager: Apt, BinDir: "/usr/local/bin",
+	{Name: "ubuntu-22.04", ID: "ubuntu", VersionID: "22.04", Cgroups: CgroupV2, PackageManager: Apt, BinDir: "/usr/local/bin",
 		DefaultUser: "ubuntu", DefaultFormat: CloudInit, Runtime: RuntimePackage, ContainerdPackage: "containerd",
 		Packages: debianPackages},
-	{Name: "ubuntu-24.04", ID: "ubuntu", VersionID: "24.04", PackageManager: Apt, BinDir: "/usr/local/bin",
+	{Name: "ubuntu-24.04", ID: "ubuntu", VersionID: "24.04", Cgroups: CgroupV2, PackageManager: Apt, BinDir: "/usr/local/bin",
 		DefaultUser: "ubuntu", DefaultFormat: CloudInit, Runtime: RuntimePackage, ContainerdPackage: "containerd",
 		Packages: debianPackages},
-	{Name: "debian-12", ID: "debian", VersionID: "12", PackageManager: Apt, BinDir: "/usr/local/bin",
+	{Name: "ubuntu-26.04", ID: "ubuntu", VersionID: "26.04", Cgroups: CgroupV2Only, PackageManager: Apt, BinDir: "/usr/local/bin",
+		DefaultUser: "ubuntu", DefaultFormat: CloudInit, Runtime: RuntimePackage, ContainerdPackage: "containerd",
+		Packages: debianPackages},
+	{Name: "debian-12", ID: "debian", VersionID: "12", Cgroups: CgroupV2, PackageManager: Apt, BinDir: "/usr/local/bin",
 		DefaultUser: "debian", DefaultFormat: CloudInit, Runtime: RuntimePackage, ContainerdPackage: "containerd",
 		Packages: debianPackages},
-	{Name: "centos-7", ID: "centos", VersionID: "7", Seed: true, PackageManager: Yum, BinDir: "/usr/local/bin",
+	// Debian 13's containerd package is 1.7.24 (trixie had no containerd 2.x at release).
+	{Name: "debian-13", ID: "debian", VersionID: "13", Cgroups: CgroupV2, PackageManager: Apt, BinDir: "/usr/local/bin",
+		DefaultUser: "debian", DefaultFormat: CloudInit, Runtime: RuntimePackage, ContainerdPackage: "containerd",
+		Packages: debianPackages},
+	{Name: "centos-7", ID: "centos", VersionID: "7", Seed: true, Legacy: true, Cgroups: CgroupV1, PackageManager: Yum, BinDir: "/usr/local/bin",
 		DefaultUser: "centos", DefaultFormat: CloudInit, Runtime: RuntimeTarball,
 		Packages: rhelPackages, DockerForOldKubelet: true, DockerPackage: "docker"},
-	{Name: "rocky-9", ID: "rocky", VersionID: "9", PackageManager: Dnf, BinDir: "/usr/local/bin",
+	{Name: "rocky-9", ID: "rocky", VersionID: "9", Cgroups: CgroupV2, PackageManager: Dnf, BinDir: "/usr/local/bin",
 		DefaultUser: "rocky", DefaultFormat: CloudInit, Runtime: RuntimeTarball,
 		Packages: rhelPackages},
-	{Name: "flatcar", ID: "flatcar", Seed: true, PackageManager: NoPackages, BinDir: "/opt/bin", ImmutableUsr: true,
+	{Name: "rocky-10", ID: "rocky", VersionID: "10", Cgroups: CgroupV2, PackageManager: Dnf, BinDir: "/usr/local/bin",
+		DefaultUser: "rocky", DefaultFormat: CloudInit, Runtime: RuntimeTarball,
+		Packages: el10Packages},
+	{Name: "flatcar", ID: "flatcar", Seed: true, Cgroups: CgroupV2, PackageManager: NoPackages, BinDir: "/opt/bin", ImmutableUsr: true,
 		DefaultUser: "core", DefaultFormat: Ignition, ButaneVariant: "flatcar", Runtime: RuntimeBuiltin},
-	{Name: "fedora-coreos", ID: "fedora", VariantID: "coreos", PackageManager: NoPackages, BinDir: "/usr/local/bin", ImmutableUsr: true,
+	{Name: "fedora-coreos", ID: "fedora", VariantID: "coreos", Cgroups: CgroupV2, PackageManager: NoPackages, BinDir: "/usr/local/bin", ImmutableUsr: true,
 		DefaultUser: "core", DefaultFormat: Ignition, ButaneVariant: "fcos", Runtime: RuntimeBuiltin},
 }
 

@@ -25,6 +25,33 @@ func TestDetectFixtures(t *testing.T) {
 	}
 }
 
+// TestDetectVersions: a host's VERSION_ID picks the profile of its major
+// release only, across neighbouring releases of the same ID.
+func TestDetectVersions(t *testing.T) {
+	tests := []struct{ osRelease, want string }{
+		{"ID=rocky\nVERSION_ID=\"10.0\"\n", "rocky-10"},
+		{"ID=\"rocky\"\nVERSION_ID=\"10.1\"\n", "rocky-10"},
+		{"ID=rocky\nVERSION_ID=\"9.6\"\n", "rocky-9"},
+		{"ID=debian\nVERSION_ID=\"13\"\nVERSION_CODENAME=trixie\n", "debian-13"},
+		{"ID=debian\nVERSION_ID=\"12\"\n", "debian-12"},
+		{"ID=ubuntu\nVERSION_ID=\"26.04\"\n", "ubuntu-26.04"},
+		{"ID=ubuntu\nVERSION_ID=\"24.04\"\n", "ubuntu-24.04"},
+		{"ID=ubuntu\nVERSION_ID=\"26.10\"\n", ""},
+		{"ID=rocky\nVERSION_ID=\"1\"\n", ""},
+		{"ID=debian\nVERSION_ID=\"1\"\n", ""},
+		{"ID=debian\nVERSION_ID=\"130\"\n", ""},
+	}
+	for _, tt := range tests {
+		got, err := Detect([]byte(tt.osRelease))
+		switch {
+		case tt.want == "" && err == nil:
+			t.Errorf("Detect(%q) = %s, want unsupported", tt.osRelease, got.Name)
+		case tt.want != "" && (err != nil || got.Name != tt.want):
+			t.Errorf("Detect(%q) = %q, %v; want %s", tt.osRelease, got.Name, err, tt.want)
+		}
+	}
+}
+
 func TestDetectErrors(t *testing.T) {
 	tests := []struct {
 		name, osRelease, wantErr string
@@ -57,6 +84,31 @@ func TestGet(t *testing.T) {
 		if err != nil || !p.Seed {
 			t.Fatalf("%s must be a seed profile: %+v %v", name, p, err)
 		}
+	}
+}
+
+// TestLegacyProfiles: exactly the EOL seed OSes are legacy, and legacy is
+// what boots cgroup v1; every profile says which cgroups it boots.
+func TestLegacyProfiles(t *testing.T) {
+	var legacy []string
+	for _, p := range All() {
+		if p.Legacy {
+			legacy = append(legacy, p.Name)
+		}
+		if p.Legacy != p.BootsCgroupV1() {
+			t.Errorf("%s: legacy %v but cgroups %q", p.Name, p.Legacy, p.Cgroups)
+		}
+		switch p.Cgroups {
+		case CgroupV1, CgroupV2, CgroupV2Only:
+		default:
+			t.Errorf("%s: cgroups %q: want v1, v2 or v2-only", p.Name, p.Cgroups)
+		}
+	}
+	if got := strings.Join(legacy, ","); got != "centos-7,ubuntu-18.04" {
+		t.Errorf("legacy profiles = %s, want centos-7, ubuntu-18.04", got)
+	}
+	if p, _ := Get("ubuntu-26.04"); p.Cgroups != CgroupV2Only {
+		t.Errorf("ubuntu-26.04 boots cgroups %q, want v2-only (systemd 258 removed v1)", p.Cgroups)
 	}
 }
 

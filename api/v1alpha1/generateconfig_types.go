@@ -66,6 +66,11 @@ type GenerateConfig struct {
 
 	// NodeIP is the kubelet's --node-ip; empty lets the kubelet pick (--node-ip).
 	NodeIP string `json:"nodeIP,omitempty"`
+	// FailCgroupV1 becomes the node config's kubernetes.failCgroupV1: false lets
+	// a kubelet 1.35+ run on cgroup v1 hosts, which the legacy OS profiles
+	// (ubuntu-18.04, centos-7) boot; without it generate refuses that
+	// combination. Config file only.
+	FailCgroupV1 *bool `json:"failCgroupV1,omitempty"`
 	// Prebaked says the image already ran `provision node base` and holds the provision
 	// binary: setup downloads nothing when the binary's sha256 matches and runs only
 	// `provision node join` (--prebaked).

@@ -60,6 +60,12 @@ type Kubernetes struct {
 	ClusterDNS []string `json:"clusterDNS,omitempty"`
 	// ClusterDomain is the cluster's DNS domain, e.g. cluster.local.
 	ClusterDomain string `json:"clusterDomain,omitempty"`
+	// FailCgroupV1 is the KubeletConfiguration's failCgroupV1: false lets a
+	// kubelet that refuses cgroup v1 by default (1.35+) run on a cgroup v1 host.
+	// Unset keeps the kubelet's default; it is rendered only when set and the
+	// kubelet has the field (1.31+). Base and join check the running host's
+	// cgroup version against it before starting anything.
+	FailCgroupV1 *bool `json:"failCgroupV1,omitempty"`
 }
 
 // Artifact is one download: a URL and its pinned sha256. An empty SHA256 means

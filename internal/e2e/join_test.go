@@ -135,7 +135,8 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := v1alpha1.GenerateConfig{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.GenerateConfigKind, Artifacts: test.Artifacts, Packages: test.Packages}
+	cfg := v1alpha1.GenerateConfig{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.GenerateConfigKind, Artifacts: test.Artifacts, Packages: test.Packages,
+		FailCgroupV1: test.Kubernetes.FailCgroupV1}
 	cfgYAML, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +149,7 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 		OS: "debian-12", Format: format, KubeletVersion: e.kubeletVersion, APIServerURL: e.cluster.URL,
 		TokenFile: tokenFile, CACertFile: e.cluster.CACertFile, Hostname: hostname,
 		ProvisionSource: e.prov.URL + "/provision", ProvisionSHA256: provSHA, AllowHTTPSource: true,
-		Artifacts: test.Artifacts, Packages: test.Packages,
+		Artifacts: test.Artifacts, Packages: test.Packages, FailCgroupV1: test.Kubernetes.FailCgroupV1,
 	}
 	argv := []string{"generate", "--config", cfgFile, "--os", spec.OS, "--format", string(format),
 		"--kubelet-version", spec.KubeletVersion, "--apiserver-url", spec.APIServerURL,

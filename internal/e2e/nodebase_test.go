@@ -23,6 +23,7 @@ import (
 	"github.com/provision-dev/provision/internal/testenv"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/node/nodeconfig"
+	"github.com/provision-dev/provision/node/tasks"
 )
 
 // The Kubernetes versions of the scenarios (hack/build-kube.sh builds each from
@@ -115,8 +116,34 @@ func nodeConfig(t *testing.T, url string, a nodeArtifacts) []byte {
 // nodeConfigVersion is nodeConfig for a kubelet version.
 func nodeConfigVersion(t *testing.T, url string, a nodeArtifacts, version string) []byte {
 	t.Helper()
-	c := nodeconfig.New(version, "amd64")
+	c := servedNodeConfig(url, a, version, "bookworm")
 	c.OSProfile = "debian-12"
+	c.Kubernetes.FailCgroupV1 = cgroupV1OptOut(t)
+	return marshalNodeConfig(t, c)
+}
+
+// cgroupV1OptOut is the failCgroupV1 of the scenarios' node configs and
+// GenerateConfigs: false on a machine with cgroup v1 (the nspawn machines use
+// the host's hierarchy; this machine's is v1), where the supported kubelets
+// (1.35+) refuse to start and base's kernel/cgroup check refuses them first;
+// unset on cgroup v2. TestNodeBaseDebian13 shows the refusal without it.
+func cgroupV1OptOut(t testing.TB) *bool {
+	t.Helper()
+	v, err := tasks.DetectCgroup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v == 2 {
+		return nil
+	}
+	optOut := false
+	return &optOut
+}
+
+// servedNodeConfig is a node config for a kubelet version whose artifacts and
+// apt repository (of suite) are the test server's at url.
+func servedNodeConfig(url string, a nodeArtifacts, version, suite string) v1alpha1.NodeConfig {
+	c := nodeconfig.New(version, "amd64")
 	c.Artifacts = v1alpha1.Artifacts{
 		artifacts.Kubelet:    v1alpha1.Artifact{URL: url + "/artifacts/" + a.kubelet, SHA256: a.kubeletSHA, AllowHTTP: true},
 		artifacts.CNIPlugins: v1alpha1.Artifact{URL: url + "/artifacts/" + a.cni, SHA256: a.cniSHA, AllowHTTP: true},
@@ -124,11 +151,17 @@ func nodeConfigVersion(t *testing.T, url string, a nodeArtifacts, version string
 	}
 	c.Packages.Apt = &v1alpha1.AptRepository{
 		URL:        url + "/apt",
-		Suite:      "bookworm",
+		Suite:      suite,
 		Components: []string{"main"},
 		SignedBy:   testenv.KeyringPath,
 		Exclusive:  true,
 	}
+	return c
+}
+
+// marshalNodeConfig validates and marshals a node config.
+func marshalNodeConfig(t *testing.T, c v1alpha1.NodeConfig) []byte {
+	t.Helper()
 	if err := c.Validate("").Err(); err != nil {
 		t.Fatalf("node config: %v", err)
 	}
@@ -141,6 +174,11 @@ func nodeConfigVersion(t *testing.T, url string, a nodeArtifacts, version string
 
 // status is the part of /var/lib/provision/status.json the test reads.
 type status struct {
+	Host struct {
+		OSProfile     string `json:"osProfile"`
+		ProfileSource string `json:"profileSource"`
+		CgroupVersion string `json:"cgroupVersion"`
+	} `json:"host"`
 	Phases map[string]struct {
 		Result string `json:"result"`
 		Tasks  []struct {

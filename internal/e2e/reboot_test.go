@@ -254,7 +254,8 @@ func (e *joinEnv) generateMarked(t *testing.T, hostname string, mk *markers) (us
 		t.Fatal(err)
 	}
 	key := sshKey(t, mk.values["ssh-key"])
-	cfg := v1alpha1.GenerateConfig{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.GenerateConfigKind, Artifacts: test.Artifacts, Packages: test.Packages, SSHAuthorizedKeys: []string{key}}
+	cfg := v1alpha1.GenerateConfig{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.GenerateConfigKind, Artifacts: test.Artifacts, Packages: test.Packages,
+		FailCgroupV1: test.Kubernetes.FailCgroupV1, SSHAuthorizedKeys: []string{key}}
 	cfgYAML, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -284,7 +285,7 @@ func (e *joinEnv) generateMarked(t *testing.T, hostname string, mk *markers) (us
 		TokenFile: tokenFile, CACertFile: e.cluster.CACertFile, Hostname: hostname,
 		CloudProvider: "external", CloudConfigFile: cloudFile, SSHAuthorizedKeys: []string{key},
 		ProvisionSource: e.prov.URL + "/provision", ProvisionSHA256: e.provSHA, AllowHTTPSource: true,
-		Artifacts: test.Artifacts, Packages: test.Packages,
+		Artifacts: test.Artifacts, Packages: test.Packages, FailCgroupV1: test.Kubernetes.FailCgroupV1,
 	}
 	p, err := generate.BuildPlan(spec)
 	if err != nil {

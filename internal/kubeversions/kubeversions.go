@@ -236,6 +236,29 @@ func (r Release) HasConfigField(field string) bool {
 	return !ok || l.in(r.Minor)
 }
 
+// FailsOnCgroupV1 reports whether this kubelet refuses to start on a cgroup v1
+// host, given the config's failCgroupV1 (nil: not set): the config's value
+// where the kubelet has the field, else the kubelet's default (FailCgroupV1).
+func (r Release) FailsOnCgroupV1(failCgroupV1 *bool) bool {
+	if failCgroupV1 != nil && r.HasConfigField("failCgroupV1") {
+		return *failCgroupV1
+	}
+	return r.FailCgroupV1
+}
+
+// NewestOnCgroupV1 is the newest minor whose kubelet starts on a cgroup v1
+// host by default (failCgroupV1 false): what the legacy OS profiles run
+// without opting out.
+func NewestOnCgroupV1() Release {
+	var last Release
+	for _, r := range table {
+		if !r.FailCgroupV1 {
+			last = r
+		}
+	}
+	return last
+}
+
 // InTreeCloudProviders reports whether the kubelet takes an in-tree cloud
 // provider name. From 1.29 only "external" (or none) is accepted: the in-tree
 // providers are gone (1.31) or disabled (1.29, 1.30), and --cloud-provider

@@ -145,3 +145,34 @@ func TestPauseImages(t *testing.T) {
 		}
 	}
 }
+
+func TestFailsOnCgroupV1(t *testing.T) {
+	f, tr := false, true
+	tests := []struct {
+		minor int
+		set   *bool
+		want  bool
+	}{
+		{30, nil, false},
+		{30, &tr, false}, // no failCgroupV1 field before 1.31: the setting is not rendered
+		{31, nil, false},
+		{31, &tr, true},
+		{34, &f, false},
+		{35, nil, true},
+		{35, &f, false},
+		{37, nil, true},
+		{37, &tr, true},
+	}
+	for _, tt := range tests {
+		r, err := ForMinor(tt.minor, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.FailsOnCgroupV1(tt.set); got != tt.want {
+			t.Errorf("1.%d FailsOnCgroupV1(%v) = %v, want %v", tt.minor, tt.set, got, tt.want)
+		}
+	}
+	if got := NewestOnCgroupV1(); got.Minor != 34 {
+		t.Errorf("NewestOnCgroupV1 = %s, want 1.34", got)
+	}
+}

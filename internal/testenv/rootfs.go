@@ -33,10 +33,23 @@ var Bookworm = RootSpec{
 	Include: []string{"systemd", "systemd-sysv", "dbus", "procps", "kmod", "ca-certificates", "curl"},
 }
 
+// Trixie is Bookworm's minimal root for Debian 13 (trixie), the suite being the
+// only difference.
+var Trixie = Bookworm.WithSuite("trixie")
+
 // BookwormCloudInit is Bookworm with cloud-init, for the userdata path, and
 // locales (without it cloud-init's locale module fails, as on a cloud image
 // without locales).
 var BookwormCloudInit = Bookworm.WithInstalled("cloud-init", "locales")
+
+// WithSuite returns a copy of s for another Debian suite (release), with the
+// same mirror, variant and packages; it is cached under its own key.
+func (s RootSpec) WithSuite(suite string) RootSpec {
+	s.Include = append([]string(nil), s.Include...)
+	s.Install = append([]string(nil), s.Install...)
+	s.Suite = suite
+	return s
+}
 
 // With returns a copy of s that also includes pkgs.
 func (s RootSpec) With(pkgs ...string) RootSpec {

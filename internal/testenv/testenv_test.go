@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -63,6 +64,12 @@ func TestRootSpecKey(t *testing.T) {
 	c.Include[0], c.Include[1] = c.Include[1], c.Include[0]
 	if a.key() != c.key() {
 		t.Error("the order of packages changed the cache key")
+	}
+	if Trixie.Suite != "trixie" || Bookworm.Suite != "bookworm" || Trixie.key() == Bookworm.key() {
+		t.Errorf("Trixie (%s, key %s) must be its own root next to Bookworm (%s, key %s)", Trixie.Suite, Trixie.key(), Bookworm.Suite, Bookworm.key())
+	}
+	if strings.Join(Trixie.Include, ",") != strings.Join(Bookworm.Include, ",") || Trixie.Mirror != Bookworm.Mirror {
+		t.Errorf("Trixie differs from Bookworm beyond the suite: %+v", Trixie)
 	}
 }
 

@@ -76,6 +76,7 @@ type Env struct {
 	mu      sync.Mutex
 	changed map[string]time.Duration // task -> CLOCK_MONOTONIC when it changed
 	sums    map[string]string        // node path -> verified sha256 of a downloaded artifact
+	cgroup  CgroupVersion            // the running host's, as CgroupCheck detected it
 }
 
 // InRoot returns argv to run a command inside the root: as is on a live root,
