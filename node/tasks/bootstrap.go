@@ -37,6 +37,12 @@ func (t *KubeletBootstrap) Name() string { return t.TaskName }
 // are a consequence, not the cause: they do not match.
 var refusedRE = regexp.MustCompile(`(?i)(certificate|bootstrap|failed to run kubelet).*\b(unauthorized|forbidden)\b`)
 
+// anonymousRE matches the informers' refusals as system:anonymous, a
+// consequence of the refused bootstrap, never its cause, even where the
+// resource's name matches refusedRE (kubelet 1.37's "failed to list
+// *v1.PodCertificateRequest: ... is forbidden: User "system:anonymous"").
+var anonymousRE = regexp.MustCompile(`system:anonymous`)
+
 // errFieldRE extracts klog's err="..." field, the message proper.
 var errFieldRE = regexp.MustCompile(`err="((?:[^"\\]|\\.)*)"`)
 
@@ -71,12 +77,12 @@ func (t *KubeletBootstrap) Run(ctx context.Context, e *Env, dry bool) (Outcome, 
 		if now.Sub(lastCheck) >= time.Second {
 			lastCheck = now
 			lines := t.kubeletLog(ctx, e, since)
-			if l := lastMatch(lines, refusedRE); l != "" {
+			if l := lastMatch(lines, refusedRE, anonymousRE); l != "" {
 				last = l
 				if firstRefusal.IsZero() {
 					firstRefusal = now
 				}
-			} else if l := lastMatch(lines, errorRE); l != "" {
+			} else if l := lastMatch(lines, errorRE, nil); l != "" {
 				last = l
 			}
 			if !firstRefusal.IsZero() && now.Sub(firstRefusal) >= t.Grace {
@@ -107,10 +113,11 @@ func (t *KubeletBootstrap) kubeletLog(ctx context.Context, e *Env, since string)
 	return strings.Split(strings.TrimSpace(string(res.Stdout)), "\n")
 }
 
-// lastMatch returns the last line matching re, redacted and shortened.
-func lastMatch(lines []string, re *regexp.Regexp) string {
+// lastMatch returns the last line matching re and not exclude (nil: none),
+// redacted and shortened.
+func lastMatch(lines []string, re, exclude *regexp.Regexp) string {
 	for i := len(lines) - 1; i >= 0; i-- {
-		if re.MatchString(lines[i]) {
+		if re.MatchString(lines[i]) && (exclude == nil || !exclude.MatchString(lines[i])) {
 			l := strings.TrimSpace(lines[i])
 			if m := errFieldRE.FindStringSubmatch(l); m != nil {
 				l = strings.ReplaceAll(m[1], `\"`, `"`)

@@ -38,10 +38,13 @@ func TestKubeletBootstrapCertificate(t *testing.T) {
 func TestKubeletBootstrapRefused(t *testing.T) {
 	f := &runner.Fake{}
 	// What kubelet v1.31.4 logs with an unknown token (seen in the e2e run),
-	// with a token-like string added to prove the redaction.
+	// with a token-like string added to prove the redaction, and kubelet
+	// v1.37.2's PodCertificateRequest informer line, which names a
+	// "certificate" resource but is a consequence (system:anonymous).
 	f.On([]string{"journalctl"}, `I1125 00:53:49.100000     542 server.go:484] "Kubelet version" kubeletVersion="v1.31.4"
 E1125 00:53:49.643327     542 certificate_manager.go:562] "Unhandled Error" err="kubernetes.io/kube-apiserver-client-kubelet: Failed while requesting a signed certificate from the control plane: cannot create certificate signing request: Unauthorized (abcdef.0123456789abcdef)" logger="UnhandledError"
 E1125 00:53:49.870363     542 reflector.go:158] "Unhandled Error" err="k8s.io/client-go@v0.31.4/tools/cache/reflector.go:243: Failed to watch *v1.Node: failed to list *v1.Node: nodes \"n\" is forbidden: User \"system:anonymous\" cannot list resource \"nodes\" in API group \"\" at the cluster scope" logger="UnhandledError"
+E1202 05:57:48.100000     561 reflector.go:204] "Failed to watch" err="failed to list *v1.PodCertificateRequest: podcertificaterequests.certificates.k8s.io is forbidden: User \"system:anonymous\" cannot list resource \"podcertificaterequests\" in API group \"certificates.k8s.io\" at the cluster scope" logger="UnhandledError"
 `, 0)
 	e := newEnv(t, "debian-12", true, f)
 	start := time.Now()
