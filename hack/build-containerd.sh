@@ -21,28 +21,10 @@ cd_out="$cache/containerd/$containerd_version"
 runc_out="$cache/runc/$runc_version"
 cd_name="containerd-${containerd_version#v}-linux-$arch.tar.gz"
 mkdir -p "$cd_out" "$runc_out"
-export GOWORK=off GOFLAGS=-mod=mod GOTOOLCHAIN=local
 
-ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
-
-# module_src MODULE@VERSION: sets $src to a writable copy of the module's source from the Go
-# module proxy, in a temp dir removed on exit (no subshell, so the cleanup list sees it).
-tmpdirs=()
-cleanup() { local d; for d in "${tmpdirs[@]}"; do chmod -R u+w "$d" 2>/dev/null; rm -rf "$d"; done; }
-trap cleanup EXIT
-module_src() {
-  local dir
-  dir=$(go mod download -json "$1" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -n "$dir" ] || { echo "build-containerd: go mod download $1 failed" >&2; exit 1; }
-  src=$(mktemp -d)
-  tmpdirs+=("$src")
-  cp -r "$dir/." "$src/"
-  chmod -R u+w "$src"
-}
-
-# Version checks capture output first: `cmd | grep -q` under pipefail fails when grep exits
-# early and the command gets SIGPIPE.
-reports() { local out; out=$("$@" 2>/dev/null) || return 1; [[ "$out" == *"$want"* ]]; }
+SCRIPT=build-containerd
+# shellcheck source=hack/lib-modsrc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-modsrc.sh"
 
 # sums_ok DIR FILE: FILE.sha256sum (or runc.sha256sum) in DIR verifies.
 sums_ok() { (cd "$1" && sha256sum --quiet -c "$2" >/dev/null 2>&1); }

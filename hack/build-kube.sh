@@ -18,28 +18,11 @@ etcd_out="$cache/etcd/$etcd_version"
 crictl_version=${CRICTL_VERSION:-v1.37.0}
 crictl_out="$cache/crictl/$crictl_version"
 mkdir -p "$out" "$etcd_out" "$crictl_out"
-export GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local
+export CGO_ENABLED=0
 
-ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
-
-# module_src MODULE@VERSION: sets $src to a writable copy of the module's source from the Go
-# module proxy, in a temp dir removed on exit (no subshell, so the cleanup list sees it).
-tmpdirs=()
-cleanup() { local d; for d in "${tmpdirs[@]}"; do chmod -R u+w "$d" 2>/dev/null; rm -rf "$d"; done; }
-trap cleanup EXIT
-module_src() {
-  local dir
-  dir=$(go mod download -json "$1" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -n "$dir" ] || { echo "build-kube: go mod download $1 failed" >&2; exit 1; }
-  src=$(mktemp -d)
-  tmpdirs+=("$src")
-  cp -r "$dir/." "$src/"
-  chmod -R u+w "$src"
-}
-
-# Version checks capture output first: `cmd | grep -q` under pipefail fails when grep exits
-# early and the command gets SIGPIPE.
-reports() { local out; out=$("$@" 2>/dev/null) || return 1; [[ "$out" == *"$want"* ]]; }
+SCRIPT=build-kube
+# shellcheck source=hack/lib-modsrc.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-modsrc.sh"
 
 kube_ok() {
   local want="Kubernetes $version" b

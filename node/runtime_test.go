@@ -16,25 +16,11 @@ import (
 	"github.com/provision-dev/provision/node/tasks"
 )
 
-// flatcarContainerdUnit is the containerd.service of Flatcar's containerd
-// system extension (flatcar/sysext-bakery's create_containerd_sysext.sh, the
-// same shape as the image's own unit in flatcar/scripts): the config comes from
-// CONTAINERD_CONFIG, /usr/share/containerd/config.toml, not from /etc.
-const flatcarContainerdUnit = `[Unit]
-Description=containerd container runtime
-After=network.target
-[Service]
-Delegate=yes
-Environment=CONTAINERD_CONFIG=/usr/share/containerd/config.toml
-ExecStart=/usr/bin/containerd --config ${CONTAINERD_CONFIG}
-KillMode=process
-Restart=always
-LimitNPROC=infinity
-LimitCORE=infinity
-TasksMax=infinity
-[Install]
-WantedBy=multi-user.target
-`
+// testdata/units/flatcar-containerd.service is the containerd.service of
+// Flatcar's containerd system extension (flatcar/sysext-bakery's
+// create_containerd_sysext.sh, the same shape as the image's own unit in
+// flatcar/scripts): the config comes from CONTAINERD_CONFIG,
+// /usr/share/containerd/config.toml, not from /etc. The e2e reads it too.
 
 // fcosContainerdUnit is Fedora's containerd.service (Fedora CoreOS): no
 // --config, so containerd reads /etc/containerd/config.toml.
@@ -61,11 +47,15 @@ func TestImageContainerdReadsProvisionConfig(t *testing.T) {
 	if err := unitverify.Available(); err != nil {
 		t.Fatal(err)
 	}
+	flatcarContainerdUnit, err := os.ReadFile("testdata/units/flatcar-containerd.service")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		profile, unit string
 		want, without []string
 	}{
-		{"flatcar", flatcarContainerdUnit,
+		{"flatcar", string(flatcarContainerdUnit),
 			[]string{"/usr/bin/containerd", "--config", ContainerdConfigPath},
 			[]string{"/usr/bin/containerd", "--config", "/usr/share/containerd/config.toml"}},
 		{"fedora-coreos", fcosContainerdUnit, []string{"/usr/bin/containerd"}, []string{"/usr/bin/containerd"}},

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -272,7 +273,7 @@ func TestContainerdTarball(t *testing.T) {
 			root.CopyFile(t, filepath.Join(rel.ContainerdDir, "bin", b), "/usr/bin/"+b, 0o755)
 		}
 		root.CopyFile(t, filepath.Join(rel.RuncDir, "runc.amd64"), "/usr/bin/runc", 0o755)
-		root.WriteFile(t, "/usr/lib/systemd/system/containerd.service", []byte(flatcarContainerdUnit), 0o644)
+		root.WriteFile(t, "/usr/lib/systemd/system/containerd.service", flatcarContainerdUnit(t), 0o644)
 		root.WriteFile(t, "/usr/share/containerd/config.toml", []byte(flatcarDefaultConfig), 0o644)
 		root.Symlink(t, "/usr/lib/systemd/system/containerd.service", "/etc/systemd/system/multi-user.target.wants/containerd.service")
 		for _, p := range []string{"/usr/local/bin/provision", "/opt/bin/provision"} {
@@ -344,25 +345,6 @@ func TestContainerdTarball(t *testing.T) {
 	t.Logf("TestContainerdTarball: %v in all", time.Since(start).Round(time.Millisecond))
 }
 
-// flatcarContainerdUnit is Flatcar's containerd sysext unit
-// (flatcar/sysext-bakery create_containerd_sysext.sh; node/runtime_test.go has
-// the same for the unit test).
-const flatcarContainerdUnit = `[Unit]
-Description=containerd container runtime
-After=network.target
-[Service]
-Delegate=yes
-Environment=CONTAINERD_CONFIG=/usr/share/containerd/config.toml
-ExecStart=/usr/bin/containerd --config ${CONTAINERD_CONFIG}
-KillMode=process
-Restart=always
-LimitNPROC=infinity
-LimitCORE=infinity
-TasksMax=infinity
-[Install]
-WantedBy=multi-user.target
-`
-
 // flatcarDefaultConfig is the sysext's /usr/share/containerd/config.toml
 // without its oom_score (the test machine may not lower it).
 const flatcarDefaultConfig = `version = 3
@@ -376,6 +358,17 @@ func marshalConfig(t *testing.T, c v1alpha1.NodeConfig) []byte {
 		t.Fatalf("node config: %v", err)
 	}
 	data, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// flatcarContainerdUnit is Flatcar's containerd sysext unit (flatcar/sysext-bakery's
+// create_containerd_sysext.sh), the file node's unit test also reads.
+func flatcarContainerdUnit(t *testing.T) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(testenv.ModuleRoot(t), "node", "testdata", "units", "flatcar-containerd.service"))
 	if err != nil {
 		t.Fatal(err)
 	}
