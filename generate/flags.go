@@ -48,6 +48,8 @@ var Flags = []Flag{
 	{Name: "--ignition-version", Field: "ignitionVersion", Usage: "Ignition spec for ignition/butane: 3.3, 3.4 (default) or 3.5"},
 	{Name: "--gzip", Field: "gzip", Usage: "compress: the whole cloud-config, or each Ignition/Butane file where smaller"},
 	{Name: "--node-ip", Field: "nodeIP", Usage: "the kubelet's --node-ip (default: the kubelet picks)"},
+	{Name: "--cluster-dns", Field: "clusterDNS", Usage: "IP address of the cluster DNS service (kube-dns/CoreDNS) for pods, e.g. 10.96.0.10 (repeatable)"},
+	{Name: "--cluster-domain", Field: "clusterDomain", Usage: "the cluster's DNS domain (default cluster.local)"},
 	{Name: "--prebaked", Field: "prebaked", Usage: "the image already ran \"provision node base\": setup only joins, downloading nothing if the binary is present"},
 }
 

@@ -89,6 +89,8 @@ func (r resolved) nodeConfig() v1alpha1.NodeConfig {
 	nc.OSProfile = r.profile.Name
 	nc.Kubernetes.CloudProvider = r.CloudProvider
 	nc.Kubernetes.NodeIP = r.NodeIP
+	nc.Kubernetes.ClusterDNS = r.ClusterDNS
+	nc.Kubernetes.ClusterDomain = r.ClusterDomain
 	nc.Kubernetes.FailCgroupV1 = r.FailCgroupV1
 	if len(r.cloudConfig) > 0 {
 		nc.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath

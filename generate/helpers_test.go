@@ -30,6 +30,7 @@ func readmeSpec(t testing.TB, os string) v1alpha1.GenerateConfig {
 		CACertFile:        abs("ca.crt"),
 		CloudProvider:     "external",
 		CloudConfigFile:   abs("cloud.conf"),
+		ClusterDNS:        []string{"10.96.0.10"},
 		Hostname:          "worker-1",
 		SSHAuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3f5Q2Xq0yQmQ7cX9mJtq3VbqHq3oYkq7o0Jm3sR1z ops@example"},
 		ProvisionSource:   "https://example.com/provision/v0.1.0/provision-linux-amd64",

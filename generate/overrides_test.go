@@ -65,6 +65,18 @@ func TestOverridesReachNodeConfig(t *testing.T) {
 				t.Fatalf("debian-12 by default lists %+v, install %q", nc.Artifacts, nc.Containerd.Install)
 			}
 		}},
+		{"cluster dns and domain", func(s *v1alpha1.GenerateConfig) {
+			s.ClusterDNS, s.ClusterDomain = []string{"10.96.0.10", "fd00::a"}, "k8s.internal"
+		}, func(t *testing.T, nc v1alpha1.NodeConfig, _ string) {
+			if strings.Join(nc.Kubernetes.ClusterDNS, ",") != "10.96.0.10,fd00::a" || nc.Kubernetes.ClusterDomain != "k8s.internal" {
+				t.Fatalf("kubernetes = %+v", nc.Kubernetes)
+			}
+		}},
+		{"cluster domain default", func(s *v1alpha1.GenerateConfig) { s.ClusterDNS = []string{"10.96.0.10"} }, func(t *testing.T, nc v1alpha1.NodeConfig, _ string) {
+			if nc.Kubernetes.ClusterDomain != v1alpha1.DefaultClusterDomain {
+				t.Fatalf("clusterDomain = %q", nc.Kubernetes.ClusterDomain)
+			}
+		}},
 		{"prebaked", func(s *v1alpha1.GenerateConfig) { s.Prebaked = true }, func(t *testing.T, _ v1alpha1.NodeConfig, unit string) {
 			if !strings.Contains(unit, "Environment=PROVISION_PHASE=join") {
 				t.Fatalf("prebaked unit does not join only:\n%s", unit)

@@ -130,6 +130,10 @@ func TestValidateErrors(t *testing.T) {
 			s.OS, s.Containerd.Install = "flatcar", v1alpha1.InstallTarball
 		}, "containerd.install", "", "flatcar ships containerd in its image: leave install empty", ""},
 		{"containerd version of a package", func(s *v1alpha1.GenerateConfig) { s.Containerd.Version = "2.3.7" }, "containerd.version", "", "is the version of the release tarball, but containerd comes from the containerd package on ubuntu-22.04", ""},
+		// Issue 11: the settings of a node workloads can use.
+		{"cluster dns not an ip", func(s *v1alpha1.GenerateConfig) { s.ClusterDNS = []string{"10.96.0.10", "kube-dns"} }, "clusterDNS[1]", "--cluster-dns", `must be an IP address, got "kube-dns"`, ""},
+		{"cluster dns twice", func(s *v1alpha1.GenerateConfig) { s.ClusterDNS = []string{"10.96.0.10", "10.96.0.10"} }, "clusterDNS[1]", "--cluster-dns", "lists 10.96.0.10 twice", ""},
+		{"cluster domain", func(s *v1alpha1.GenerateConfig) { s.ClusterDomain = "Cluster_Local" }, "clusterDomain", "--cluster-domain", "must be a DNS name (RFC 1123)", ""},
 		{"containerd version form", func(s *v1alpha1.GenerateConfig) { s.Containerd.Version = "latest" }, "containerd.version", "", "must be MAJOR.MINOR.PATCH", ""},
 	}
 	for _, tt := range tests {

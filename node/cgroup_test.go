@@ -155,7 +155,7 @@ func TestKubeletConfigFailCgroupV1(t *testing.T) {
 	for _, tt := range tests {
 		k := v1alpha1.Kubernetes{Version: tt.version, FailCgroupV1: tt.set}
 		k.SetDefaults()
-		out, err := renderKubeletConfig(k, kubeversions.MustFor(tt.version))
+		out, err := renderKubeletConfig(k, kubeversions.MustFor(tt.version), "")
 		if err != nil {
 			t.Fatal(err)
 		}

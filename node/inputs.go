@@ -5,6 +5,7 @@ import (
 	"os"
 	"path"
 
+	"github.com/provision-dev/provision/internal/fsroot"
 	"github.com/provision-dev/provision/node/bundle"
 )
 
@@ -23,6 +24,10 @@ type inputs struct {
 	apiServer string
 	// bundle is where base's artifacts may come from.
 	bundle bundleInput
+	// resolvConf is the kubelet's resolvConf: ResolvedResolvConf where
+	// systemd-resolved manages the root's /etc/resolv.conf, else "" (the
+	// kubelet's default, /etc/resolv.conf).
+	resolvConf string
 }
 
 // input is one file read from the host.
@@ -48,6 +53,9 @@ func (n *Node) readInputs() {
 	root := n.Env.Root
 	n.in.joined = root.Exists(n.Config.Kubernetes.KubeconfigPath)
 	n.in.apiServer = apiServerOf(root, n.Config.Kubernetes)
+	if systemdResolved(root) {
+		n.in.resolvConf = ResolvedResolvConf
+	}
 	installed := path.Join(BundleDir, bundle.ManifestName)
 	switch {
 	case n.opts.Bundle != "":
@@ -73,4 +81,29 @@ func readInput(flag, p string) input {
 		return input{err: fmt.Errorf("%s: %w", flag, err)}
 	}
 	return input{data: data}
+}
+
+// systemd-resolved's files: the stub resolver's resolv.conf (nameserver
+// 127.0.0.53) and the one listing the upstream servers.
+const (
+	ResolvedStubResolvConf = "/run/systemd/resolve/stub-resolv.conf"
+	ResolvedResolvConf     = "/run/systemd/resolve/resolv.conf"
+)
+
+// systemdResolved reports whether systemd-resolved manages the root's DNS, as
+// kubeadm decides it: /etc/resolv.conf links to the stub resolver (Ubuntu,
+// Flatcar, Fedora CoreOS), or resolved runs (its upstream resolv.conf exists
+// under /run, a tmpfs only a running resolved writes). The kubelet must then
+// hand pods the upstream servers: 127.0.0.53 inside a pod is the pod itself
+// (CoreDNS loops on it).
+func systemdResolved(root fsroot.Root) bool {
+	if target, err := root.Readlink("/etc/resolv.conf"); err == nil {
+		if !path.IsAbs(target) {
+			target = path.Join("/etc", target)
+		}
+		if path.Clean(target) == ResolvedStubResolvConf {
+			return true
+		}
+	}
+	return root.Exists(ResolvedResolvConf)
 }

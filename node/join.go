@@ -68,7 +68,7 @@ func joinBuilder(n *Node) ([]tasks.Task, error) {
 			Hint: "it is written by the generated userdata; or pass --token/--token-file with --apiserver-url and --ca-cert"})
 	}
 	out = append(out, &tasks.RequireFile{TaskName: "kubelet/ca-present", Path: k.CACertPath, Hint: "pass --ca-cert or let the userdata write it"})
-	kcfg, err := renderKubeletConfig(k, n.Release())
+	kcfg, err := renderKubeletConfig(k, n.Release(), n.in.resolvConf)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,9 @@ func (n *Node) kubeletDropIn() []byte {
 
 // renderKubeletConfig builds the KubeletConfiguration from the upstream types,
 // with only the fields the kubelet minor r knows (internal/kubeversions).
-func renderKubeletConfig(k v1alpha1.Kubernetes, r kubeversions.Release) ([]byte, error) {
+// resolvConf is the host's resolv.conf for pods when it is not /etc/resolv.conf
+// (systemd-resolved: see systemdResolved), else "".
+func renderKubeletConfig(k v1alpha1.Kubernetes, r kubeversions.Release, resolvConf string) ([]byte, error) {
 	t, f := true, false
 	cfg := kubeletv1beta1.KubeletConfiguration{
 		TypeMeta:           metav1.TypeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"},
@@ -181,6 +183,7 @@ func renderKubeletConfig(k v1alpha1.Kubernetes, r kubeversions.Release) ([]byte,
 		HealthzPort:        ptr(int32(10248)),
 		ClusterDNS:         k.ClusterDNS,
 		ClusterDomain:      k.ClusterDomain,
+		ResolverConfig:     optionalString(resolvConf),
 		EvictionHard: map[string]string{
 			"memory.available":  "100Mi",
 			"nodefs.available":  "10%",
@@ -228,3 +231,11 @@ func marshalKubeletConfig(cfg kubeletv1beta1.KubeletConfiguration, r kubeversion
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// optionalString is nil for "", else a pointer to s.
+func optionalString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

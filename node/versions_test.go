@@ -75,7 +75,7 @@ func TestKubeletArgsFollowTheTable(t *testing.T) {
 					t.Errorf("drop-in has %q:\n%s", w, dropin)
 				}
 			}
-			kcfg, err := renderKubeletConfig(n.Config.Kubernetes, n.Release())
+			kcfg, err := renderKubeletConfig(n.Config.Kubernetes, n.Release(), "")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -43,6 +43,8 @@ const (
 
 	// DefaultArch is the architecture when none is given.
 	DefaultArch = "amd64"
+	// DefaultClusterDomain is the cluster's DNS domain when none is given (kubeadm's default).
+	DefaultClusterDomain = "cluster.local"
 	// CloudProviderExternal is the cloud provider of a kubelet whose cloud is run
 	// by a cloud-controller-manager; from kubelet 1.29 the only one.
 	CloudProviderExternal = "external"

@@ -66,6 +66,12 @@ type GenerateConfig struct {
 
 	// NodeIP is the kubelet's --node-ip; empty lets the kubelet pick (--node-ip).
 	NodeIP string `json:"nodeIP,omitempty"`
+	// ClusterDNS are the cluster DNS service's IP addresses (kube-dns/CoreDNS),
+	// the kubelet's clusterDNS: without one, pods fall back to the node's
+	// resolver and cluster names do not resolve (--cluster-dns, repeatable).
+	ClusterDNS []string `json:"clusterDNS,omitempty"`
+	// ClusterDomain is the cluster's DNS domain (default cluster.local) (--cluster-domain).
+	ClusterDomain string `json:"clusterDomain,omitempty"`
 	// FailCgroupV1 becomes the node config's kubernetes.failCgroupV1: false lets
 	// a kubelet 1.35+ run on cgroup v1 hosts, which the legacy OS profiles
 	// (ubuntu-18.04, centos-7) boot; without it generate refuses that
@@ -85,8 +91,10 @@ type GenerateConfig struct {
 	Containerd Containerd `json:"containerd,omitzero"`
 }
 
-// SetDefaults fills the defaults that need no OS profile: the architecture.
-// (The format's default is the OS profile's own, chosen when rendering.)
+// SetDefaults fills the defaults that need no OS profile: the architecture and
+// the cluster domain. (The format's default is the OS profile's own, chosen
+// when rendering.)
 func (c *GenerateConfig) SetDefaults() {
 	setDefault(&c.Arch, DefaultArch)
+	setDefault(&c.ClusterDomain, DefaultClusterDomain)
 }

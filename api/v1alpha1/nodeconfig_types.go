@@ -58,7 +58,7 @@ type Kubernetes struct {
 	NodeIP string `json:"nodeIP,omitempty"`
 	// ClusterDNS are the cluster DNS servers' IP addresses.
 	ClusterDNS []string `json:"clusterDNS,omitempty"`
-	// ClusterDomain is the cluster's DNS domain, e.g. cluster.local.
+	// ClusterDomain is the cluster's DNS domain (default DefaultClusterDomain).
 	ClusterDomain string `json:"clusterDomain,omitempty"`
 	// FailCgroupV1 is the KubeletConfiguration's failCgroupV1: false lets a
 	// kubelet that refuses cgroup v1 by default (1.35+) run on a cgroup v1 host.
@@ -168,6 +168,7 @@ func (k *Kubernetes) SetDefaults() {
 	setDefault(&k.CACertPath, CACertPath)
 	setDefault(&k.BootstrapKubeconfigPath, BootstrapKubeconfigPath)
 	setDefault(&k.KubeconfigPath, KubeconfigPath)
+	setDefault(&k.ClusterDomain, DefaultClusterDomain)
 }
 
 func setDefault(p *string, v string) {

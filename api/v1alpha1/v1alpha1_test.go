@@ -65,7 +65,7 @@ func TestSetDefaults(t *testing.T) {
 	c.Kubernetes.KubeconfigPath = "/custom/kubelet.conf"
 	c.SetDefaults()
 	want := NodeConfig{APIVersion: APIVersion, Kind: NodeConfigKind, Kubernetes: Kubernetes{Version: "v1.37.2", CACertPath: CACertPath,
-		BootstrapKubeconfigPath: BootstrapKubeconfigPath, KubeconfigPath: "/custom/kubelet.conf"}, Containerd: Containerd{SandboxImage: "registry.k8s.io/pause:3.10.2"}}
+		BootstrapKubeconfigPath: BootstrapKubeconfigPath, KubeconfigPath: "/custom/kubelet.conf", ClusterDomain: DefaultClusterDomain}, Containerd: Containerd{SandboxImage: "registry.k8s.io/pause:3.10.2"}}
 	if got, w := yamlOf(t, c), yamlOf(t, want); got != w {
 		t.Fatalf("got %s\nwant %s", got, w)
 	}
@@ -85,8 +85,8 @@ func TestSetDefaults(t *testing.T) {
 	}
 	var g GenerateConfig
 	g.SetDefaults()
-	if g.Arch != DefaultArch {
-		t.Fatalf("arch = %q", g.Arch)
+	if g.Arch != DefaultArch || g.ClusterDomain != DefaultClusterDomain {
+		t.Fatalf("arch = %q, clusterDomain = %q", g.Arch, g.ClusterDomain)
 	}
 }
 

@@ -66,10 +66,24 @@ func (k Kubernetes) Validate(p validation.Path) validation.Errors {
 	es.Check(p.Child("bootstrapKubeconfigPath"), validation.AbsPath(k.BootstrapKubeconfigPath))
 	es.Check(p.Child("kubeconfigPath"), validation.AbsPath(k.KubeconfigPath))
 	es.Check(p.Child("nodeIP"), optional(k.NodeIP, validation.IP))
-	for i, ip := range k.ClusterDNS {
-		es.Check(p.Child("clusterDNS").Index(i), validation.IP(ip))
+	es.Append(validateClusterDNS(p, k.ClusterDNS, k.ClusterDomain))
+	return es
+}
+
+// validateClusterDNS checks the cluster DNS servers (IP addresses, each once)
+// and the cluster domain (a DNS name) of the kubelet settings at p.
+func validateClusterDNS(p validation.Path, servers []string, domain string) validation.Errors {
+	var es validation.Errors
+	seen := map[string]bool{}
+	for i, ip := range servers {
+		msg := validation.IP(ip)
+		if msg == "" && seen[ip] {
+			msg = "lists " + ip + " twice"
+		}
+		seen[ip] = true
+		es.Check(p.Child("clusterDNS").Index(i), msg)
 	}
-	es.Check(p.Child("clusterDomain"), optional(k.ClusterDomain, validation.Hostname))
+	es.Check(p.Child("clusterDomain"), optional(domain, validation.Hostname))
 	return es
 }
 
@@ -246,6 +260,7 @@ func (c GenerateConfig) Validate(p validation.Path) validation.Errors {
 	es.Check(p.Child("provisionSource"), required(c.ProvisionSource, "is required, the https:// URL of the provision binary", c.sourceURL))
 	es.Check(p.Child("provisionSHA256"), required(c.ProvisionSHA256, "is required, 64 lower-case hex digits (sha256sum of the binary)", validation.SHA256))
 	es.Check(p.Child("nodeIP"), optional(c.NodeIP, validation.IP))
+	es.Append(validateClusterDNS(p, c.ClusterDNS, c.ClusterDomain))
 	es.Append(c.Artifacts.Validate(p.Child("artifacts")))
 	es.Append(c.Artifacts.validateKubeletURL(p.Child("artifacts"), c.KubeletVersion, string(p.Child("kubeletVersion"))))
 	es.Append(c.Containerd.Validate(p.Child("containerd")))

@@ -1,0 +1,81 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provision-dev/provision/internal/fsroot"
+)
+
+// TestSystemdResolved: the kubelet's resolvConf follows kubeadm's detection of
+// systemd-resolved, from the root's files only.
+func TestSystemdResolved(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(root string)
+		want  bool
+	}{
+		{"no resolv.conf", func(string) {}, false},
+		{"a regular file", func(root string) {
+			os.WriteFile(filepath.Join(root, "etc/resolv.conf"), []byte("nameserver 10.0.0.2\n"), 0o644)
+		}, false},
+		{"absolute link to the stub", func(root string) {
+			os.Symlink(ResolvedStubResolvConf, filepath.Join(root, "etc/resolv.conf"))
+		}, true},
+		{"relative link to the stub (Ubuntu)", func(root string) {
+			os.Symlink("../run/systemd/resolve/stub-resolv.conf", filepath.Join(root, "etc/resolv.conf"))
+		}, true},
+		{"link elsewhere", func(root string) {
+			os.Symlink("/run/NetworkManager/resolv.conf", filepath.Join(root, "etc/resolv.conf"))
+		}, false},
+		{"resolved running, resolv.conf its own file", func(root string) {
+			os.WriteFile(filepath.Join(root, "etc/resolv.conf"), []byte("nameserver 10.0.0.2\n"), 0o644)
+			os.MkdirAll(filepath.Join(root, "run/systemd/resolve"), 0o755)
+			os.WriteFile(filepath.Join(root, ResolvedResolvConf), []byte("nameserver 10.0.0.2\n"), 0o644)
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
+			tt.setup(dir)
+			root, err := fsroot.New(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := systemdResolved(root); got != tt.want {
+				t.Fatalf("systemdResolved = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestJoinResolvConf: join on a systemd-resolved root points the kubelet at the
+// upstream servers; elsewhere the kubelet keeps its default.
+func TestJoinResolvConf(t *testing.T) {
+	for _, resolved := range []bool{false, true} {
+		cfg := goldenConfig("v1.37.2")
+		root := testRoot(t, "ubuntu-24.04", &cfg)
+		if resolved {
+			os.Symlink("../run/systemd/resolve/stub-resolv.conf", filepath.Join(root, "etc/resolv.conf"))
+		}
+		opts := testOptions(root, newFakeHost(""), true, nil)
+		opts.Flags.Token = testToken
+		n := prepare(t, opts)
+		out, err := renderKubeletConfig(n.Config.Kubernetes, n.Release(), n.in.resolvConf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Contains(string(out), "resolvConf: "+ResolvedResolvConf+"\n")
+		if got != resolved || strings.Contains(string(out), "resolvConf") != resolved {
+			t.Errorf("resolved=%v: kubelet config\n%s", resolved, out)
+		}
+		for _, want := range []string{"clusterDNS:\n- 10.96.0.10\n", "clusterDomain: cluster.local\n"} {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("no %q in\n%s", want, out)
+			}
+		}
+	}
+}
