@@ -50,6 +50,8 @@ var Flags = []Flag{
 	{Name: "--node-ip", Field: "nodeIP", Usage: "the kubelet's --node-ip (default: the kubelet picks)"},
 	{Name: "--cluster-dns", Field: "clusterDNS", Usage: "IP address of the cluster DNS service (kube-dns/CoreDNS) for pods, e.g. 10.96.0.10 (repeatable)"},
 	{Name: "--cluster-domain", Field: "clusterDomain", Usage: "the cluster's DNS domain (default cluster.local)"},
+	{Name: "--node-label", Field: "nodeLabels", Usage: "label the kubelet registers its Node with, key=value (repeatable); not node-role.kubernetes.io/* nor other kubernetes.io/k8s.io keys but the kubelet's own (NodeRestriction)"},
+	{Name: "--taint", Field: "taints", Usage: "taint the kubelet registers its Node with, key=value:Effect or key:Effect; Effect NoSchedule, PreferNoSchedule or NoExecute (repeatable)"},
 	{Name: "--prebaked", Field: "prebaked", Usage: "the image already ran \"provision node base\": setup only joins, downloading nothing if the binary is present"},
 }
 
@@ -101,7 +103,7 @@ func named(es validation.Errors) validation.Errors {
 }
 
 // Target returns a pointer to the field f sets in c (*string, *bool,
-// *[]string or *osprofiles.Format), for binding the flag.
+// *[]string, *map[string]string or *osprofiles.Format), for binding the flag.
 func (f Flag) Target(c *v1alpha1.GenerateConfig) any {
 	return fieldByName(c, f.Field).Addr().Interface()
 }

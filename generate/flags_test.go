@@ -18,7 +18,7 @@ func TestFlagTable(t *testing.T) {
 		}
 		seen[f.Name] = true
 		switch f.Target(&c).(type) {
-		case *string, *bool, *[]string, *osprofiles.Format: // what the command binds
+		case *string, *bool, *[]string, *map[string]string, *osprofiles.Format: // what the command binds
 		default:
 			t.Errorf("%s: field %s has a type no flag binds", f.Name, f.Field)
 		}

@@ -77,6 +77,15 @@ func TestOverridesReachNodeConfig(t *testing.T) {
 				t.Fatalf("clusterDomain = %q", nc.Kubernetes.ClusterDomain)
 			}
 		}},
+		{"node labels and taints", func(s *v1alpha1.GenerateConfig) {
+			s.NodeLabels = map[string]string{"example.com/pool": "gpu", "node.kubernetes.io/instance-type": "m5.large"}
+			s.Taints = []string{"example.com/dedicated=gpu:NoSchedule"}
+		}, func(t *testing.T, nc v1alpha1.NodeConfig, _ string) {
+			if len(nc.Kubernetes.NodeLabels) != 2 || nc.Kubernetes.NodeLabels["example.com/pool"] != "gpu" ||
+				strings.Join(nc.Kubernetes.Taints, ",") != "example.com/dedicated=gpu:NoSchedule" {
+				t.Fatalf("kubernetes = %+v", nc.Kubernetes)
+			}
+		}},
 		{"prebaked", func(s *v1alpha1.GenerateConfig) { s.Prebaked = true }, func(t *testing.T, _ v1alpha1.NodeConfig, unit string) {
 			if !strings.Contains(unit, "Environment=PROVISION_PHASE=join") {
 				t.Fatalf("prebaked unit does not join only:\n%s", unit)

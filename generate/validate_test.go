@@ -134,6 +134,19 @@ func TestValidateErrors(t *testing.T) {
 		{"cluster dns not an ip", func(s *v1alpha1.GenerateConfig) { s.ClusterDNS = []string{"10.96.0.10", "kube-dns"} }, "clusterDNS[1]", "--cluster-dns", `must be an IP address, got "kube-dns"`, ""},
 		{"cluster dns twice", func(s *v1alpha1.GenerateConfig) { s.ClusterDNS = []string{"10.96.0.10", "10.96.0.10"} }, "clusterDNS[1]", "--cluster-dns", "lists 10.96.0.10 twice", ""},
 		{"cluster domain", func(s *v1alpha1.GenerateConfig) { s.ClusterDomain = "Cluster_Local" }, "clusterDomain", "--cluster-domain", "must be a DNS name (RFC 1123)", ""},
+		{"node label key", func(s *v1alpha1.GenerateConfig) { s.NodeLabels = map[string]string{"pool/a/b": "x"} }, "nodeLabels[pool/a/b]", "--node-label", `label key "pool/a/b" is invalid`, ""},
+		{"node label value", func(s *v1alpha1.GenerateConfig) { s.NodeLabels = map[string]string{"example.com/pool": "a b"} }, "nodeLabels[example.com/pool]", "--node-label", `label value "a b" is invalid`, ""},
+		{"node role label", func(s *v1alpha1.GenerateConfig) {
+			s.NodeLabels = map[string]string{"node-role.kubernetes.io/worker": ""}
+		}, "nodeLabels[node-role.kubernetes.io/worker]", "--node-label", "NodeRestriction admission plugin refuses them", ""},
+		{"kubernetes.io label", func(s *v1alpha1.GenerateConfig) { s.NodeLabels = map[string]string{"kubernetes.io/pool": "a"} }, "nodeLabels[kubernetes.io/pool]", "--node-label", "use a key of your own prefix", ""},
+		{"taint effect", func(s *v1alpha1.GenerateConfig) {
+			s.Taints = []string{"dedicated=gpu:NoSchedule", "dedicated=gpu:Evict"}
+		}, "taints[1]", "--taint", `unknown effect "Evict"`, ""},
+		{"taint without effect", func(s *v1alpha1.GenerateConfig) { s.Taints = []string{"dedicated=gpu"} }, "taints[0]", "--taint", "must be key=value:Effect or key:Effect", ""},
+		{"taint twice", func(s *v1alpha1.GenerateConfig) {
+			s.Taints = []string{"dedicated=gpu:NoSchedule", "dedicated=cpu:NoSchedule"}
+		}, "taints[1]", "--taint", "one taint per key and effect", ""},
 		{"containerd version form", func(s *v1alpha1.GenerateConfig) { s.Containerd.Version = "latest" }, "containerd.version", "", "must be MAJOR.MINOR.PATCH", ""},
 	}
 	for _, tt := range tests {

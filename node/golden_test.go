@@ -25,6 +25,8 @@ func goldenConfig(version string) v1alpha1.NodeConfig {
 	c.Kubernetes.ClusterDomain = "cluster.local"
 	c.Kubernetes.CloudProvider = "external"
 	c.Kubernetes.NodeIP = "10.0.0.20"
+	c.Kubernetes.NodeLabels = map[string]string{"example.com/pool": "gpu", "node.kubernetes.io/instance-type": "m5.large"}
+	c.Kubernetes.Taints = []string{"example.com/dedicated=gpu:NoSchedule", "example.com/a:PreferNoSchedule"}
 	for name, a := range c.Artifacts {
 		a.SHA256 = strings.Repeat("ab", 32)
 		c.Artifacts[name] = a

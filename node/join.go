@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -122,7 +123,27 @@ func (n *Node) kubeletArgs() []string {
 	if k.NodeIP != "" {
 		args = append(args, "--node-ip="+k.NodeIP)
 	}
+	if len(k.NodeLabels) > 0 {
+		args = append(args, "--node-labels="+v1alpha1.NodeLabelsFlag(k.NodeLabels))
+	}
+	if len(k.Taints) > 0 && !r.HasConfigField("registerWithTaints") {
+		args = append(args, "--register-with-taints="+taintsFlag(k.Taints)) // 1.21, 1.22: no config field yet
+	}
 	return args
+}
+
+// taintsFlag is the kubelet's --register-with-taints value: the taints sorted,
+// each key=value:Effect (key:Effect without a value), joined by commas.
+func taintsFlag(taints []string) string {
+	var out []string
+	for _, t := range v1alpha1.SortedTaints(taints) {
+		s := t.Key
+		if t.Value != "" {
+			s += "=" + t.Value
+		}
+		out = append(out, s+":"+string(t.Effect))
+	}
+	return strings.Join(out, ",")
 }
 
 // cloudConfigFlag reports whether the kubelet gets --cloud-config: only an
@@ -196,6 +217,9 @@ func renderKubeletConfig(k v1alpha1.Kubernetes, r kubeversions.Release, resolvCo
 	}
 	if r.RuntimeEndpointInConfig() {
 		cfg.ContainerRuntimeEndpoint = ContainerdSocket
+	}
+	if len(k.Taints) > 0 && r.HasConfigField("registerWithTaints") {
+		cfg.RegisterWithTaints = v1alpha1.SortedTaints(k.Taints) // older kubelets: --register-with-taints
 	}
 	if k.FailCgroupV1 != nil && r.HasConfigField("failCgroupV1") {
 		cfg.FailCgroupV1 = k.FailCgroupV1 // only when set: unset keeps the kubelet's default

@@ -79,3 +79,34 @@ func TestJoinResolvConf(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistration: labels reach --node-labels and taints registerWithTaints
+// (the flag for kubelets without the field), both sorted whatever the input order.
+func TestRegistration(t *testing.T) {
+	tests := []struct {
+		version         string
+		wantConfigTaint bool
+	}{{"v1.37.2", true}, {"v1.23.17", true}, {"v1.22.17", false}, {"v1.21.14", false}}
+	for _, tt := range tests {
+		cfg := goldenConfig(tt.version)
+		cfg.Kubernetes.NodeLabels = map[string]string{"example.com/z": "1", "example.com/a": "", "node.kubernetes.io/pool": "p"}
+		cfg.Kubernetes.Taints = []string{"z=1:NoExecute", "a:NoSchedule", "a=x:PreferNoSchedule"}
+		root := testRoot(t, "debian-12", &cfg)
+		n := prepare(t, testOptions(root, newFakeHost(""), true, nil))
+		args := strings.Join(n.kubeletArgs(), " ")
+		if !strings.Contains(args, " --node-labels=example.com/a=,example.com/z=1,node.kubernetes.io/pool=p") {
+			t.Errorf("%s: kubelet args %s", tt.version, args)
+		}
+		out, err := renderKubeletConfig(n.Config.Kubernetes, n.Release(), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		const inConfig = "registerWithTaints:\n- effect: NoSchedule\n  key: a\n- effect: PreferNoSchedule\n  key: a\n  value: x\n- effect: NoExecute\n  key: z\n  value: \"1\"\n"
+		if got := strings.Contains(string(out), inConfig); got != tt.wantConfigTaint {
+			t.Errorf("%s: registerWithTaints in config = %v:\n%s", tt.version, got, out)
+		}
+		if got := strings.Contains(args, " --register-with-taints=a:NoSchedule,a=x:PreferNoSchedule,z=1:NoExecute"); got == tt.wantConfigTaint {
+			t.Errorf("%s: --register-with-taints in args = %v: %s", tt.version, got, args)
+		}
+	}
+}

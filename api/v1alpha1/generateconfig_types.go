@@ -72,6 +72,14 @@ type GenerateConfig struct {
 	ClusterDNS []string `json:"clusterDNS,omitempty"`
 	// ClusterDomain is the cluster's DNS domain (default cluster.local) (--cluster-domain).
 	ClusterDomain string `json:"clusterDomain,omitempty"`
+	// NodeLabels are labels the kubelet puts on its Node when it registers
+	// (--node-label key=value, repeatable). Keys in the kubernetes.io/ and k8s.io/
+	// namespaces are refused except the kubelet's own (NodeRestriction), so
+	// node-role.kubernetes.io/* is set with kubectl after the join.
+	NodeLabels map[string]string `json:"nodeLabels,omitempty"`
+	// Taints the kubelet registers its Node with, each key=value:Effect or
+	// key:Effect, Effect one of NoSchedule, PreferNoSchedule, NoExecute (--taint, repeatable).
+	Taints []string `json:"taints,omitempty"`
 	// FailCgroupV1 becomes the node config's kubernetes.failCgroupV1: false lets
 	// a kubelet 1.35+ run on cgroup v1 hosts, which the legacy OS profiles
 	// (ubuntu-18.04, centos-7) boot; without it generate refuses that

@@ -60,6 +60,14 @@ type Kubernetes struct {
 	ClusterDNS []string `json:"clusterDNS,omitempty"`
 	// ClusterDomain is the cluster's DNS domain (default DefaultClusterDomain).
 	ClusterDomain string `json:"clusterDomain,omitempty"`
+	// NodeLabels are the labels the kubelet registers its Node with (its
+	// --node-labels flag, sorted by key); only labels a kubelet may set on
+	// itself under NodeRestriction.
+	NodeLabels map[string]string `json:"nodeLabels,omitempty"`
+	// Taints the kubelet registers its Node with, each key=value:Effect or
+	// key:Effect (the KubeletConfiguration's registerWithTaints, sorted; the
+	// --register-with-taints flag for a kubelet older than 1.23).
+	Taints []string `json:"taints,omitempty"`
 	// FailCgroupV1 is the KubeletConfiguration's failCgroupV1: false lets a
 	// kubelet that refuses cgroup v1 by default (1.35+) run on a cgroup v1 host.
 	// Unset keeps the kubelet's default; it is rendered only when set and the

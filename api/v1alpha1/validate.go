@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/internal/artifacts"
 	"github.com/provision-dev/provision/internal/kubeversions"
@@ -67,7 +69,58 @@ func (k Kubernetes) Validate(p validation.Path) validation.Errors {
 	es.Check(p.Child("kubeconfigPath"), validation.AbsPath(k.KubeconfigPath))
 	es.Check(p.Child("nodeIP"), optional(k.NodeIP, validation.IP))
 	es.Append(validateClusterDNS(p, k.ClusterDNS, k.ClusterDomain))
+	es.Append(validateRegistration(p, k.NodeLabels, k.Taints))
 	return es
+}
+
+// validateRegistration checks the labels and taints the kubelet registers its
+// Node with, as Kubernetes checks them (and the labels NodeRestriction lets a
+// kubelet set on itself); a taint's key and effect appear once.
+func validateRegistration(p validation.Path, labels map[string]string, taints []string) validation.Errors {
+	var es validation.Errors
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		msg := validation.LabelKey(k)
+		if msg == "" {
+			msg = validation.LabelValue(labels[k])
+		}
+		es.Check(p.Child("nodeLabels").Key(k), msg)
+	}
+	seen := map[string]bool{}
+	for i, s := range taints {
+		t, msg := validation.ParseTaint(s)
+		if id := t.Key + ":" + string(t.Effect); msg == "" && seen[id] {
+			msg = fmt.Sprintf("repeats the taint %s with effect %s (a Node has one taint per key and effect)", validation.Quote(t.Key), t.Effect)
+		} else {
+			seen[id] = true
+		}
+		es.Check(p.Child("taints").Index(i), msg)
+	}
+	return es
+}
+
+// SortedTaints parses taints (valid: see Validate), sorted by key, effect and
+// value so the rendered kubelet config does not depend on the order given.
+func SortedTaints(taints []string) []corev1.Taint {
+	out := make([]corev1.Taint, 0, len(taints))
+	for _, s := range taints {
+		if t, msg := validation.ParseTaint(s); msg == "" {
+			out = append(out, t)
+		}
+	}
+	slices.SortFunc(out, func(a, b corev1.Taint) int {
+		return strings.Compare(a.Key+"\x00"+string(a.Effect)+"\x00"+a.Value, b.Key+"\x00"+string(b.Effect)+"\x00"+b.Value)
+	})
+	return out
+}
+
+// NodeLabelsFlag is the kubelet's --node-labels value: key=value pairs sorted
+// by key, joined by commas ("" without labels).
+func NodeLabelsFlag(labels map[string]string) string {
+	pairs := make([]string, 0, len(labels))
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		pairs = append(pairs, k+"="+labels[k])
+	}
+	return strings.Join(pairs, ",")
 }
 
 // validateClusterDNS checks the cluster DNS servers (IP addresses, each once)
@@ -261,6 +314,7 @@ func (c GenerateConfig) Validate(p validation.Path) validation.Errors {
 	es.Check(p.Child("provisionSHA256"), required(c.ProvisionSHA256, "is required, 64 lower-case hex digits (sha256sum of the binary)", validation.SHA256))
 	es.Check(p.Child("nodeIP"), optional(c.NodeIP, validation.IP))
 	es.Append(validateClusterDNS(p, c.ClusterDNS, c.ClusterDomain))
+	es.Append(validateRegistration(p, c.NodeLabels, c.Taints))
 	es.Append(c.Artifacts.Validate(p.Child("artifacts")))
 	es.Append(c.Artifacts.validateKubeletURL(p.Child("artifacts"), c.KubeletVersion, string(p.Child("kubeletVersion"))))
 	es.Append(c.Containerd.Validate(p.Child("containerd")))

@@ -63,6 +63,14 @@ func TestValidators(t *testing.T) {
 		{"Word", func(s string) string { return Word(s, `"main"`) }, []string{"main", "bookworm-updates", "1.0~rc"}, []string{"", "a b", "a/b", "a\n"}},
 		{"Image", Image, []string{"registry.k8s.io/pause:3.10", "m.internal:5000/pause@sha256:" + strings.Repeat("a", 64)}, []string{"pause 3.10", "Pause", "p\n"}},
 		{"BootstrapToken", BootstrapToken, []string{"abcdef.0123456789abcdef"}, []string{"ABCDEF.0123456789abcdef", "abcdef0123456789abcdef"}},
+		{"LabelKey", LabelKey, []string{"pool", "example.com/pool", "kubernetes.io/hostname", "kubernetes.io/arch", "beta.kubernetes.io/os",
+			"failure-domain.beta.kubernetes.io/zone", "topology.kubernetes.io/zone", "node.kubernetes.io/instance-type", "node.kubernetes.io/pool",
+			"kubelet.kubernetes.io/x", "a.node.kubernetes.io/x", "example.com/kubernetes.io"},
+			[]string{"", "-pool", "a/b/c", "Example.com/x", strings.Repeat("a", 64), "node-role.kubernetes.io/worker", "kubernetes.io/role",
+				"k8s.io/x", "x.k8s.io/y", "topology.kubernetes.io/rack", "a b", "a\nb"}},
+		{"LabelValue", LabelValue, []string{"", "gpu", "a.b_c-d", strings.Repeat("a", 63)}, []string{"-a", "a b", "a,b", "a=b", strings.Repeat("a", 64), "a\n"}},
+		{"Taint", Taint, []string{"dedicated=gpu:NoSchedule", "example.com/x:NoExecute", "k=:PreferNoSchedule", "k=v:NoSchedule"},
+			[]string{"", "k=v", "k=v:noschedule", "k=v:Evict", ":NoSchedule", "k=v w:NoSchedule", "k=v:NoSchedule,x=y:NoSchedule", "k=v:NoSchedule\n"}},
 		{"SSHKey", SSHKey, []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJk= me"}, []string{"foo AAAA", "ssh-ed25519 !!", "ssh-ed25519 AAAA\nssh-rsa AAAA", "ssh-ed25519 AAAA \u2028x"}},
 	}
 	for _, tt := range tests {
@@ -76,6 +84,22 @@ func TestValidators(t *testing.T) {
 				t.Errorf("%s(%q) accepted", tt.name, v)
 			}
 		}
+	}
+}
+
+// TestLabelMessages: a refused label says why and what to do instead.
+func TestLabelMessages(t *testing.T) {
+	for key, want := range map[string]string{
+		"node-role.kubernetes.io/worker": "a kubelet may not set node-role.kubernetes.io/ labels on its own Node (the NodeRestriction admission plugin refuses them",
+		"kubernetes.io/role":             "is in the kubernetes.io/k8s.io namespace, where a kubelet may set only its own labels",
+		"Pool!":                          `label key "Pool!" is invalid: name part must consist of alphanumeric characters`,
+	} {
+		if got := LabelKey(key); !strings.Contains(got, want) {
+			t.Errorf("LabelKey(%q) = %q, want %q", key, got, want)
+		}
+	}
+	if got := Taint("k=v:Evict"); !strings.Contains(got, `must be key=value:Effect or key:Effect`) || !strings.Contains(got, `unknown effect "Evict"`) {
+		t.Errorf("Taint: %q", got)
 	}
 }
 

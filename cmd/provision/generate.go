@@ -83,6 +83,8 @@ func bindGenerateFlags(fs *pflag.FlagSet, c *v1alpha1.GenerateConfig) {
 			fs.BoolVar(p, name, false, fl.Usage)
 		case *[]string:
 			fs.StringArrayVar(p, name, nil, fl.Usage)
+		case *map[string]string:
+			fs.StringToStringVar(p, name, nil, fl.Usage)
 		case *osprofiles.Format:
 			fs.StringVar((*string)(p), name, "", fl.Usage)
 		default:

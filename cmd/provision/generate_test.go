@@ -236,3 +236,25 @@ func TestGenerateKubeletURLMismatch(t *testing.T) {
 		}
 	}
 }
+
+// TestGenerateNodeSettingsFlags: --cluster-dns, --node-label and --taint are
+// repeatable and reach node.yaml; a refused label names its flag and field.
+func TestGenerateNodeSettingsFlags(t *testing.T) {
+	args := append(readmeArgs(), "--cluster-dns", "10.96.0.10", "--cluster-dns", "fd00::a", "--cluster-domain", "k8s.internal",
+		"--node-label", "example.com/pool=gpu", "--node-label", "node.kubernetes.io/instance-type=m5.large",
+		"--taint", "example.com/dedicated=gpu:NoSchedule", "--taint", "example.com/spot:PreferNoSchedule")
+	stdout, _, err := runGenerate(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"- 10.96.0.10\n", "- fd00::a\n", "clusterDomain: k8s.internal\n", "example.com/pool: gpu\n",
+		"node.kubernetes.io/instance-type: m5.large\n", "- example.com/dedicated=gpu:NoSchedule\n", "- example.com/spot:PreferNoSchedule\n"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("userdata lacks %q", want)
+		}
+	}
+	_, _, err = runGenerate(t, append(readmeArgs(), "--node-label", "node-role.kubernetes.io/worker=")...)
+	if err == nil || !strings.Contains(err.Error(), "--node-label / nodeLabels[node-role.kubernetes.io/worker]: label key") {
+		t.Fatalf("err = %v", err)
+	}
+}

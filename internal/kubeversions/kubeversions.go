@@ -109,6 +109,8 @@ var flags = map[string]Lifetime{
 // minor of the table.
 var configFields = map[string]Lifetime{
 	"memorySwap":                             {Since: 22},
+	"registerNode":                           {Since: 23},
+	"registerWithTaints":                     {Since: 23},
 	"containerRuntimeEndpoint":               {Since: 27},
 	"imageServiceEndpoint":                   {Since: 27},
 	"imageMaximumGCAge":                      {Since: 29},
