@@ -93,6 +93,7 @@ func (r resolved) nodeConfig() v1alpha1.NodeConfig {
 	nc.Kubernetes.ClusterDomain = r.ClusterDomain
 	nc.Kubernetes.NodeLabels = r.NodeLabels
 	nc.Kubernetes.Taints = r.Taints
+	nc.Kubernetes.ServerTLSBootstrap = r.ServerTLSBootstrap
 	nc.Kubernetes.FailCgroupV1 = r.FailCgroupV1
 	if len(r.cloudConfig) > 0 {
 		nc.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath

@@ -86,6 +86,11 @@ func TestOverridesReachNodeConfig(t *testing.T) {
 				t.Fatalf("kubernetes = %+v", nc.Kubernetes)
 			}
 		}},
+		{"serving certificate bootstrap", func(s *v1alpha1.GenerateConfig) { s.ServerTLSBootstrap = true }, func(t *testing.T, nc v1alpha1.NodeConfig, _ string) {
+			if !nc.Kubernetes.ServerTLSBootstrap {
+				t.Fatalf("kubernetes = %+v", nc.Kubernetes)
+			}
+		}},
 		{"prebaked", func(s *v1alpha1.GenerateConfig) { s.Prebaked = true }, func(t *testing.T, _ v1alpha1.NodeConfig, unit string) {
 			if !strings.Contains(unit, "Environment=PROVISION_PHASE=join") {
 				t.Fatalf("prebaked unit does not join only:\n%s", unit)

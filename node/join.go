@@ -186,7 +186,7 @@ func renderKubeletConfig(k v1alpha1.Kubernetes, r kubeversions.Release, resolvCo
 		TypeMeta:           metav1.TypeMeta{APIVersion: "kubelet.config.k8s.io/v1beta1", Kind: "KubeletConfiguration"},
 		CgroupDriver:       "systemd",
 		RotateCertificates: true,
-		ServerTLSBootstrap: true,
+		ServerTLSBootstrap: k.ServerTLSBootstrap, // off by default (kubeadm's): nothing approves serving CSRs
 		Authentication: kubeletv1beta1.KubeletAuthentication{
 			X509:      kubeletv1beta1.KubeletX509Authentication{ClientCAFile: k.CACertPath},
 			Webhook:   kubeletv1beta1.KubeletWebhookAuthentication{Enabled: &t, CacheTTL: metav1.Duration{Duration: 2 * time.Minute}},

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/provision-dev/provision/internal/fsroot"
+	"github.com/provision-dev/provision/internal/kubeversions"
 )
 
 // TestSystemdResolved: the kubelet's resolvConf follows kubeadm's detection of
@@ -107,6 +108,22 @@ func TestRegistration(t *testing.T) {
 		}
 		if got := strings.Contains(args, " --register-with-taints=a:NoSchedule,a=x:PreferNoSchedule,z=1:NoExecute"); got == tt.wantConfigTaint {
 			t.Errorf("%s: --register-with-taints in args = %v: %s", tt.version, got, args)
+		}
+	}
+}
+
+// TestServerTLSBootstrap: off unless the node config turns it on (kubeadm's
+// default: a serving CSR nobody approves breaks kubectl logs/exec).
+func TestServerTLSBootstrap(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		k := goldenConfig("v1.37.2").Kubernetes
+		k.ServerTLSBootstrap = on
+		out, err := renderKubeletConfig(k, kubeversions.MustFor(k.Version), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(string(out), "serverTLSBootstrap: true\n"); got != on {
+			t.Errorf("serverTLSBootstrap %v rendered as:\n%s", on, out)
 		}
 	}
 }

@@ -80,6 +80,13 @@ type GenerateConfig struct {
 	// Taints the kubelet registers its Node with, each key=value:Effect or
 	// key:Effect, Effect one of NoSchedule, PreferNoSchedule, NoExecute (--taint, repeatable).
 	Taints []string `json:"taints,omitempty"`
+	// ServerTLSBootstrap makes the kubelet request its serving certificate from
+	// the cluster (a kubernetes.io/kubelet-serving CSR) instead of signing one
+	// itself. Off by default, as in kubeadm: when on, something must approve those
+	// CSRs (kubelet-csr-approver, a cloud's approver, or kubectl certificate
+	// approve), or kubectl logs/exec/port-forward and metrics-server fail against
+	// the node. Config file only.
+	ServerTLSBootstrap bool `json:"serverTLSBootstrap,omitempty"`
 	// FailCgroupV1 becomes the node config's kubernetes.failCgroupV1: false lets
 	// a kubelet 1.35+ run on cgroup v1 hosts, which the legacy OS profiles
 	// (ubuntu-18.04, centos-7) boot; without it generate refuses that

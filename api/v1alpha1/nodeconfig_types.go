@@ -68,6 +68,11 @@ type Kubernetes struct {
 	// key:Effect (the KubeletConfiguration's registerWithTaints, sorted; the
 	// --register-with-taints flag for a kubelet older than 1.23).
 	Taints []string `json:"taints,omitempty"`
+	// ServerTLSBootstrap is the KubeletConfiguration's serverTLSBootstrap: the
+	// kubelet's serving certificate comes from a kubernetes.io/kubelet-serving
+	// CSR that something in the cluster must approve. Off (kubeadm's default):
+	// the kubelet serves a self-signed certificate.
+	ServerTLSBootstrap bool `json:"serverTLSBootstrap,omitempty"`
 	// FailCgroupV1 is the KubeletConfiguration's failCgroupV1: false lets a
 	// kubelet that refuses cgroup v1 by default (1.35+) run on a cgroup v1 host.
 	// Unset keeps the kubelet's default; it is rendered only when set and the
