@@ -94,6 +94,7 @@ func (r resolved) nodeConfig() v1alpha1.NodeConfig {
 	nc.Kubernetes.NodeLabels = r.NodeLabels
 	nc.Kubernetes.Taints = r.Taints
 	nc.Kubernetes.ServerTLSBootstrap = r.ServerTLSBootstrap
+	nc.Kubernetes.KubeletConfig = r.KubeletConfig
 	nc.Kubernetes.FailCgroupV1 = r.FailCgroupV1
 	if len(r.cloudConfig) > 0 {
 		nc.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath

@@ -91,6 +91,13 @@ func TestOverridesReachNodeConfig(t *testing.T) {
 				t.Fatalf("kubernetes = %+v", nc.Kubernetes)
 			}
 		}},
+		{"kubelet config", func(s *v1alpha1.GenerateConfig) {
+			s.KubeletConfig = map[string]any{"maxPods": 50, "evictionHard": map[string]any{"memory.available": "500Mi"}}
+		}, func(t *testing.T, nc v1alpha1.NodeConfig, _ string) {
+			if nc.Kubernetes.KubeletConfig["maxPods"] != float64(50) || nc.Kubernetes.KubeletConfig["evictionHard"].(map[string]any)["memory.available"] != "500Mi" {
+				t.Fatalf("kubeletConfig = %+v", nc.Kubernetes.KubeletConfig)
+			}
+		}},
 		{"prebaked", func(s *v1alpha1.GenerateConfig) { s.Prebaked = true }, func(t *testing.T, _ v1alpha1.NodeConfig, unit string) {
 			if !strings.Contains(unit, "Environment=PROVISION_PHASE=join") {
 				t.Fatalf("prebaked unit does not join only:\n%s", unit)

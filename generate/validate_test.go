@@ -147,6 +147,20 @@ func TestValidateErrors(t *testing.T) {
 		{"taint twice", func(s *v1alpha1.GenerateConfig) {
 			s.Taints = []string{"dedicated=gpu:NoSchedule", "dedicated=cpu:NoSchedule"}
 		}, "taints[1]", "--taint", "one taint per key and effect", ""},
+		{"kubelet config unknown field", func(s *v1alpha1.GenerateConfig) { s.KubeletConfig = map[string]any{"maxPod": 50} }, "kubeletConfig.maxPod", "", "is not a field of the kubelet's KubeletConfiguration", ""},
+		{"kubelet config nested unknown field", func(s *v1alpha1.GenerateConfig) {
+			s.KubeletConfig = map[string]any{"logging": map[string]any{"formt": "json"}}
+		}, "kubeletConfig.logging.formt", "", "is not a field of the kubelet's KubeletConfiguration", ""},
+		{"kubelet config case", func(s *v1alpha1.GenerateConfig) { s.KubeletConfig = map[string]any{"MaxPods": 50} }, "kubeletConfig.MaxPods", "", "names are case-sensitive", ""},
+		{"kubelet config type", func(s *v1alpha1.GenerateConfig) { s.KubeletConfig = map[string]any{"maxPods": "many"} }, "kubeletConfig.maxPods", "", "must be of type int32, got a JSON string", ""},
+		{"kubelet config owned field", func(s *v1alpha1.GenerateConfig) {
+			s.KubeletConfig = map[string]any{"authorization": map[string]any{"mode": "AlwaysAllow"}}
+		}, "kubeletConfig.authorization", "", "is set by provision and may not be overridden: provision owns the kubelet API's authorization", ""},
+		{"kubelet config cgroup driver", func(s *v1alpha1.GenerateConfig) { s.KubeletConfig = map[string]any{"cgroupDriver": "cgroupfs"} }, "kubeletConfig.cgroupDriver", "", "SystemdCgroup = true", ""},
+		{"kubelet config field of a newer kubelet", func(s *v1alpha1.GenerateConfig) {
+			s.KubeletVersion, s.KubeletConfig = "v1.36.3", map[string]any{"defaultPodSysctls": map[string]any{}}
+		}, "kubeletConfig.defaultPodSysctls", "", `kubelet v1.36.3 (1.36) has no KubeletConfiguration field "defaultPodSysctls"`, ""},
+		{"kubelet config kind", func(s *v1alpha1.GenerateConfig) { s.KubeletConfig = map[string]any{"kind": "KubeProxyConfiguration"} }, "kubeletConfig.kind", "", "must be KubeletConfiguration", ""},
 		{"containerd version form", func(s *v1alpha1.GenerateConfig) { s.Containerd.Version = "latest" }, "containerd.version", "", "must be MAJOR.MINOR.PATCH", ""},
 	}
 	for _, tt := range tests {

@@ -224,20 +224,31 @@ func renderKubeletConfig(k v1alpha1.Kubernetes, r kubeversions.Release, resolvCo
 	if k.FailCgroupV1 != nil && r.HasConfigField("failCgroupV1") {
 		cfg.FailCgroupV1 = k.FailCgroupV1 // only when set: unset keeps the kubelet's default
 	}
-	return marshalKubeletConfig(cfg, r)
+	return marshalKubeletConfig(cfg, k.KubeletConfig, r)
 }
 
-// marshalKubeletConfig renders cfg as YAML without the top-level fields the
-// kubelet minor r does not have: a field set (or marshalled as a zero value)
-// from a newer k8s.io/kubelet never reaches an older kubelet.
-func marshalKubeletConfig(cfg kubeletv1beta1.KubeletConfiguration, r kubeversions.Release) ([]byte, error) {
+// marshalKubeletConfig renders cfg, with the node config's kubeletConfig
+// merged over it (mergeJSON), as YAML without the top-level fields the kubelet
+// minor r does not have: a field set (or marshalled as a zero value) from a
+// newer k8s.io/kubelet never reaches an older kubelet. The merged result must
+// decode strictly into the kubelet's KubeletConfiguration.
+func marshalKubeletConfig(cfg kubeletv1beta1.KubeletConfiguration, overrides map[string]any, r kubeversions.Release) ([]byte, error) {
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("marshal KubeletConfiguration: %w", err)
 	}
-	var fields map[string]json.RawMessage
+	var fields map[string]any
 	if err := json.Unmarshal(data, &fields); err != nil {
 		return nil, fmt.Errorf("marshal KubeletConfiguration: %w", err)
+	}
+	if len(overrides) > 0 {
+		fields = mergeJSON(fields, overrides).(map[string]any)
+		if data, err = json.Marshal(fields); err != nil {
+			return nil, fmt.Errorf("merge kubeletConfig: %w", err)
+		}
+		if err := v1alpha1.DecodeKubeletConfig("kubernetes.kubeletConfig", data, &kubeletv1beta1.KubeletConfiguration{}).Err(); err != nil {
+			return nil, fmt.Errorf("merge kubeletConfig over provision's KubeletConfiguration: %w", err)
+		}
 	}
 	for name := range fields {
 		if !r.HasConfigField(name) {
@@ -252,6 +263,31 @@ func marshalKubeletConfig(cfg kubeletv1beta1.KubeletConfiguration, r kubeversion
 		return nil, fmt.Errorf("marshal KubeletConfiguration: %w", err)
 	}
 	return out, nil
+}
+
+// mergeJSON merges patch over base as a JSON merge patch (RFC 7386) does:
+// objects key by key, recursively; a null removes the key; any other value
+// replaces. Neither argument is changed.
+func mergeJSON(base, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	b, ok := base.(map[string]any)
+	out := make(map[string]any, len(b)+len(p))
+	if ok {
+		for k, v := range b {
+			out[k] = v
+		}
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(out, k)
+			continue
+		}
+		out[k] = mergeJSON(out[k], v)
+	}
+	return out
 }
 
 func ptr[T any](v T) *T { return &v }

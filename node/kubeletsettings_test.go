@@ -3,6 +3,7 @@ package node
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -125,5 +126,52 @@ func TestServerTLSBootstrap(t *testing.T) {
 		if got := strings.Contains(string(out), "serverTLSBootstrap: true\n"); got != on {
 			t.Errorf("serverTLSBootstrap %v rendered as:\n%s", on, out)
 		}
+	}
+}
+
+// TestKubeletConfigMerge: the node config's kubeletConfig is merged over
+// provision's defaults (objects key by key, null removes), and the result is
+// filtered by the kubelet minor like every rendered field.
+func TestKubeletConfigMerge(t *testing.T) {
+	k := goldenConfig("v1.37.2").Kubernetes
+	k.KubeletConfig = map[string]any{
+		"maxPods":             float64(50),
+		"evictionHard":        map[string]any{"memory.available": "500Mi", "imagefs.available": nil},
+		"kubeReserved":        nil,
+		"featureGates":        map[string]any{"KubeletTracing": true},
+		"shutdownGracePeriod": "30s",
+		"resolvConf":          "/etc/resolv.kubelet.conf",
+	}
+	out, err := renderKubeletConfig(k, kubeversions.MustFor(k.Version), ResolvedResolvConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"maxPods: 50\n", "  memory.available: 500Mi\n", "  nodefs.available: 10%\n", "featureGates:\n  KubeletTracing: true\n",
+		"shutdownGracePeriod: 30s\n", "resolvConf: /etc/resolv.kubelet.conf\n", "systemReserved:\n", "cgroupDriver: systemd\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	for _, gone := range []string{"imagefs.available", "kubeReserved"} {
+		if strings.Contains(string(out), gone) {
+			t.Errorf("%s not removed:\n%s", gone, out)
+		}
+	}
+	// A merge the kubelet's types refuse fails the render with the field's path.
+	k.KubeletConfig = map[string]any{"evictionHard": "all"}
+	if _, err := renderKubeletConfig(k, kubeversions.MustFor(k.Version), ""); err == nil || !strings.Contains(err.Error(), "kubernetes.kubeletConfig.evictionHard: must be of type") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestMergeJSON(t *testing.T) {
+	base := map[string]any{"a": float64(1), "m": map[string]any{"x": "1", "y": "2"}, "l": []any{"p"}}
+	got := mergeJSON(base, map[string]any{"a": float64(2), "m": map[string]any{"y": nil, "z": "3"}, "l": []any{"q"}, "n": map[string]any{"k": nil}})
+	want := map[string]any{"a": float64(2), "m": map[string]any{"x": "1", "z": "3"}, "l": []any{"q"}, "n": map[string]any{}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if base["a"] != float64(1) || len(base["m"].(map[string]any)) != 2 {
+		t.Fatalf("base changed: %v", base)
 	}
 }

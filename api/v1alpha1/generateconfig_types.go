@@ -87,6 +87,13 @@ type GenerateConfig struct {
 	// approve), or kubectl logs/exec/port-forward and metrics-server fail against
 	// the node. Config file only.
 	ServerTLSBootstrap bool `json:"serverTLSBootstrap,omitempty"`
+	// KubeletConfig is a partial KubeletConfiguration (kubelet.config.k8s.io/v1beta1:
+	// maxPods, kubeReserved, systemReserved, evictionHard, featureGates,
+	// shutdownGracePeriod, containerLogMaxSize, ...) merged over provision's
+	// defaults: objects key by key, other values replaced, null removes a
+	// default. Decoded strictly with the kubelet's own types; a field the chosen
+	// kubelet does not know, or one provision owns, is refused. Config file only.
+	KubeletConfig map[string]any `json:"kubeletConfig,omitempty"`
 	// FailCgroupV1 becomes the node config's kubernetes.failCgroupV1: false lets
 	// a kubelet 1.35+ run on cgroup v1 hosts, which the legacy OS profiles
 	// (ubuntu-18.04, centos-7) boot; without it generate refuses that

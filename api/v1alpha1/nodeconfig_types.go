@@ -73,6 +73,10 @@ type Kubernetes struct {
 	// CSR that something in the cluster must approve. Off (kubeadm's default):
 	// the kubelet serves a self-signed certificate.
 	ServerTLSBootstrap bool `json:"serverTLSBootstrap,omitempty"`
+	// KubeletConfig is a partial KubeletConfiguration merged over the one
+	// provision renders (objects key by key, other values replaced, null removes
+	// a default), checked like the GenerateConfig's kubeletConfig.
+	KubeletConfig map[string]any `json:"kubeletConfig,omitempty"`
 	// FailCgroupV1 is the KubeletConfiguration's failCgroupV1: false lets a
 	// kubelet that refuses cgroup v1 by default (1.35+) run on a cgroup v1 host.
 	// Unset keeps the kubelet's default; it is rendered only when set and the

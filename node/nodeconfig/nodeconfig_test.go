@@ -64,6 +64,13 @@ func TestValidateErrors(t *testing.T) {
 		{"cloud provider with newline", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CloudProvider = "external\nExecStartPre=/bin/sh" }, "kubernetes.cloudProvider", "must be a provider name"},
 		{"path with dot-dot", func(c *v1alpha1.NodeConfig) { c.Kubernetes.KubeconfigPath = "/etc/kubernetes/../shadow" }, "kubernetes.kubeconfigPath", "must be a clean absolute path (no '..', '//', spaces or control characters)"},
 		{"path with space", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CloudConfigPath = "/etc/cloud config" }, "kubernetes.cloudConfigPath", "must be a clean absolute path"},
+		{"kubelet config", func(c *v1alpha1.NodeConfig) {
+			c.Kubernetes.KubeletConfig = map[string]any{"maxPods": 50, "evictionHrd": map[string]any{}}
+		}, "kubernetes.kubeletConfig.evictionHrd", "is not a field of the kubelet's KubeletConfiguration"},
+		{"node label", func(c *v1alpha1.NodeConfig) {
+			c.Kubernetes.NodeLabels = map[string]string{"node-role.kubernetes.io/worker": ""}
+		}, "kubernetes.nodeLabels[node-role.kubernetes.io/worker]", "NodeRestriction"},
+		{"taint", func(c *v1alpha1.NodeConfig) { c.Kubernetes.Taints = []string{"a=b:Never"} }, "kubernetes.taints[0]", `unknown effect "Never"`},
 		{"cluster domain", func(c *v1alpha1.NodeConfig) { c.Kubernetes.ClusterDomain = "cluster.local\n" }, "kubernetes.clusterDomain", "must be a DNS name (RFC 1123)"},
 		{"apiserver credentials", func(c *v1alpha1.NodeConfig) { c.Kubernetes.APIServerURL = "https://u:p@10.0.0.1:6443" }, "kubernetes.apiServerURL", "must not carry credentials (user:password@): the node authenticates with the bootstrap token"},
 		{"artifact credentials", func(c *v1alpha1.NodeConfig) {
