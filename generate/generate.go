@@ -95,6 +95,7 @@ func (r resolved) nodeConfig() v1alpha1.NodeConfig {
 	nc.Kubernetes.Taints = r.Taints
 	nc.Kubernetes.ServerTLSBootstrap = r.ServerTLSBootstrap
 	nc.Kubernetes.KubeletConfig = r.KubeletConfig
+	nc.Kubernetes.KubeletExtraArgs = r.KubeletExtraArgs
 	nc.Kubernetes.FailCgroupV1 = r.FailCgroupV1
 	if len(r.cloudConfig) > 0 {
 		nc.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath

@@ -98,6 +98,13 @@ func TestOverridesReachNodeConfig(t *testing.T) {
 				t.Fatalf("kubeletConfig = %+v", nc.Kubernetes.KubeletConfig)
 			}
 		}},
+		{"kubelet extra args", func(s *v1alpha1.GenerateConfig) {
+			s.KubeletExtraArgs = map[string]string{"provider-id": "openstack:///0c5b6bc1", "hostname-override": "worker-1"}
+		}, func(t *testing.T, nc v1alpha1.NodeConfig, _ string) {
+			if len(nc.Kubernetes.KubeletExtraArgs) != 2 || nc.Kubernetes.KubeletExtraArgs["provider-id"] != "openstack:///0c5b6bc1" {
+				t.Fatalf("kubeletExtraArgs = %+v", nc.Kubernetes.KubeletExtraArgs)
+			}
+		}},
 		{"prebaked", func(s *v1alpha1.GenerateConfig) { s.Prebaked = true }, func(t *testing.T, _ v1alpha1.NodeConfig, unit string) {
 			if !strings.Contains(unit, "Environment=PROVISION_PHASE=join") {
 				t.Fatalf("prebaked unit does not join only:\n%s", unit)

@@ -161,6 +161,18 @@ func TestValidateErrors(t *testing.T) {
 			s.KubeletVersion, s.KubeletConfig = "v1.36.3", map[string]any{"defaultPodSysctls": map[string]any{}}
 		}, "kubeletConfig.defaultPodSysctls", "", `kubelet v1.36.3 (1.36) has no KubeletConfiguration field "defaultPodSysctls"`, ""},
 		{"kubelet config kind", func(s *v1alpha1.GenerateConfig) { s.KubeletConfig = map[string]any{"kind": "KubeProxyConfiguration"} }, "kubeletConfig.kind", "", "must be KubeletConfiguration", ""},
+		{"kubelet extra arg with dashes", func(s *v1alpha1.GenerateConfig) { s.KubeletExtraArgs = map[string]string{"--provider-id": "x"} }, "kubeletExtraArgs[--provider-id]", "", "without its leading dashes", ""},
+		{"kubelet extra arg name", func(s *v1alpha1.GenerateConfig) { s.KubeletExtraArgs = map[string]string{"Provider_ID": "x"} }, "kubeletExtraArgs[Provider_ID]", "", "must be a kubelet flag name", ""},
+		{"kubelet extra arg provision sets", func(s *v1alpha1.GenerateConfig) { s.KubeletExtraArgs = map[string]string{"node-labels": "a=b"} }, "kubeletExtraArgs[node-labels]", "", "--node-labels is set by provision and may not be given here: set them with nodeLabels", ""},
+		{"kubelet extra arg security", func(s *v1alpha1.GenerateConfig) { s.KubeletExtraArgs = map[string]string{"anonymous-auth": "true"} }, "kubeletExtraArgs[anonymous-auth]", "", "provision owns the kubelet API's authentication", ""},
+		{"kubelet extra arg gone", func(s *v1alpha1.GenerateConfig) {
+			s.KubeletExtraArgs = map[string]string{"pod-infra-container-image": "p"}
+		}, "kubeletExtraArgs[pod-infra-container-image]", "", "kubelet v1.37.2 (1.37) has no flag --pod-infra-container-image any more", ""},
+		{"kubelet extra arg value space", func(s *v1alpha1.GenerateConfig) { s.KubeletExtraArgs = map[string]string{"provider-id": "a b"} }, "kubeletExtraArgs[provider-id]", "", "must be one token of 1-4096 printable ASCII characters without spaces", ""},
+		{"kubelet extra arg value newline", func(s *v1alpha1.GenerateConfig) {
+			s.KubeletExtraArgs = map[string]string{"provider-id": "x\nExecStartPre=/bin/sh"}
+		}, "kubeletExtraArgs[provider-id]", "", "must be one token", ""},
+		{"kubelet extra arg empty", func(s *v1alpha1.GenerateConfig) { s.KubeletExtraArgs = map[string]string{"provider-id": ""} }, "kubeletExtraArgs[provider-id]", "", "must be one token", ""},
 		{"containerd version form", func(s *v1alpha1.GenerateConfig) { s.Containerd.Version = "latest" }, "containerd.version", "", "must be MAJOR.MINOR.PATCH", ""},
 	}
 	for _, tt := range tests {

@@ -27,6 +27,7 @@ func goldenConfig(version string) v1alpha1.NodeConfig {
 	c.Kubernetes.NodeIP = "10.0.0.20"
 	c.Kubernetes.NodeLabels = map[string]string{"example.com/pool": "gpu", "node.kubernetes.io/instance-type": "m5.large"}
 	c.Kubernetes.Taints = []string{"example.com/dedicated=gpu:NoSchedule", "example.com/a:PreferNoSchedule"}
+	c.Kubernetes.KubeletExtraArgs = map[string]string{"provider-id": "openstack:///0c5b6bc1", "hostname-override": "worker-1"}
 	c.Kubernetes.KubeletConfig = map[string]any{"maxPods": 50, "evictionHard": map[string]any{"memory.available": "500Mi"}, "systemReserved": nil}
 	for name, a := range c.Artifacts {
 		a.SHA256 = strings.Repeat("ab", 32)

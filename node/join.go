@@ -129,7 +129,7 @@ func (n *Node) kubeletArgs() []string {
 	if len(k.Taints) > 0 && !r.HasConfigField("registerWithTaints") {
 		args = append(args, "--register-with-taints="+taintsFlag(k.Taints)) // 1.21, 1.22: no config field yet
 	}
-	return args
+	return append(args, v1alpha1.KubeletExtraArgs(k.KubeletExtraArgs)...) // validated: none of the above
 }
 
 // taintsFlag is the kubelet's --register-with-taints value: the taints sorted,

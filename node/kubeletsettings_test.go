@@ -175,3 +175,23 @@ func TestMergeJSON(t *testing.T) {
 		t.Fatalf("base changed: %v", base)
 	}
 }
+
+// TestKubeletExtraArgs: extra flags follow provision's, sorted, each one
+// ExecStart argument however systemd-special its characters.
+func TestKubeletExtraArgs(t *testing.T) {
+	cfg := goldenConfig("v1.37.2")
+	cfg.Kubernetes.KubeletExtraArgs = map[string]string{"provider-id": "openstack:///0c5b6bc1", "hostname-override": "worker-1",
+		"v": "2", "image-credential-provider-config": `/etc/x"y$z%w\q`}
+	root := testRoot(t, "debian-12", &cfg)
+	n := prepare(t, testOptions(root, newFakeHost(""), true, nil))
+	args := n.kubeletArgs()
+	tail := args[len(args)-4:]
+	want := []string{"--hostname-override=worker-1", `--image-credential-provider-config=/etc/x"y$z%w\q`, "--provider-id=openstack:///0c5b6bc1", "--v=2"}
+	if !reflect.DeepEqual(tail, want) {
+		t.Fatalf("kubelet args end with %q, want %q", tail, want)
+	}
+	line := string(n.kubeletDropIn())
+	if !strings.Contains(line, ` "--image-credential-provider-config=/etc/x\"y$$z%%w\\q" --provider-id=openstack:///0c5b6bc1 --v=2`+"\n") {
+		t.Fatalf("drop-in:\n%s", line)
+	}
+}

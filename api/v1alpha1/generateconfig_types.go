@@ -94,6 +94,11 @@ type GenerateConfig struct {
 	// default. Decoded strictly with the kubelet's own types; a field the chosen
 	// kubelet does not know, or one provision owns, is refused. Config file only.
 	KubeletConfig map[string]any `json:"kubeletConfig,omitempty"`
+	// KubeletExtraArgs are kubelet flags without a KubeletConfiguration field,
+	// by name without "--" (provider-id, hostname-override, ...), each a single
+	// token of printable ASCII. Flags provision sets and flags the chosen kubelet
+	// no longer has (the version table) are refused. Config file only.
+	KubeletExtraArgs map[string]string `json:"kubeletExtraArgs,omitempty"`
 	// FailCgroupV1 becomes the node config's kubernetes.failCgroupV1: false lets
 	// a kubelet 1.35+ run on cgroup v1 hosts, which the legacy OS profiles
 	// (ubuntu-18.04, centos-7) boot; without it generate refuses that

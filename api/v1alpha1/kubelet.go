@@ -111,3 +111,85 @@ func DecodeKubeletConfig(p validation.Path, data []byte, out *kubeletv1beta1.Kub
 
 // typeErrorRE picks the value, field path and type out of the decoder's type error.
 var typeErrorRE = regexp.MustCompile(`^json: cannot unmarshal (.+) into Go struct field KubeletConfiguration\.(\S+) of type (\S+)$`)
+
+// ownedKubeletFlags are the kubelet flags provision sets itself, or that set
+// what a field of its own (or a field provision owns) sets, with the reason a
+// kubeletExtraArgs may not name them.
+var ownedKubeletFlags = map[string]string{
+	"bootstrap-kubeconfig":         "provision writes the bootstrap kubeconfig and passes it",
+	"kubeconfig":                   "provision passes the kubeconfig the TLS bootstrap writes",
+	"config":                       "provision passes the KubeletConfiguration it renders: use kubeletConfig",
+	"container-runtime":            "provision installs containerd and points the kubelet at it",
+	"container-runtime-endpoint":   "provision installs containerd and points the kubelet at its socket",
+	"cloud-provider":               "set it with cloudProvider (--cloud-provider)",
+	"cloud-config":                 "set it with cloudConfig (--cloud-config)",
+	"node-ip":                      "set it with nodeIP (--node-ip)",
+	"node-labels":                  "set them with nodeLabels (--node-label), checked against NodeRestriction",
+	"register-with-taints":         "set them with taints (--taint)",
+	"cluster-dns":                  "set it with clusterDNS (--cluster-dns)",
+	"cluster-domain":               "set it with clusterDomain (--cluster-domain)",
+	"fail-cgroupv1":                "set it with failCgroupV1",
+	"cgroup-driver":                ownedKubeletConfigFields["cgroupDriver"],
+	"anonymous-auth":               ownedKubeletConfigFields["authentication"],
+	"authentication-token-webhook": ownedKubeletConfigFields["authentication"],
+	"client-ca-file":               ownedKubeletConfigFields["authentication"],
+	"authorization-mode":           ownedKubeletConfigFields["authorization"],
+	"healthz-bind-address":         ownedKubeletConfigFields["healthzPort"],
+	"healthz-port":                 ownedKubeletConfigFields["healthzPort"],
+	"rotate-certificates":          ownedKubeletConfigFields["rotateCertificates"],
+	"rotate-server-certificates":   ownedKubeletConfigFields["serverTLSBootstrap"],
+}
+
+// OwnedKubeletFlags lists the kubelet flags (without "--") a kubeletExtraArgs
+// may not name, sorted.
+func OwnedKubeletFlags() []string { return slices.Sorted(maps.Keys(ownedKubeletFlags)) }
+
+var flagNameRE = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
+
+// validateKubeletExtraArgs checks extra kubelet flags (name without "--" to
+// value) at p: a flag name, not one provision sets, one the kubelet of version
+// still has (internal/kubeversions), and a value that is one printable token
+// (it becomes --NAME=VALUE on the kubelet's ExecStart line).
+func validateKubeletExtraArgs(p validation.Path, version string, args map[string]string) validation.Errors {
+	var es validation.Errors
+	ap := p.Child("kubeletExtraArgs")
+	r, verr := kubeversions.For(version)
+	for _, name := range slices.Sorted(maps.Keys(args)) {
+		fp := ap.Key(name)
+		switch {
+		case strings.HasPrefix(name, "-"):
+			es.Add(fp, "name the flag without its leading dashes, e.g. provider-id, got %s", validation.Quote(name))
+		case !flagNameRE.MatchString(name):
+			es.Add(fp, "must be a kubelet flag name such as provider-id (lower-case letters, digits, '-'), got %s", validation.Quote(name))
+		case ownedKubeletFlags[name] != "":
+			es.Add(fp, "--%s is set by provision and may not be given here: %s", name, ownedKubeletFlags[name])
+		case verr == nil && !r.HasFlag("--"+name):
+			es.Add(fp, "kubelet %s (%s) has no flag --%s any more (see provision's version table, docs/kubernetes-versions.md)", version, r, name)
+		default:
+			es.Check(fp, flagValue(args[name]))
+		}
+	}
+	return es
+}
+
+// flagValue checks an extra kubelet flag's value: 1-4096 printable ASCII
+// characters without spaces (systemd's quoting covers the rest).
+func flagValue(v string) string {
+	ok := v != "" && len(v) <= 4096
+	for i := 0; ok && i < len(v); i++ {
+		ok = v[i] > ' ' && v[i] < 0x7f
+	}
+	if !ok {
+		return "must be one token of 1-4096 printable ASCII characters without spaces (it becomes --NAME=VALUE on the kubelet's command line), got " + validation.Quote(v)
+	}
+	return ""
+}
+
+// KubeletExtraArgs renders extra kubelet flags as --NAME=VALUE, sorted by name.
+func KubeletExtraArgs(args map[string]string) []string {
+	out := make([]string, 0, len(args))
+	for _, name := range slices.Sorted(maps.Keys(args)) {
+		out = append(out, "--"+name+"="+args[name])
+	}
+	return out
+}

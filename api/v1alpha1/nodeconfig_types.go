@@ -77,6 +77,9 @@ type Kubernetes struct {
 	// provision renders (objects key by key, other values replaced, null removes
 	// a default), checked like the GenerateConfig's kubeletConfig.
 	KubeletConfig map[string]any `json:"kubeletConfig,omitempty"`
+	// KubeletExtraArgs are extra kubelet flags, by name without "--", appended
+	// to the kubelet's command line as --NAME=VALUE sorted by name.
+	KubeletExtraArgs map[string]string `json:"kubeletExtraArgs,omitempty"`
 	// FailCgroupV1 is the KubeletConfiguration's failCgroupV1: false lets a
 	// kubelet that refuses cgroup v1 by default (1.35+) run on a cgroup v1 host.
 	// Unset keeps the kubelet's default; it is rendered only when set and the

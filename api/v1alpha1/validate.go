@@ -71,6 +71,7 @@ func (k Kubernetes) Validate(p validation.Path) validation.Errors {
 	es.Append(validateClusterDNS(p, k.ClusterDNS, k.ClusterDomain))
 	es.Append(validateRegistration(p, k.NodeLabels, k.Taints))
 	es.Append(validateKubeletConfig(p, k.Version, k.KubeletConfig))
+	es.Append(validateKubeletExtraArgs(p, k.Version, k.KubeletExtraArgs))
 	return es
 }
 
@@ -317,6 +318,7 @@ func (c GenerateConfig) Validate(p validation.Path) validation.Errors {
 	es.Append(validateClusterDNS(p, c.ClusterDNS, c.ClusterDomain))
 	es.Append(validateRegistration(p, c.NodeLabels, c.Taints))
 	es.Append(validateKubeletConfig(p, c.KubeletVersion, c.KubeletConfig))
+	es.Append(validateKubeletExtraArgs(p, c.KubeletVersion, c.KubeletExtraArgs))
 	es.Append(c.Artifacts.Validate(p.Child("artifacts")))
 	es.Append(c.Artifacts.validateKubeletURL(p.Child("artifacts"), c.KubeletVersion, string(p.Child("kubeletVersion"))))
 	es.Append(c.Containerd.Validate(p.Child("containerd")))
