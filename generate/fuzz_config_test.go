@@ -39,6 +39,16 @@ func FuzzParseConfig(f *testing.F) {
 		"artifacts:\n  kubelet:\n    url: https://m.internal/kubelet\n    sha256: " + strings.Repeat("a", 64) + "\n" +
 		"packages:\n  yum:\n    baseURL: https://m.internal/rocky\n    exclusive: true\n" +
 		"containerd:\n  registryMirrors:\n    docker.io: [\"https://mirror.internal\"]\n"))
+	// Issue 11: the kubelet settings of a node pool.
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: ubuntu-24.04\nkubeletVersion: v1.37.2\n" +
+		"apiServerURL: https://10.0.0.10:6443\ntokenFile: token\ncaCertFile: ca.crt\nprovisionSource: https://example.com/p\n" +
+		"provisionSHA256: " + strings.Repeat("0", 64) + "\nclusterDNS: [10.96.0.10]\nclusterDomain: cluster.local\n" +
+		"nodeLabels: {example.com/pool: gpu, node.kubernetes.io/instance-type: m5.large}\ntaints: [\"example.com/gpu=true:NoSchedule\"]\n" +
+		"serverTLSBootstrap: true\nkubeletConfig: {maxPods: 60, kubeReserved: {cpu: 200m}, evictionHard: {memory.available: 300Mi}, systemReserved: null}\n" +
+		"kubeletExtraArgs: {provider-id: \"openstack:///0c5b\"}\n"))
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\nkubeletVersion: v1.22.17\n" +
+		"nodeLabels: {node-role.kubernetes.io/worker: \"\"}\ntaints: [\"a:Never\"]\nkubeletConfig: {authorization: {mode: AlwaysAllow}, maxPod: 1}\n" +
+		"kubeletExtraArgs: {--v: \"2\", network-plugin: cni}\n"))
 	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: [a, b]\n"))
 	f.Add([]byte("apiVersion: v0\n"))
 	f.Add([]byte("{\"apiVersion\":\"provision.dev/v1alpha1\",\"kind\":\"GenerateConfig\",\"unknown\":1}"))

@@ -23,6 +23,11 @@ func FuzzParse(f *testing.F) {
 	full.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath
 	full.Kubernetes.NodeIP = "fd00::5"
 	full.Kubernetes.ClusterDNS = []string{"10.96.0.10", "fd00::a"}
+	full.Kubernetes.NodeLabels = map[string]string{"example.com/pool": "gpu", "kubernetes.io/arch": "arm64"}
+	full.Kubernetes.Taints = []string{"example.com/gpu=true:NoSchedule", "spot:PreferNoSchedule"}
+	full.Kubernetes.ServerTLSBootstrap = true
+	full.Kubernetes.KubeletConfig = map[string]any{"maxPods": 60, "evictionHard": map[string]any{"memory.available": "300Mi"}, "kubeReserved": nil}
+	full.Kubernetes.KubeletExtraArgs = map[string]string{"provider-id": "openstack:///0c5b", "v": "2"}
 	full.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://a.internal", "http://b.internal:5000"}, "ghcr.io": {"https://c.internal"}}
 	full.Packages.Yum = &v1alpha1.YumRepository{BaseURL: "https://m.internal/rocky/9", GPGKey: "file:///etc/pki/rpm-gpg/key", Exclusive: true}
 	for _, c := range []v1alpha1.NodeConfig{New("v1.37.2", "amd64"), full} {
