@@ -53,18 +53,20 @@ func BuildPlan(spec v1alpha1.GenerateConfig) (plan.Plan, error) {
 
 // Warnings returns what is worth reporting about spec without refusing it: a
 // kubelet minor that is not supported upstream any more (legacy in
-// internal/kubeversions) is rendered, and reported, never silently. Render's
-// callers print them (provision generate: on stderr); an invalid version is
-// Render's error, not a warning.
+// internal/kubeversions) is rendered, and reported, never silently; so is a
+// node without cluster DNS. Render's callers print them (provision generate:
+// on stderr); an invalid version is Render's error, not a warning.
 func Warnings(spec v1alpha1.GenerateConfig) []string {
-	r, err := kubeversions.For(spec.KubeletVersion)
-	if err != nil {
-		return nil
+	var out []string
+	if r, err := kubeversions.For(spec.KubeletVersion); err == nil {
+		if w := r.Warning(); w != "" {
+			out = append(out, w)
+		}
 	}
-	if w := r.Warning(); w != "" {
-		return []string{w}
+	if len(spec.ClusterDNS) == 0 {
+		out = append(out, "no clusterDNS (--cluster-dns): pods with dnsPolicy ClusterFirst, the default, get the node's resolver and cluster names such as kubernetes.default.svc do not resolve; give the cluster DNS Service's IP (kubeadm's default 10.96.0.10)")
 	}
-	return nil
+	return out
 }
 
 // ResolvedFormat returns the format Render uses for spec: spec.Format, or the OS

@@ -252,6 +252,12 @@ func TestWarnings(t *testing.T) {
 			t.Errorf("Warnings(%s) = %q, want %q", tt.version, got, tt.want)
 		}
 	}
+	// Issue 11: a node without cluster DNS is reported.
+	s := readmeSpec(t, "ubuntu-22.04")
+	s.ClusterDNS = nil
+	if got := strings.Join(Warnings(s), "\n"); !strings.HasPrefix(got, "no clusterDNS (--cluster-dns): pods with dnsPolicy ClusterFirst") {
+		t.Errorf("Warnings without clusterDNS = %q", got)
+	}
 }
 
 // TestAllErrorsAtOnce: every problem is reported, in input order.

@@ -27,7 +27,7 @@ func fixture(name string) string {
 func readmeArgs() []string {
 	return []string{"--os", "ubuntu-22.04", "--kubelet-version", "v1.37.2", "--apiserver-url", "https://10.0.0.10:6443",
 		"--token-file", fixture("token"), "--ca-cert", fixture("ca.crt"), "--cloud-provider", "external",
-		"--cloud-config", fixture("cloud.conf"), "--hostname", "worker-1",
+		"--cloud-config", fixture("cloud.conf"), "--cluster-dns", "10.96.0.10", "--hostname", "worker-1",
 		"--ssh-authorized-key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3f5Q2Xq0yQmQ7cX9mJtq3VbqHq3oYkq7o0Jm3sR1z ops",
 		"--ssh-authorized-key", "ssh-rsa AAAAB3NzaC1yc2EA second",
 		"--provision-source", "https://example.com/provision/v0.1.0/provision-linux-amd64",
@@ -240,7 +240,7 @@ func TestGenerateKubeletURLMismatch(t *testing.T) {
 // TestGenerateNodeSettingsFlags: --cluster-dns, --node-label and --taint are
 // repeatable and reach node.yaml; a refused label names its flag and field.
 func TestGenerateNodeSettingsFlags(t *testing.T) {
-	args := append(readmeArgs(), "--cluster-dns", "10.96.0.10", "--cluster-dns", "fd00::a", "--cluster-domain", "k8s.internal",
+	args := append(readmeArgs(), "--cluster-dns", "fd00::a", "--cluster-domain", "k8s.internal",
 		"--node-label", "example.com/pool=gpu", "--node-label", "node.kubernetes.io/instance-type=m5.large",
 		"--taint", "example.com/dedicated=gpu:NoSchedule", "--taint", "example.com/spot:PreferNoSchedule")
 	stdout, _, err := runGenerate(t, args...)
