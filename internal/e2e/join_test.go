@@ -54,6 +54,9 @@ type joinEnv struct {
 
 	// beforePod, if set, runs once the node is Ready, before the test pod.
 	beforePod func(t *testing.T, m *testenv.Machine, node string)
+	// genConfig, if set, edits the GenerateConfig file generate reads
+	// (config-file-only settings such as kubeletConfig).
+	genConfig func(c *v1alpha1.GenerateConfig)
 }
 
 // newJoinEnv starts the cluster (of kubeletVersion) and the servers.
@@ -137,6 +140,9 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 	}
 	cfg := v1alpha1.GenerateConfig{APIVersion: v1alpha1.APIVersion, Kind: v1alpha1.GenerateConfigKind, Artifacts: test.Artifacts, Packages: test.Packages,
 		FailCgroupV1: test.Kubernetes.FailCgroupV1}
+	if e.genConfig != nil {
+		e.genConfig(&cfg)
+	}
 	cfgYAML, err := yaml.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +156,9 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 		TokenFile: tokenFile, CACertFile: e.cluster.CACertFile, Hostname: hostname,
 		ProvisionSource: e.prov.URL + "/provision", ProvisionSHA256: provSHA, AllowHTTPSource: true,
 		Artifacts: test.Artifacts, Packages: test.Packages, FailCgroupV1: test.Kubernetes.FailCgroupV1,
+	}
+	if e.genConfig != nil {
+		e.genConfig(&spec)
 	}
 	argv := []string{"generate", "--config", cfgFile, "--os", spec.OS, "--format", string(format),
 		"--kubelet-version", spec.KubeletVersion, "--apiserver-url", spec.APIServerURL,
@@ -167,6 +176,16 @@ func (e *joinEnv) generateUserdata(t *testing.T, format osprofiles.Format, hostn
 			spec.CloudProvider = extra[i+1]
 		case a == "--cloud-config" && i+1 < len(extra):
 			spec.CloudConfigFile = extra[i+1]
+		case a == "--cluster-dns" && i+1 < len(extra):
+			spec.ClusterDNS = append(spec.ClusterDNS, extra[i+1])
+		case a == "--taint" && i+1 < len(extra):
+			spec.Taints = append(spec.Taints, extra[i+1])
+		case a == "--node-label" && i+1 < len(extra):
+			k, v, _ := strings.Cut(extra[i+1], "=")
+			if spec.NodeLabels == nil {
+				spec.NodeLabels = map[string]string{}
+			}
+			spec.NodeLabels[k] = v
 		}
 	}
 	argv = append(argv, extra...)

@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/artifacts"
@@ -40,31 +41,17 @@ func TestExternalCloudProvider(t *testing.T) {
 	if err := os.WriteFile(confFile, cloudConf, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tainted := false
 	e.beforePod = func(t *testing.T, m *testenv.Machine, name string) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		nodes := e.cluster.Client.CoreV1().Nodes()
-		node, err := nodes.Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
+		found, err := untaint(e, name, func(taint corev1.Taint) bool {
+			return taint.Key == uninitializedTaint && taint.Effect == corev1.TaintEffectNoSchedule
+		})
+		switch {
+		case err != nil:
 			t.Fatal(err)
-		}
-		var keep []corev1.Taint
-		for _, taint := range node.Spec.Taints {
-			if taint.Key == uninitializedTaint && taint.Effect == corev1.TaintEffectNoSchedule {
-				tainted = true
-				continue
-			}
-			keep = append(keep, taint)
-		}
-		if !tainted {
-			t.Errorf("Node %s registered without the %s:NoSchedule taint of an external cloud provider: %v", name, uninitializedTaint, node.Spec.Taints)
-			return
-		}
-		t.Logf("Node %s registered with %s:NoSchedule; the test, as the cloud-controller-manager, removes it", name, uninitializedTaint)
-		node.Spec.Taints = keep
-		if _, err := nodes.Update(ctx, node, metav1.UpdateOptions{}); err != nil {
-			t.Fatalf("remove the taint: %v", err)
+		case !found:
+			t.Errorf("Node %s registered without the %s:NoSchedule taint of an external cloud provider", name, uninitializedTaint)
+		default:
+			t.Logf("Node %s registered with %s:NoSchedule; the test, as the cloud-controller-manager, removed it", name, uninitializedTaint)
 		}
 	}
 	m := e.cloudInitJoin(t, "e2e-external", "--cloud-provider", "external", "--cloud-config", confFile)
@@ -222,4 +209,39 @@ func grepLines(s string, subs ...string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// untaint removes the Node's taints that match (as a cloud-controller-manager
+// or an operator would), retrying on conflicts with the kubelet's own updates,
+// and reports whether one was there.
+func untaint(e *joinEnv, name string, match func(corev1.Taint) bool) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nodes := e.cluster.Client.CoreV1().Nodes()
+	found := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		node, err := nodes.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		var keep []corev1.Taint
+		found = false
+		for _, taint := range node.Spec.Taints {
+			if match(taint) {
+				found = true
+				continue
+			}
+			keep = append(keep, taint)
+		}
+		if !found {
+			return nil
+		}
+		node.Spec.Taints = keep
+		_, err = nodes.Update(ctx, node, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		return found, fmt.Errorf("remove the taint from Node %s: %w", name, err)
+	}
+	return found, nil
 }

@@ -48,6 +48,8 @@ type Cluster struct {
 	CACertFile string
 	// Client is an admin (system:masters) client dialling from inside the namespace.
 	Client kubernetes.Interface
+	// Config is Client's configuration (for the node proxy and log requests).
+	Config *rest.Config
 	// KubeDir holds the Kubernetes binaries (kubelet included).
 	KubeDir string
 
@@ -95,6 +97,9 @@ func StartCluster(t testing.TB, ns *NetNS, version string) *Cluster {
 		"--tls-cert-file="+servingCrt, "--tls-private-key-file="+servingKey,
 		"--client-ca-file="+caFile,
 		"--kubelet-client-certificate="+kubeletClientCrt, "--kubelet-client-key="+kubeletClientKey,
+		// Reach kubelets (logs, exec, node proxy) by the Node's InternalIP: no
+		// DNS resolves node names inside the test namespace.
+		"--kubelet-preferred-address-types=InternalIP,Hostname",
 		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file="+saPub, "--service-account-signing-key-file="+saKey,
 		"--service-cluster-ip-range=10.96.0.0/16",
@@ -117,6 +122,7 @@ func StartCluster(t testing.TB, ns *NetNS, version string) *Cluster {
 		t.Fatal(err)
 	}
 	c.Client = client
+	c.Config = cfg
 	c.waitReady(t, cfg)
 
 	kcmKubeconfig := filepath.Join(dir, "controller-manager.conf")

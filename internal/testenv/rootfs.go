@@ -239,3 +239,13 @@ func (r *Root) Snapshot(t testing.TB, out string) {
 		t.Fatalf("snapshot: %v", err)
 	}
 }
+
+// MustRead reads a host file or fails the test.
+func MustRead(t testing.TB, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
