@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,6 +128,27 @@ func TestOperatorSettings(t *testing.T) {
 		t.Errorf("kubectl logs through the API server: %v %q", err, logs)
 	} else {
 		t.Logf("pod logs through the API server and the kubelet: %q", strings.TrimSpace(string(logs)))
+	}
+
+	// kubectl exec and port-forward: the streaming paths through the API server to the kubelet.
+	out, err := e.cluster.Kubectl(ctx, "exec", "pause", "-c", "c", "--", "/pause", "echo", "exec", "works")
+	if err != nil || strings.TrimSpace(out) != "exec works" {
+		t.Errorf("kubectl exec: %v %q", err, out)
+	} else {
+		t.Logf("kubectl exec: %q", strings.TrimSpace(out))
+	}
+	addr := e.cluster.PortForward(t, "pause", 8080)
+	resp, err := e.ns.HTTPClient().Get("http://" + addr + "/")
+	if err != nil {
+		t.Errorf("kubectl port-forward: GET through %s: %v", addr, err)
+	} else {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		resp.Body.Close()
+		if strings.TrimSpace(string(body)) != "pause: hello" {
+			t.Errorf("kubectl port-forward: %q", body)
+		} else {
+			t.Logf("kubectl port-forward %s -> pod:8080: %q", addr, strings.TrimSpace(string(body)))
+		}
 	}
 
 	// The pod's resolv.conf, as the kubelet wrote it for the sandbox.

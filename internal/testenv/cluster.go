@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -57,6 +58,8 @@ type Cluster struct {
 	ns    *NetNS
 	dir   string
 	procs []*process
+	// admin is an admin kubeconfig (the controller-manager's credentials) for kubectl.
+	admin string
 }
 
 // StartCluster builds (or finds cached) the binaries of version, generates the
@@ -125,6 +128,7 @@ func StartCluster(t testing.TB, ns *NetNS, version string) *Cluster {
 	c.Config = cfg
 	c.waitReady(t, cfg)
 
+	c.admin = filepath.Join(dir, "controller-manager.conf")
 	kcmKubeconfig := filepath.Join(dir, "controller-manager.conf")
 	if err := clientcmd.WriteToFile(clientcmdapi.Config{
 		Clusters:       map[string]*clientcmdapi.Cluster{"e2e": {Server: c.URL, CertificateAuthorityData: c.CACert}},
@@ -487,7 +491,8 @@ func (c *Cluster) RunPod(ctx context.Context, node, name, image string) (*corev1
 		Spec: corev1.PodSpec{
 			NodeName:                     node,
 			AutomountServiceAccountToken: &no,
-			Containers:                   []corev1.Container{{Name: "c", Image: image, ImagePullPolicy: corev1.PullNever}},
+			Containers: []corev1.Container{{Name: "c", Image: image, ImagePullPolicy: corev1.PullNever,
+				Env: []corev1.EnvVar{{Name: "PAUSE_HTTP", Value: ":8080"}}}}, // the test pause answers HTTP there
 		},
 	}
 	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -541,4 +546,68 @@ func podState(p *corev1.Pod) string {
 		}
 	}
 	return s
+}
+
+// Kubectl runs the cluster's own kubectl, as an admin, inside the namespace
+// (kubectl exec, port-forward: the streaming paths through the API server to
+// the kubelet), and returns its output.
+func (c *Cluster) Kubectl(ctx context.Context, args ...string) (string, error) {
+	argv := append([]string{"netns", "exec", c.ns.Name, filepath.Join(c.KubeDir, "kubectl"), "--kubeconfig", c.admin}, args...)
+	out, err := exec.CommandContext(ctx, "ip", argv...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("kubectl %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+// PortForward runs `kubectl port-forward pod/NAME :PORT` inside the namespace
+// and returns the local address it forwards from (inside the namespace: dial it
+// with the namespace's DialContext). The process is stopped by its PID when the
+// test ends.
+func (c *Cluster) PortForward(t testing.TB, pod string, port int) string {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", c.ns.Name, filepath.Join(c.KubeDir, "kubectl"), "--kubeconfig", c.admin,
+		"port-forward", "--address", "127.0.0.1", "pod/"+pod, fmt.Sprintf(":%d", port))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("kubectl port-forward: %v", err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	// "Forwarding from 127.0.0.1:PORT -> 8080"
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("kubectl port-forward exited: %s", stderr.String())
+			}
+			if rest, found := strings.CutPrefix(l, "Forwarding from "); found {
+				addr, _, _ := strings.Cut(rest, " ")
+				go func() {
+					for range lines { // keep draining
+					}
+				}()
+				return addr
+			}
+		case <-timeout:
+			t.Fatalf("kubectl port-forward: no forwarding within 30s: %s", stderr.String())
+		}
+	}
 }
