@@ -1,0 +1,285 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Format is the userdata format of the data Secret: what the machine's
+// first-boot agent reads. Butane is not a boot format and is not offered.
+// +kubebuilder:validation:Enum=cloud-init;ignition
+type Format string
+
+const (
+	// CloudInit is a #cloud-config document (Secret key format: cloud-config).
+	CloudInit Format = "cloud-init"
+	// Ignition is an Ignition v3 config (Secret key format: ignition).
+	Ignition Format = "ignition"
+)
+
+// HostnamePolicy says where the node's hostname comes from.
+// +kubebuilder:validation:Enum=MachineName;None
+type HostnamePolicy string
+
+const (
+	// HostnameMachineName sets the hostname to the Machine's name (a
+	// MachinePool's machines have none: they keep the cloud's).
+	HostnameMachineName HostnamePolicy = "MachineName"
+	// HostnameNone leaves the hostname to the cloud (its metadata service).
+	HostnameNone HostnamePolicy = "None"
+)
+
+// ProvisionConfigSpec is provision's GenerateConfig minus what the cluster
+// supplies: the kubelet version, API server URL, CA, bootstrap token and
+// hostname are derived per Machine. Each field means what the GenerateConfig
+// field of the same name means; the controller validates the whole with
+// provision's own validation and reports every problem, by field path, in
+// the DataSecretAvailable condition.
+// +kubebuilder:validation:MinProperties=1
+type ProvisionConfigSpec struct {
+	// os is an OS profile of provision, e.g. "ubuntu-24.04", "debian-12", "flatcar".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	OS string `json:"os"`
+
+	// format is cloud-init or ignition; empty means the OS profile's default.
+	// +optional
+	Format Format `json:"format,omitempty"`
+
+	// arch is amd64 (default) or arm64.
+	// +optional
+	// +kubebuilder:validation:Enum=amd64;arm64
+	Arch string `json:"arch,omitempty"`
+
+	// cloudProvider is the kubelet's --cloud-provider: empty, or "external" when a
+	// cloud-controller-manager initializes the nodes.
+	// +optional
+	// +kubebuilder:validation:Enum=external
+	CloudProvider string `json:"cloudProvider,omitempty"`
+
+	// hostname says where the node's hostname comes from: MachineName (default)
+	// or None (the cloud's).
+	// +optional
+	// +kubebuilder:default=MachineName
+	Hostname HostnamePolicy `json:"hostname,omitempty"`
+
+	// sshAuthorizedKeys go to the OS profile's default user.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=16384
+	SSHAuthorizedKeys []string `json:"sshAuthorizedKeys,omitempty"`
+
+	// provisionSource is the https:// URL of the provision binary the machine runs.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	ProvisionSource string `json:"provisionSource"`
+
+	// provisionSHA256 pins that binary: 64 lower-case hex digits.
+	// +required
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	ProvisionSHA256 string `json:"provisionSHA256"`
+
+	// allowHTTPSource permits a plain http:// provisionSource (internal mirrors).
+	// +optional
+	AllowHTTPSource bool `json:"allowHTTPSource,omitempty"`
+
+	// ignitionVersion is the Ignition spec version: 3.3, 3.4 (default) or 3.5.
+	// +optional
+	// +kubebuilder:validation:Enum="3.3";"3.4";"3.5"
+	IgnitionVersion string `json:"ignitionVersion,omitempty"`
+
+	// gzip compresses the userdata: the whole cloud-config, or each Ignition file.
+	// +optional
+	Gzip bool `json:"gzip,omitempty"`
+
+	// prebaked says the image already ran `provision node base`: the machine only joins.
+	// +optional
+	Prebaked bool `json:"prebaked,omitempty"`
+
+	// artifacts overrides the node's downloads by name (kubelet, cniPlugins,
+	// crictl, containerd, runc): mirrors and sha256 pins.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=16
+	Artifacts map[string]Artifact `json:"artifacts,omitempty"`
+
+	// packages names the node's apt/yum mirrors.
+	// +optional
+	Packages Packages `json:"packages,omitempty,omitzero"`
+
+	// containerd sets the sandbox image and registry mirrors.
+	// +optional
+	Containerd Containerd `json:"containerd,omitempty,omitzero"`
+}
+
+// Artifact is one download of the node: a URL and its pinned sha256.
+type Artifact struct {
+	// url is an https:// or file:// URL (http:// with allowHTTP); empty keeps the default.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	URL string `json:"url,omitempty"`
+	// sha256 pins the download: 64 lower-case hex digits.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	SHA256 string `json:"sha256,omitempty"`
+	// allowHTTP permits a plain http:// url.
+	// +optional
+	AllowHTTP bool `json:"allowHTTP,omitempty"`
+}
+
+// Packages names the OS package manager's repositories.
+type Packages struct {
+	// apt is the apt repository (Debian family).
+	// +optional
+	Apt *AptRepository `json:"apt,omitempty"`
+	// yum is the yum/dnf repository (RHEL family).
+	// +optional
+	Yum *YumRepository `json:"yum,omitempty"`
+}
+
+// AptRepository is one apt repository provision adds.
+type AptRepository struct {
+	// url of the repository.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	URL string `json:"url"`
+	// suite, e.g. "bookworm".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Suite string `json:"suite"`
+	// components, e.g. ["main"].
+	// +required
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=256
+	Components []string `json:"components"`
+	// signedBy is the path on the node of the repository's keyring.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	SignedBy string `json:"signedBy,omitempty"`
+	// trusted disables signature checks (development mirrors only).
+	// +optional
+	Trusted bool `json:"trusted,omitempty"`
+	// exclusive disables the OS's other apt sources.
+	// +optional
+	Exclusive bool `json:"exclusive,omitempty"`
+}
+
+// YumRepository is one yum/dnf repository provision adds.
+type YumRepository struct {
+	// baseURL of the repository.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=2048
+	BaseURL string `json:"baseURL"`
+	// gpgKey is the URL (file:// or https://) of the packages' signing key.
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	GPGKey string `json:"gpgKey,omitempty"`
+	// gpgCheck must be false, explicitly, for a repository without gpgKey.
+	// +optional
+	GPGCheck *bool `json:"gpgCheck,omitempty"`
+	// exclusive disables the OS's other repositories.
+	// +optional
+	Exclusive bool `json:"exclusive,omitempty"`
+}
+
+// Containerd configures the container runtime.
+type Containerd struct {
+	// sandboxImage is the pause image (default: the kubelet minor's).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	SandboxImage string `json:"sandboxImage,omitempty"`
+	// registryMirrors maps a registry host to mirror endpoints, tried in order.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	RegistryMirrors map[string][]string `json:"registryMirrors,omitempty"`
+}
+
+// ProvisionConfigStatus is what the controller observed and produced. It
+// holds the bootstrap token's ID and expiry, never its secret half.
+// +kubebuilder:validation:MinProperties=1
+type ProvisionConfigStatus struct {
+	// conditions: Ready (mirrored into the Machine's BootstrapConfigReady),
+	// DataSecretAvailable, BootstrapTokenAvailable and Paused.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=32
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// initialization holds the v1beta2 contract's provisioning flags.
+	// +optional
+	Initialization ProvisionConfigInitializationStatus `json:"initialization,omitempty,omitzero"`
+
+	// ready is true once the data Secret exists (the v1beta1 contract's flag).
+	// +optional
+	Ready bool `json:"ready,omitempty"`
+
+	// dataSecretName names the Secret holding the userdata (keys value and format).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	DataSecretName string `json:"dataSecretName,omitempty"`
+
+	// bootstrapTokenID is the ID (public half) of the bootstrap token the
+	// userdata holds, the Secret kube-system/bootstrap-token-<id> of the
+	// workload cluster; empty once the token is deleted (the node joined).
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]{6}$`
+	BootstrapTokenID string `json:"bootstrapTokenID,omitempty"`
+
+	// bootstrapTokenExpiration is when that token expires unless refreshed.
+	// +optional
+	BootstrapTokenExpiration *metav1.Time `json:"bootstrapTokenExpiration,omitempty"`
+
+	// observedGeneration is the generation of the spec last rendered.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// ProvisionConfigInitializationStatus is the v1beta2 contract's provisioning state.
+// +kubebuilder:validation:MinProperties=1
+type ProvisionConfigInitializationStatus struct {
+	// dataSecretCreated is true once the data Secret exists.
+	// +optional
+	DataSecretCreated *bool `json:"dataSecretCreated,omitempty"`
+}
+
+// ProvisionConfig is the userdata request of one Machine or MachinePool.
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:path=provisionconfigs,scope=Namespaced,categories=cluster-api
+// +kubebuilder:storageversion
+// +kubebuilder:subresource:status
+// +kubebuilder:metadata:labels="cluster.x-k8s.io/v1beta1=v1alpha1"
+// +kubebuilder:metadata:labels="cluster.x-k8s.io/v1beta2=v1alpha1"
+// +kubebuilder:printcolumn:name="Cluster",type="string",JSONPath=".metadata.labels['cluster\\.x-k8s\\.io/cluster-name']",description="Cluster"
+// +kubebuilder:printcolumn:name="Data Secret Created",type="boolean",JSONPath=".status.initialization.dataSecretCreated",description="The data Secret exists"
+// +kubebuilder:printcolumn:name="Token",type="string",JSONPath=".status.bootstrapTokenID",description="Bootstrap token ID"
+// +kubebuilder:printcolumn:name="Paused",type="string",JSONPath=`.status.conditions[?(@.type=="Paused")].status`,description="Reconciliation paused",priority=10
+// +kubebuilder:printcolumn:name="Age",type="date",JSONPath=".metadata.creationTimestamp"
+type ProvisionConfig struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the userdata's settings.
+	// +required
+	Spec ProvisionConfigSpec `json:"spec,omitzero"`
+	// status is what the controller observed and produced.
+	// +optional
+	Status ProvisionConfigStatus `json:"status,omitempty,omitzero"`
+}
+
+// ProvisionConfigList is a list of ProvisionConfigs.
+// +kubebuilder:object:root=true
+type ProvisionConfigList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ProvisionConfig `json:"items"`
+}

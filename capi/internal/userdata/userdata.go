@@ -1,0 +1,200 @@
+// Package userdata turns a ProvisionConfig's spec and what the cluster supplies
+// into provision's GenerateConfig and renders it with generate.Render: the
+// bootstrap provider's only way to userdata, so the controller produces
+// exactly what `provision generate` does.
+package userdata
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/api/validation"
+	bootstrapv1 "github.com/provision-dev/provision/capi/api/v1alpha1"
+	"github.com/provision-dev/provision/generate"
+	"github.com/provision-dev/provision/osprofiles"
+)
+
+// Cluster is what the cluster supplies for one machine.
+type Cluster struct {
+	// KubeletVersion is Machine.spec.version (or the MachinePool template's).
+	KubeletVersion string
+	// APIServerURL is https://<Cluster.spec.controlPlaneEndpoint>.
+	APIServerURL string
+	// CACert is tls.crt of the Secret <cluster>-ca (PEM).
+	CACert []byte
+	// Token is the bootstrap token minted for this config. A secret.
+	Token string
+	// Hostname is the Machine's name (empty: the cloud's).
+	Hostname string
+}
+
+// Sources names, for the condition's message, where each derived field of
+// the GenerateConfig comes from: a field error about one of them points at
+// the object to fix, not at a field the user cannot see.
+var Sources = map[string]string{
+	"kubeletVersion": "Machine.spec.version",
+	"apiServerURL":   "Cluster.spec.controlPlaneEndpoint",
+	"caCert":         "Secret <cluster>-ca tls.crt",
+	"token":          "bootstrap token",
+	"hostname":       "Machine.metadata.name",
+}
+
+// Excluded are the GenerateConfig fields a ProvisionConfig does not offer, and why.
+var Excluded = map[string]string{
+	"apiVersion":      "the GenerateConfig document's own header",
+	"kind":            "the GenerateConfig document's own header",
+	"tokenFile":       "files on the controller's host are never read",
+	"caCertFile":      "files on the controller's host are never read",
+	"cloudConfig":     "secret material; TODO: spec.cloudConfigSecretRef",
+	"cloudConfigFile": "files on the controller's host are never read",
+	"nodeIP":          "one address per machine: the infrastructure provider's, the kubelet picks it",
+}
+
+// GenerateConfig is spec with the cluster's values: the input of generate.Render.
+func GenerateConfig(spec bootstrapv1.ProvisionConfigSpec, c Cluster) v1alpha1.GenerateConfig {
+	gc := v1alpha1.GenerateConfig{
+		APIVersion:        v1alpha1.APIVersion,
+		Kind:              v1alpha1.GenerateConfigKind,
+		OS:                spec.OS,
+		Format:            osprofiles.Format(spec.Format),
+		Arch:              spec.Arch,
+		KubeletVersion:    c.KubeletVersion,
+		APIServerURL:      c.APIServerURL,
+		Token:             c.Token,
+		CACert:            string(c.CACert),
+		CloudProvider:     spec.CloudProvider,
+		Hostname:          c.Hostname,
+		SSHAuthorizedKeys: slices.Clone(spec.SSHAuthorizedKeys),
+		ProvisionSource:   spec.ProvisionSource,
+		ProvisionSHA256:   spec.ProvisionSHA256,
+		AllowHTTPSource:   spec.AllowHTTPSource,
+		IgnitionVersion:   spec.IgnitionVersion,
+		Gzip:              spec.Gzip,
+		Prebaked:          spec.Prebaked,
+		Packages:          packages(spec.Packages),
+		Containerd: v1alpha1.Containerd{
+			SandboxImage:    spec.Containerd.SandboxImage,
+			RegistryMirrors: cloneMirrors(spec.Containerd.RegistryMirrors),
+		},
+	}
+	if len(spec.Artifacts) > 0 {
+		gc.Artifacts = v1alpha1.Artifacts{}
+		for name, a := range spec.Artifacts {
+			gc.Artifacts[name] = v1alpha1.Artifact{URL: a.URL, SHA256: a.SHA256, AllowHTTP: a.AllowHTTP}
+		}
+	}
+	return gc
+}
+
+func packages(p bootstrapv1.Packages) v1alpha1.Packages {
+	var out v1alpha1.Packages
+	if p.Apt != nil {
+		out.Apt = &v1alpha1.AptRepository{URL: p.Apt.URL, Suite: p.Apt.Suite, Components: slices.Clone(p.Apt.Components),
+			SignedBy: p.Apt.SignedBy, Trusted: p.Apt.Trusted, Exclusive: p.Apt.Exclusive}
+	}
+	if p.Yum != nil {
+		out.Yum = &v1alpha1.YumRepository{BaseURL: p.Yum.BaseURL, GPGKey: p.Yum.GPGKey, Exclusive: p.Yum.Exclusive}
+		if p.Yum.GPGCheck != nil {
+			v := *p.Yum.GPGCheck
+			out.Yum.GPGCheck = &v
+		}
+	}
+	return out
+}
+
+func cloneMirrors(m map[string][]string) map[string][]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
+// Data is the rendered userdata and the data Secret's format value.
+type Data struct {
+	Value []byte
+	// Format is bootstrapv1.FormatCloudConfig or bootstrapv1.FormatIgnition.
+	Format string
+}
+
+// Render renders spec for the cluster's values. On invalid input the error is
+// *InvalidError, naming every problem by its path in the ProvisionConfig
+// ("spec.format") or by the object a derived value comes from.
+func Render(spec bootstrapv1.ProvisionConfigSpec, c Cluster) (Data, error) {
+	gc := GenerateConfig(spec, c)
+	f := generate.ResolvedFormat(gc)
+	var secretFormat string
+	switch f {
+	case osprofiles.CloudInit:
+		secretFormat = bootstrapv1.FormatCloudConfig
+	case osprofiles.Ignition:
+		secretFormat = bootstrapv1.FormatIgnition
+	case "":
+		// an unknown OS: Render reports it
+	default:
+		return Data{}, &InvalidError{Errors: []FieldError{{Path: "spec.format", Message: fmt.Sprintf("%s is not a boot format; use cloud-init or ignition", f)}}}
+	}
+	out, err := generate.Render(gc, "")
+	if err != nil {
+		if es, ok := validation.AsErrors(err); ok {
+			return Data{}, invalid(es)
+		}
+		return Data{}, fmt.Errorf("render userdata: %w", err)
+	}
+	return Data{Value: out, Format: secretFormat}, nil
+}
+
+// FieldError is one problem, at its path in the ProvisionConfig (spec.*) or in
+// the object a derived value comes from.
+type FieldError struct {
+	Path    string
+	Message string
+}
+
+// InvalidError is every problem generate's validation found.
+type InvalidError struct {
+	Errors []FieldError
+}
+
+func (e *InvalidError) Error() string {
+	lines := make([]string, len(e.Errors))
+	for i, fe := range e.Errors {
+		lines[i] = fe.Path + ": " + fe.Message
+	}
+	return strings.Join(lines, "; ")
+}
+
+// invalid maps generate's field errors (GenerateConfig paths) to ProvisionConfig
+// paths; the messages never quote a secret (generate's rule).
+func invalid(es validation.Errors) *InvalidError {
+	out := &InvalidError{}
+	for _, e := range es {
+		top, rest := e.Field, ""
+		if i := strings.IndexAny(e.Field, ".["); i >= 0 {
+			top, rest = e.Field[:i], e.Field[i:]
+		}
+		path := "spec." + e.Field
+		if src, ok := Sources[top]; ok {
+			path = src + rest
+		}
+		out.Errors = append(out.Errors, FieldError{Path: path, Message: e.Message})
+	}
+	return out
+}
+
+// SpecFields is every GenerateConfig field a ProvisionConfigSpec carries (by
+// JSON name); with Sources and Excluded it accounts for every GenerateConfig
+// field (a test holds the three to the type).
+func SpecFields() []string {
+	return slices.Sorted(maps.Keys(map[string]bool{
+		"os": true, "format": true, "arch": true, "cloudProvider": true, "sshAuthorizedKeys": true,
+		"provisionSource": true, "provisionSHA256": true, "allowHTTPSource": true, "ignitionVersion": true,
+		"gzip": true, "prebaked": true, "artifacts": true, "packages": true, "containerd": true,
+	}))
+}

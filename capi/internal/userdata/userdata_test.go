@@ -1,0 +1,184 @@
+package userdata
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"sigs.k8s.io/randfill"
+
+	"github.com/provision-dev/provision/api/v1alpha1"
+	bootstrapv1 "github.com/provision-dev/provision/capi/api/v1alpha1"
+	"github.com/provision-dev/provision/capi/internal/testca"
+	"github.com/provision-dev/provision/capi/internal/validators"
+)
+
+func jsonFields(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		name := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
+		if name != "" && name != "-" {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestEveryGenerateConfigFieldAccountedFor: a field added to provision's
+// GenerateConfig fails here until the ProvisionConfig offers it (SpecFields),
+// derives it (Sources) or says why not (Excluded).
+func TestEveryGenerateConfigFieldAccountedFor(t *testing.T) {
+	seen := map[string]string{}
+	for _, f := range SpecFields() {
+		seen[f] = "SpecFields"
+	}
+	for _, set := range []struct {
+		name string
+		m    map[string]string
+	}{{"Sources", Sources}, {"Excluded", Excluded}} {
+		for f := range set.m {
+			if prev, ok := seen[f]; ok {
+				t.Errorf("%s is in both %s and %s", f, prev, set.name)
+			}
+			seen[f] = set.name
+		}
+	}
+	gc := jsonFields(reflect.TypeFor[v1alpha1.GenerateConfig]())
+	for _, f := range gc {
+		if _, ok := seen[f]; !ok {
+			t.Errorf("GenerateConfig.%s is new: offer it in ProvisionConfigSpec (SpecFields, GenerateConfig()), derive it (Sources) or exclude it (Excluded)", f)
+		}
+	}
+	for f, where := range seen {
+		if !slices.Contains(gc, f) {
+			t.Errorf("%s (%s) is not a GenerateConfig field any more", f, where)
+		}
+	}
+	spec := jsonFields(reflect.TypeFor[bootstrapv1.ProvisionConfigSpec]())
+	want := slices.Sorted(slices.Values(append(SpecFields(), "hostname"))) // hostname: the policy, not the name
+	if !slices.Equal(spec, want) {
+		t.Errorf("ProvisionConfigSpec fields %v, want SpecFields + hostname %v", spec, want)
+	}
+}
+
+// TestGenerateConfigCarriesTheSpec: every offered field arrives in the
+// GenerateConfig with its value, nested types included (random specs).
+func TestGenerateConfigCarriesTheSpec(t *testing.T) {
+	f := randfill.NewWithSeed(1).NilChance(0.2).NumElements(0, 3)
+	for i := range 200 {
+		var spec bootstrapv1.ProvisionConfigSpec
+		f.Fill(&spec)
+		// The spec's JSON decoded as a GenerateConfig (the field names are the
+		// same) is what the conversion must produce.
+		var want v1alpha1.GenerateConfig
+		b, err := json.Marshal(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		want.APIVersion, want.Kind, want.Hostname = v1alpha1.APIVersion, v1alpha1.GenerateConfigKind, ""
+		got := GenerateConfig(spec, Cluster{})
+		if !equality.Semantic.DeepEqual(got, want) {
+			t.Fatalf("spec %d: %s", i, cmp.Diff(want, got))
+		}
+	}
+}
+
+func cluster(t testing.TB) Cluster {
+	return Cluster{
+		KubeletVersion: "v1.37.2",
+		APIServerURL:   "https://10.0.0.10:6443",
+		CACert:         testca.New(t).CertPEM,
+		Token:          "abcdef.0123456789abcdef",
+		Hostname:       "md-0-x7k2p",
+	}
+}
+
+func validSpec(os string) bootstrapv1.ProvisionConfigSpec {
+	return bootstrapv1.ProvisionConfigSpec{
+		OS:                os,
+		CloudProvider:     "external",
+		SSHAuthorizedKeys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq3f5Q2Xq0yQmQ7cX9mJtq3VbqHq3oYkq7o0Jm3sR1z ops@example"},
+		ProvisionSource:   "https://example.com/provision/v0.1.0/provision-linux-amd64",
+		ProvisionSHA256:   strings.Repeat("ab", 32),
+		Containerd:        bootstrapv1.Containerd{RegistryMirrors: map[string][]string{"docker.io": {"https://mirror.example.com"}}},
+	}
+}
+
+// TestRenderPassesProvisionsValidators: the value the controller stores is
+// what cloud-init's schema check and Ignition's parser accept.
+func TestRenderPassesProvisionsValidators(t *testing.T) {
+	for _, tc := range []struct {
+		os, format string
+		gzip       bool
+	}{
+		{"ubuntu-24.04", bootstrapv1.FormatCloudConfig, false},
+		{"debian-12", bootstrapv1.FormatCloudConfig, true},
+		{"flatcar", bootstrapv1.FormatIgnition, false},
+		{"fedora-coreos", bootstrapv1.FormatIgnition, true},
+	} {
+		t.Run(tc.os, func(t *testing.T) {
+			spec := validSpec(tc.os)
+			spec.Gzip = tc.gzip
+			d, err := Render(spec, cluster(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Format != tc.format {
+				t.Errorf("format %q, want %q", d.Format, tc.format)
+			}
+			validators.Userdata(t, d.Format, d.Value)
+		})
+	}
+}
+
+// TestInvalidSpecNamesTheField: generate's field errors come back at their
+// path in the ProvisionConfig, or at the object a derived value comes from.
+func TestInvalidSpecNamesTheField(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		edit  func(*bootstrapv1.ProvisionConfigSpec, *Cluster)
+		paths []string
+	}{
+		{"unknown os", func(s *bootstrapv1.ProvisionConfigSpec, _ *Cluster) { s.OS = "plan9" }, []string{"spec.os"}},
+		{"format the os cannot boot", func(s *bootstrapv1.ProvisionConfigSpec, _ *Cluster) {
+			s.OS, s.Format = "flatcar", bootstrapv1.CloudInit
+		}, []string{"spec.format"}},
+		{"unknown artifact and bad mirror", func(s *bootstrapv1.ProvisionConfigSpec, _ *Cluster) {
+			s.Artifacts = map[string]bootstrapv1.Artifact{"kubectl": {URL: "https://example.com/kubectl"}}
+			s.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"ftp://mirror"}}
+		}, []string{"spec.artifacts.kubectl", "spec.containerd.registryMirrors[docker.io][0]"}},
+		{"machine without version", func(_ *bootstrapv1.ProvisionConfigSpec, c *Cluster) { c.KubeletVersion = "" }, []string{"Machine.spec.version"}},
+		{"machine name not a hostname", func(_ *bootstrapv1.ProvisionConfigSpec, c *Cluster) { c.Hostname = "Not_A_Host" }, []string{"Machine.metadata.name"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec, c := validSpec("ubuntu-24.04"), cluster(t)
+			tc.edit(&spec, &c)
+			_, err := Render(spec, c)
+			var inv *InvalidError
+			if !errors.As(err, &inv) {
+				t.Fatalf("error %v, want *InvalidError", err)
+			}
+			var got []string
+			for _, e := range inv.Errors {
+				got = append(got, e.Path)
+			}
+			for _, p := range tc.paths {
+				if !slices.Contains(got, p) {
+					t.Errorf("paths %v, want %s (%v)", got, p, inv)
+				}
+			}
+			if strings.Contains(inv.Error(), c.Token) || strings.Contains(inv.Error(), "BEGIN CERTIFICATE") {
+				t.Errorf("the error quotes a secret: %v", inv)
+			}
+		})
+	}
+}
