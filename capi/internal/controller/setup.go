@@ -32,6 +32,8 @@ import (
 type Options struct {
 	// MaxConcurrentReconciles is how many configs are reconciled at once.
 	MaxConcurrentReconciles int
+	// SkipNameValidation allows several controllers of this name in one process (tests).
+	SkipNameValidation bool
 }
 
 // SetupWithManager registers the reconciler: it watches ProvisionConfigs, and
@@ -43,7 +45,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		Watches(&clusterv1.Machine{}, handler.EnqueueRequestsFromMapFunc(machineToConfig)).
 		Watches(&clusterv1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(machinePoolToConfig)).
 		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.clusterToConfigs), builder.WithPredicates(clusterChanged())).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1)}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1), SkipNameValidation: &opts.SkipNameValidation}).
 		Complete(r)
 }
 

@@ -7,6 +7,7 @@ package validators
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"os"
@@ -14,6 +15,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vincent-petithory/dataurl"
+	"sigs.k8s.io/yaml"
 
 	bootstrapv1 "github.com/provision-dev/provision/capi/api/v1alpha1"
 	"github.com/provision-dev/provision/generate/ignition"
@@ -39,13 +43,7 @@ func CloudConfig(t testing.TB, doc []byte) {
 		t.Fatal("cloud-init not found: install it (apt-get install -y cloud-init)")
 	}
 	if bytes.HasPrefix(doc, []byte{0x1f, 0x8b}) {
-		r, err := gzip.NewReader(bytes.NewReader(doc))
-		if err != nil {
-			t.Fatalf("gunzip: %v", err)
-		}
-		if doc, err = io.ReadAll(r); err != nil {
-			t.Fatalf("gunzip: %v", err)
-		}
+		doc = gunzip(t, doc)
 	}
 	if !bytes.HasPrefix(doc, []byte("#cloud-config\n")) {
 		t.Fatalf("cloud-config does not start with #cloud-config")
@@ -74,4 +72,101 @@ func Ignition(t testing.TB, doc []byte) {
 	if err != nil || len(r.Entries) > 0 {
 		t.Fatalf("ignition %s: %v %s", head.Ignition.Version, err, r)
 	}
+}
+
+// Files decodes the files the userdata writes, by path: cloud-config
+// write_files (plain, b64 or gz+b64, the document gzipped or not) or Ignition
+// storage.files (data URLs, gzip compression).
+func Files(t testing.TB, format string, value []byte) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	switch format {
+	case bootstrapv1.FormatCloudConfig:
+		if bytes.HasPrefix(value, []byte{0x1f, 0x8b}) {
+			value = gunzip(t, value)
+		}
+		var doc struct {
+			WriteFiles []struct{ Path, Content, Encoding string } `json:"write_files"`
+		}
+		if err := yaml.Unmarshal(value, &doc); err != nil {
+			t.Fatalf("cloud-config: %v", err)
+		}
+		for _, f := range doc.WriteFiles {
+			switch f.Encoding {
+			case "":
+				out[f.Path] = []byte(f.Content)
+			case "b64", "base64":
+				out[f.Path] = unbase64(t, f.Content)
+			case "gz+b64", "gzip+base64":
+				out[f.Path] = gunzip(t, unbase64(t, f.Content))
+			default:
+				t.Fatalf("%s: encoding %q", f.Path, f.Encoding)
+			}
+		}
+	case bootstrapv1.FormatIgnition:
+		var doc struct {
+			Storage struct {
+				Files []struct {
+					Path     string
+					Contents struct{ Source, Compression string }
+				}
+			}
+		}
+		if err := json.Unmarshal(value, &doc); err != nil {
+			t.Fatalf("ignition: %v", err)
+		}
+		for _, f := range doc.Storage.Files {
+			d, err := dataurl.DecodeString(f.Contents.Source)
+			if err != nil {
+				t.Fatalf("%s: %v", f.Path, err)
+			}
+			b := d.Data
+			if f.Contents.Compression == "gzip" {
+				b = gunzip(t, b)
+			}
+			out[f.Path] = b
+		}
+	default:
+		t.Fatalf("format %q", format)
+	}
+	return out
+}
+
+func gunzip(t testing.TB, b []byte) []byte {
+	t.Helper()
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("gunzip: %v", err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("gunzip: %v", err)
+	}
+	return out
+}
+
+func unbase64(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatalf("base64: %v", err)
+	}
+	return b
+}
+
+// Hostname is the hostname the userdata sets: cloud-config's hostname, or
+// Ignition's /etc/hostname; "" if none.
+func Hostname(t testing.TB, format string, value []byte) string {
+	t.Helper()
+	if format == bootstrapv1.FormatIgnition {
+		return strings.TrimSpace(string(Files(t, format, value)["/etc/hostname"]))
+	}
+	if bytes.HasPrefix(value, []byte{0x1f, 0x8b}) {
+		value = gunzip(t, value)
+	}
+	var doc struct{ Hostname string }
+	if err := yaml.Unmarshal(value, &doc); err != nil {
+		t.Fatalf("cloud-config: %v", err)
+	}
+	return doc.Hostname
 }
