@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 // kubeconfig Secrets, and a controller running as the ServiceAccount of
 // capi/config, restricted to the namespace.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	c       client.Client
 	ns      string
@@ -70,7 +70,7 @@ type clusterState struct {
 	paused                       bool
 }
 
-func newFixture(t *testing.T, st clusterState) *fixture {
+func newFixture(t testing.TB, st clusterState) *fixture {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
