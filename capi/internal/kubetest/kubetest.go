@@ -233,7 +233,7 @@ func capiCRDs() ([]string, error) {
 	for _, n := range []string{"clusters", "machines", "machinepools"} {
 		p := filepath.Join(mod.Dir, "core", "config", "crd", "bases", "cluster.x-k8s.io_"+n+".yaml")
 		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("Cluster API CRD: %w", err)
+			return nil, fmt.Errorf("the Cluster API CRD: %w", err)
 		}
 		files = append(files, p)
 	}
