@@ -211,7 +211,7 @@ func binaries(root string) error {
 	return nil
 }
 
-// capiCRDs returns Cluster API's Cluster, Machine and MachinePool CRDs from
+// capiCRDs returns Cluster API's Cluster, Machine, MachinePool and MachineDeployment CRDs from
 // the module cache (downloaded through the Go module proxy if missing).
 func capiCRDs() ([]string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
@@ -230,7 +230,7 @@ func capiCRDs() ([]string, error) {
 		return nil, fmt.Errorf("go mod download sigs.k8s.io/cluster-api@%s: no directory (%v %s)", CAPIVersion, err, mod.Error)
 	}
 	var files []string
-	for _, n := range []string{"clusters", "machines", "machinepools"} {
+	for _, n := range []string{"clusters", "machines", "machinepools", "machinedeployments"} {
 		p := filepath.Join(mod.Dir, "core", "config", "crd", "bases", "cluster.x-k8s.io_"+n+".yaml")
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("the Cluster API CRD: %w", err)

@@ -29,6 +29,12 @@ type Cluster struct {
 	Token string
 	// Hostname is the Machine's name (empty: the cloud's).
 	Hostname string
+
+	// TODO(clusterDNS): derive the kubelet's clusterDNS (the services CIDR's
+	// tenth address) and clusterDomain (serviceDomain) from
+	// Cluster.spec.clusterNetwork once provision's GenerateConfig has such
+	// fields; today only the NodeConfig has them and generate sets neither,
+	// so the kubelet falls back from ClusterFirst to Default DNS.
 }
 
 // Sources names, for the condition's message, where each derived field of
