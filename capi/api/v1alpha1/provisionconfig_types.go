@@ -95,6 +95,11 @@ type ProvisionConfigSpec struct {
 	// +optional
 	Gzip bool `json:"gzip,omitempty"`
 
+	// failCgroupV1: false lets a kubelet 1.35+ run on a cgroup v1 host (the
+	// legacy OS profiles ubuntu-18.04 and centos-7), which it refuses by default.
+	// +optional
+	FailCgroupV1 *bool `json:"failCgroupV1,omitempty"`
+
 	// prebaked says the image already ran `provision node base`: the machine only joins.
 	// +optional
 	Prebaked bool `json:"prebaked,omitempty"`

@@ -80,6 +80,7 @@ func GenerateConfig(spec bootstrapv1.ProvisionConfigSpec, c Cluster) v1alpha1.Ge
 		IgnitionVersion:   spec.IgnitionVersion,
 		Gzip:              spec.Gzip,
 		Prebaked:          spec.Prebaked,
+		FailCgroupV1:      clonePtr(spec.FailCgroupV1),
 		Packages:          packages(spec.Packages),
 		Containerd: v1alpha1.Containerd{
 			SandboxImage:    spec.Containerd.SandboxImage,
@@ -102,13 +103,17 @@ func packages(p bootstrapv1.Packages) v1alpha1.Packages {
 			SignedBy: p.Apt.SignedBy, Trusted: p.Apt.Trusted, Exclusive: p.Apt.Exclusive}
 	}
 	if p.Yum != nil {
-		out.Yum = &v1alpha1.YumRepository{BaseURL: p.Yum.BaseURL, GPGKey: p.Yum.GPGKey, Exclusive: p.Yum.Exclusive}
-		if p.Yum.GPGCheck != nil {
-			v := *p.Yum.GPGCheck
-			out.Yum.GPGCheck = &v
-		}
+		out.Yum = &v1alpha1.YumRepository{BaseURL: p.Yum.BaseURL, GPGKey: p.Yum.GPGKey, GPGCheck: clonePtr(p.Yum.GPGCheck), Exclusive: p.Yum.Exclusive}
 	}
 	return out
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
 }
 
 func cloneMirrors(m map[string][]string) map[string][]string {
@@ -201,6 +206,6 @@ func SpecFields() []string {
 	return slices.Sorted(maps.Keys(map[string]bool{
 		"os": true, "format": true, "arch": true, "cloudProvider": true, "sshAuthorizedKeys": true,
 		"provisionSource": true, "provisionSHA256": true, "allowHTTPSource": true, "ignitionVersion": true,
-		"gzip": true, "prebaked": true, "artifacts": true, "packages": true, "containerd": true,
+		"gzip": true, "failCgroupV1": true, "prebaked": true, "artifacts": true, "packages": true, "containerd": true,
 	}))
 }
