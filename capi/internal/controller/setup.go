@@ -2,9 +2,12 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -38,15 +41,27 @@ type Options struct {
 
 // SetupWithManager registers the reconciler: it watches ProvisionConfigs, and
 // maps Machines, MachinePools and Clusters to the configs they concern.
+//
+// MachinePools are watched only if their CRD is installed when the manager
+// is set up (Cluster API installs it with the MachinePool feature): a watch
+// of a missing kind would keep the controller from starting.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, opts Options) error {
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("provisionconfig").
 		For(&bootstrapv1.ProvisionConfig{}, builder.WithPredicates(specOrMetaChanged())).
 		Watches(&clusterv1.Machine{}, handler.EnqueueRequestsFromMapFunc(machineToConfig)).
-		Watches(&clusterv1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(machinePoolToConfig)).
 		Watches(&clusterv1.Cluster{}, handler.EnqueueRequestsFromMapFunc(r.clusterToConfigs), builder.WithPredicates(clusterChanged())).
-		WithOptions(controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1), SkipNameValidation: &opts.SkipNameValidation}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: max(opts.MaxConcurrentReconciles, 1), SkipNameValidation: &opts.SkipNameValidation})
+	gk := schema.GroupKind{Group: clusterv1.GroupVersion.Group, Kind: "MachinePool"}
+	switch _, err := mgr.GetRESTMapper().RESTMapping(gk, clusterv1.GroupVersion.Version); {
+	case err == nil:
+		b = b.Watches(&clusterv1.MachinePool{}, handler.EnqueueRequestsFromMapFunc(machinePoolToConfig))
+	case meta.IsNoMatchError(err):
+		mgr.GetLogger().Info("the MachinePool CRD is not installed: MachinePools are not watched (restart the controller after installing it)")
+	default:
+		return fmt.Errorf("look up the MachinePool kind: %w", err)
+	}
+	return b.Complete(r)
 }
 
 // specOrMetaChanged passes a config's creation and the updates that matter:
