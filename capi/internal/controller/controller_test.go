@@ -515,3 +515,27 @@ func TestSpecChangeBeforeJoin(t *testing.T) {
 		t.Errorf("re-rendered data: token %s (status %s), hostname %q", id, pc.Status.BootstrapTokenID, u.hostname)
 	}
 }
+
+// TestUnusableKubeconfig: a <cluster>-kubeconfig the controller cannot use
+// leaves the config waiting, with a message that never quotes the document
+// (it holds credentials).
+func TestUnusableKubeconfig(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, clusterState{infrastructure: true, controlPlane: true})
+	const marker = "do-not-quote-me-7f3a"
+	kc := f.secret(f.ns, clusterName+"-kubeconfig")
+	kc.Data["value"] = []byte("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user: {token: " + marker + "\n")
+	if err := f.c.Update(f.ctx, kc); err != nil {
+		t.Fatal(err)
+	}
+	f.startController(controller.ManagerOptions{TokenTTL: 15 * time.Minute})
+	m := f.machine("worker-0", version)
+	pc := f.waitConfig(f.config(m.Name, m, "Machine", ubuntuSpec()).Name, "waiting for the kubeconfig", 15*time.Second,
+		hasCondition(bootstrapv1.DataSecretAvailableCondition, metav1.ConditionFalse, bootstrapv1.WaitingForClusterSecretReason))
+	if msg := condition(pc, bootstrapv1.DataSecretAvailableCondition).Message; strings.Contains(msg, marker) || !strings.Contains(msg, clusterName+"-kubeconfig") {
+		t.Errorf("condition message %q: must name the Secret and not quote it", msg)
+	}
+	if pc.Status.BootstrapTokenID != "" {
+		t.Error("a token ID without a workload cluster")
+	}
+}

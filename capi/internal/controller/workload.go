@@ -62,8 +62,8 @@ func (w *WorkloadClients) Get(ctx context.Context, cluster types.NamespacedName)
 	}
 	cfg, err := clientcmd.RESTConfigFromKubeConfig(value)
 	if err != nil {
-		// clientcmd's errors name the problem, not the credentials
-		return nil, errClusterSecret{fmt.Errorf("secret %s: kubeconfig: %w", s.Name, err)}
+		// not wrapped: a parser's message may quote the document, credentials included
+		return nil, errClusterSecret{fmt.Errorf("secret %s: value is not a usable kubeconfig", s.Name)}
 	}
 	cfg.QPS, cfg.Burst, cfg.Timeout = w.QPS, w.Burst, 30*time.Second
 	cfg.UserAgent = "provision-bootstrap-controller"
