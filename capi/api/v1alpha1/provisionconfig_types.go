@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 )
 
 // Format is the userdata format of the data Secret: what the machine's
@@ -94,6 +95,55 @@ type ProvisionConfigSpec struct {
 	// gzip compresses the userdata: the whole cloud-config, or each Ignition file.
 	// +optional
 	Gzip bool `json:"gzip,omitempty"`
+
+	// clusterDNS are the kubelet's cluster DNS servers. Empty: the tenth address
+	// of the Cluster's first services CIDR (Cluster.spec.clusterNetwork.services;
+	// 10.96.0.0/12 if none, kubeadm's default), as kubeadm derives it. Set it for
+	// e.g. a node-local DNS cache (169.254.20.10).
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=2
+	// +kubebuilder:validation:items:MaxLength=45
+	ClusterDNS []string `json:"clusterDNS,omitempty"`
+
+	// clusterDomain is the cluster's DNS domain. Empty: the Cluster's
+	// spec.clusterNetwork.serviceDomain, else cluster.local.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ClusterDomain string `json:"clusterDomain,omitempty"`
+
+	// nodeLabels are labels the kubelet puts on its Node when it registers
+	// (not in the kubernetes.io/ and k8s.io/ namespaces but the kubelet's own:
+	// NodeRestriction refuses them).
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	NodeLabels map[string]string `json:"nodeLabels,omitempty"`
+
+	// taints the kubelet registers its Node with: key=value:Effect or key:Effect.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=384
+	Taints []string `json:"taints,omitempty"`
+
+	// serverTLSBootstrap makes the kubelet request its serving certificate from
+	// the cluster; something must approve those CSRs.
+	// +optional
+	ServerTLSBootstrap bool `json:"serverTLSBootstrap,omitempty"`
+
+	// kubeletConfig is a partial KubeletConfiguration (kubelet.config.k8s.io/v1beta1)
+	// merged over provision's defaults; provision refuses fields it owns and
+	// fields the kubelet version does not know.
+	// +optional
+	// +kubebuilder:pruning:PreserveUnknownFields
+	// +kubebuilder:validation:Type=object
+	KubeletConfig *runtime.RawExtension `json:"kubeletConfig,omitempty"`
+
+	// kubeletExtraArgs are kubelet flags without a KubeletConfiguration field, by
+	// name without "--".
+	// +optional
+	// +kubebuilder:validation:MaxProperties=32
+	KubeletExtraArgs map[string]string `json:"kubeletExtraArgs,omitempty"`
 
 	// failCgroupV1: false lets a kubelet 1.35+ run on a cgroup v1 host (the
 	// legacy OS profiles ubuntu-18.04 and centos-7), which it refuses by default.

@@ -13,6 +13,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -36,6 +37,7 @@ type userdata struct {
 	kubelet    string
 	hostname   string
 	caCertFile []byte
+	node       v1alpha1.NodeConfig
 }
 
 func decode(t *testing.T, format string, value []byte) userdata {
@@ -58,7 +60,7 @@ func decode(t *testing.T, format string, value []byte) userdata {
 		t.Fatalf("node config: %v", err)
 	}
 	return userdata{files: files, server: cfg.Clusters[ctx.Cluster].Server, token: cfg.AuthInfos[ctx.AuthInfo].Token,
-		kubelet: nc.Kubernetes.Version, hostname: validators.Hostname(t, format, value), caCertFile: files[v1alpha1.CACertPath]}
+		kubelet: nc.Kubernetes.Version, hostname: validators.Hostname(t, format, value), caCertFile: files[v1alpha1.CACertPath], node: nc}
 }
 
 // TestMachineUserdata: for a Machine, the controller mints a token in the
@@ -120,6 +122,9 @@ func TestMachineUserdata(t *testing.T) {
 			u := decode(t, tc.format, s.Data["value"])
 			if u.server != "https://"+endpoint+":6443" || u.kubelet != version || !bytes.Equal(u.caCertFile, f.ca.CertPEM) || u.hostname != m.Name {
 				t.Errorf("derived values: server %s, kubelet %s, hostname %q, CA equal %v", u.server, u.kubelet, u.hostname, bytes.Equal(u.caCertFile, f.ca.CertPEM))
+			}
+			if k := u.node.Kubernetes; !slices.Equal(k.ClusterDNS, []string{"10.96.0.10"}) || k.ClusterDomain != "cluster.local" {
+				t.Errorf("cluster DNS %v %q, want 10.96.0.10 cluster.local (Cluster.spec.clusterNetwork)", k.ClusterDNS, k.ClusterDomain)
 			}
 			id, secretHalf, ok := strings.Cut(u.token, ".")
 			if !ok || id != pc.Status.BootstrapTokenID {
@@ -537,5 +542,28 @@ func TestUnusableKubeconfig(t *testing.T) {
 	}
 	if pc.Status.BootstrapTokenID != "" {
 		t.Error("a token ID without a workload cluster")
+	}
+}
+
+// TestOperatorSettings: the node's operator settings reach its node config,
+// and an explicit cluster DNS (a node-local cache) wins over the derived one.
+func TestOperatorSettings(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, clusterState{infrastructure: true, controlPlane: true})
+	f.startController(controller.ManagerOptions{TokenTTL: 15 * time.Minute})
+	spec := ubuntuSpec()
+	spec.ClusterDNS = []string{"169.254.20.10"}
+	spec.NodeLabels = map[string]string{"example.com/pool": "gpu"}
+	spec.Taints = []string{"dedicated=gpu:NoSchedule"}
+	spec.KubeletConfig = &runtime.RawExtension{Raw: []byte(`{"maxPods":50}`)}
+	spec.KubeletExtraArgs = map[string]string{"provider-id": "openstack:///7b5e1c2a"}
+	m := f.machine("gpu-0", version)
+	pc := f.waitConfig(f.config(m.Name, m, "Machine", spec).Name, "rendered", 30*time.Second, dataSecretCreated)
+	s := f.secret(f.ns, pc.Name)
+	validators.Userdata(t, bootstrapv1.FormatCloudConfig, s.Data["value"])
+	k := decode(t, bootstrapv1.FormatCloudConfig, s.Data["value"]).node.Kubernetes
+	if !slices.Equal(k.ClusterDNS, spec.ClusterDNS) || k.ClusterDomain != "cluster.local" || k.NodeLabels["example.com/pool"] != "gpu" ||
+		!slices.Equal(k.Taints, spec.Taints) || k.KubeletConfig["maxPods"] != float64(50) || k.KubeletExtraArgs["provider-id"] != "openstack:///7b5e1c2a" {
+		t.Errorf("node config kubernetes: %+v", k)
 	}
 }

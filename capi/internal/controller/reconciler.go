@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -190,7 +191,12 @@ func (r *Reconciler) render(ctx context.Context, s *scope) (ctrl.Result, error) 
 	if !s.owner.isPool() && cfg.Spec.Hostname != bootstrapv1.HostnameNone {
 		in.Hostname = s.owner.name
 	}
-	data, err := userdata.Render(cfg.Spec, in)
+	network := cluster.Spec.ClusterNetwork
+	in.ClusterDNS, in.ClusterDomain, err = userdata.ClusterNetworkDNS(network.Services.CIDRBlocks, network.ServiceDomain)
+	var data userdata.Data
+	if err == nil {
+		data, err = userdata.Render(cfg.Spec, in)
+	}
 	var invalid *userdata.InvalidError
 	if errors.As(err, &invalid) {
 		setCondition(cfg, bootstrapv1.DataSecretAvailableCondition, false, bootstrapv1.InvalidSpecReason, invalid.Error())
@@ -215,10 +221,13 @@ func (r *Reconciler) render(ctx context.Context, s *scope) (ctrl.Result, error) 
 		return ctrl.Result{}, err // the token expires unused
 	}
 	markCreated(cfg, cfg.Name)
+	if len(data.Warnings) > 0 {
+		setCondition(cfg, bootstrapv1.DataSecretAvailableCondition, true, bootstrapv1.DataSecretCreatedReason, "warnings: "+strings.Join(data.Warnings, "; "))
+	}
 	cfg.Status.ObservedGeneration = cfg.Generation
 	setToken(cfg, t.ID, expires)
-	ctrl.LoggerFrom(ctx).Info("wrote userdata", "secret", cfg.Name, "format", data.Format, "bytes", len(data.Value), "tokenID", t.ID, "owner", s.owner.kind+"/"+s.owner.name)
-	return ctrl.Result{RequeueAfter: r.nextCheck(s)}, nil
+	ctrl.LoggerFrom(ctx).Info("wrote userdata", "secret", cfg.Name, "format", data.Format, "bytes", len(data.Value), "tokenID", t.ID, "owner", s.owner.kind+"/"+s.owner.name, "warnings", data.Warnings)
+	return ctrl.Result{RequeueAfter: max(r.nextCheck(s), time.Second)}, nil // 0 would mean no requeue
 }
 
 // keepToken keeps a rendered config's token usable until its node joins: a
@@ -250,7 +259,7 @@ func (r *Reconciler) keepToken(ctx context.Context, s *scope) (ctrl.Result, erro
 		return ctrl.Result{}, fmt.Errorf("extend bootstrap token %s: %w", cfg.Status.BootstrapTokenID, err)
 	}
 	setToken(cfg, cfg.Status.BootstrapTokenID, expires)
-	return ctrl.Result{RequeueAfter: r.nextCheck(s)}, nil
+	return ctrl.Result{RequeueAfter: max(r.nextCheck(s), time.Second)}, nil // 0 would mean no requeue
 }
 
 // nextCheck is how long until the config's token must be extended or rotated

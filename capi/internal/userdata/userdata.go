@@ -5,8 +5,10 @@
 package userdata
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -29,12 +31,10 @@ type Cluster struct {
 	Token string
 	// Hostname is the Machine's name (empty: the cloud's).
 	Hostname string
-
-	// TODO(clusterDNS): derive the kubelet's clusterDNS (the services CIDR's
-	// tenth address) and clusterDomain (serviceDomain) from
-	// Cluster.spec.clusterNetwork once provision's GenerateConfig has such
-	// fields; today only the NodeConfig has them and generate sets neither,
-	// so the kubelet falls back from ClusterFirst to Default DNS.
+	// ClusterDNS and ClusterDomain come from Cluster.spec.clusterNetwork
+	// (ClusterNetworkDNS); the spec's own values take precedence.
+	ClusterDNS    []string
+	ClusterDomain string
 }
 
 // Sources names, for the condition's message, where each derived field of
@@ -59,33 +59,47 @@ var Excluded = map[string]string{
 	"nodeIP":          "one address per machine: the infrastructure provider's, the kubelet picks it",
 }
 
-// GenerateConfig is spec with the cluster's values: the input of generate.Render.
-func GenerateConfig(spec bootstrapv1.ProvisionConfigSpec, c Cluster) v1alpha1.GenerateConfig {
+// GenerateConfig is spec with the cluster's values: the input of
+// generate.Render. The error is an *InvalidError (a kubeletConfig that is not
+// a JSON object).
+func GenerateConfig(spec bootstrapv1.ProvisionConfigSpec, c Cluster) (v1alpha1.GenerateConfig, error) {
 	gc := v1alpha1.GenerateConfig{
-		APIVersion:        v1alpha1.APIVersion,
-		Kind:              v1alpha1.GenerateConfigKind,
-		OS:                spec.OS,
-		Format:            osprofiles.Format(spec.Format),
-		Arch:              spec.Arch,
-		KubeletVersion:    c.KubeletVersion,
-		APIServerURL:      c.APIServerURL,
-		Token:             c.Token,
-		CACert:            string(c.CACert),
-		CloudProvider:     spec.CloudProvider,
-		Hostname:          c.Hostname,
-		SSHAuthorizedKeys: slices.Clone(spec.SSHAuthorizedKeys),
-		ProvisionSource:   spec.ProvisionSource,
-		ProvisionSHA256:   spec.ProvisionSHA256,
-		AllowHTTPSource:   spec.AllowHTTPSource,
-		IgnitionVersion:   spec.IgnitionVersion,
-		Gzip:              spec.Gzip,
-		Prebaked:          spec.Prebaked,
-		FailCgroupV1:      clonePtr(spec.FailCgroupV1),
-		Packages:          packages(spec.Packages),
+		APIVersion:         v1alpha1.APIVersion,
+		Kind:               v1alpha1.GenerateConfigKind,
+		OS:                 spec.OS,
+		Format:             osprofiles.Format(spec.Format),
+		Arch:               spec.Arch,
+		KubeletVersion:     c.KubeletVersion,
+		APIServerURL:       c.APIServerURL,
+		Token:              c.Token,
+		CACert:             string(c.CACert),
+		CloudProvider:      spec.CloudProvider,
+		Hostname:           c.Hostname,
+		SSHAuthorizedKeys:  slices.Clone(spec.SSHAuthorizedKeys),
+		ProvisionSource:    spec.ProvisionSource,
+		ProvisionSHA256:    spec.ProvisionSHA256,
+		AllowHTTPSource:    spec.AllowHTTPSource,
+		IgnitionVersion:    spec.IgnitionVersion,
+		Gzip:               spec.Gzip,
+		Prebaked:           spec.Prebaked,
+		FailCgroupV1:       clonePtr(spec.FailCgroupV1),
+		ClusterDNS:         slices.Clone(c.ClusterDNS),
+		ClusterDomain:      c.ClusterDomain,
+		NodeLabels:         maps.Clone(spec.NodeLabels),
+		Taints:             slices.Clone(spec.Taints),
+		ServerTLSBootstrap: spec.ServerTLSBootstrap,
+		KubeletExtraArgs:   maps.Clone(spec.KubeletExtraArgs),
+		Packages:           packages(spec.Packages),
 		Containerd: v1alpha1.Containerd{
 			SandboxImage:    spec.Containerd.SandboxImage,
 			RegistryMirrors: cloneMirrors(spec.Containerd.RegistryMirrors),
 		},
+	}
+	if len(spec.ClusterDNS) > 0 {
+		gc.ClusterDNS = slices.Clone(spec.ClusterDNS)
+	}
+	if spec.ClusterDomain != "" {
+		gc.ClusterDomain = spec.ClusterDomain
 	}
 	if len(spec.Artifacts) > 0 {
 		gc.Artifacts = v1alpha1.Artifacts{}
@@ -93,7 +107,39 @@ func GenerateConfig(spec bootstrapv1.ProvisionConfigSpec, c Cluster) v1alpha1.Ge
 			gc.Artifacts[name] = v1alpha1.Artifact{URL: a.URL, SHA256: a.SHA256, AllowHTTP: a.AllowHTTP}
 		}
 	}
-	return gc
+	if spec.KubeletConfig != nil && len(spec.KubeletConfig.Raw) > 0 {
+		if err := json.Unmarshal(spec.KubeletConfig.Raw, &gc.KubeletConfig); err != nil {
+			return gc, &InvalidError{Errors: []FieldError{{Path: "spec.kubeletConfig", Message: "must be a JSON object (a partial KubeletConfiguration)"}}}
+		}
+	}
+	return gc, nil
+}
+
+// kubeadmServicesCIDR is kubeadm's service subnet when the Cluster gives none.
+const kubeadmServicesCIDR = "10.96.0.0/12"
+
+// ClusterNetworkDNS derives the kubelet's cluster DNS from the Cluster's
+// network as kubeadm does: the tenth address of the first services CIDR
+// (10.96.0.10 without one), and the service domain ("" keeps provision's
+// default, cluster.local). The error is an *InvalidError naming the Cluster's field.
+func ClusterNetworkDNS(servicesCIDRs []string, serviceDomain string) ([]string, string, error) {
+	const field = "Cluster.spec.clusterNetwork.services.cidrBlocks[0]"
+	cidr := kubeadmServicesCIDR
+	if len(servicesCIDRs) > 0 {
+		cidr = servicesCIDRs[0]
+	}
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return nil, "", &InvalidError{Errors: []FieldError{{Path: field, Message: "must be a CIDR, e.g. 10.96.0.0/12"}}}
+	}
+	a := p.Masked().Addr()
+	for range 10 {
+		a = a.Next()
+	}
+	if !a.IsValid() || !p.Contains(a) {
+		return nil, "", &InvalidError{Errors: []FieldError{{Path: field, Message: "has no tenth address for the cluster DNS Service"}}}
+	}
+	return []string{a.String()}, serviceDomain, nil
 }
 
 func packages(p bootstrapv1.Packages) v1alpha1.Packages {
@@ -132,13 +178,18 @@ type Data struct {
 	Value []byte
 	// Format is bootstrapv1.FormatCloudConfig or bootstrapv1.FormatIgnition.
 	Format string
+	// Warnings are generate's: rendered, but worth reporting (a legacy kubelet minor, no cluster DNS).
+	Warnings []string
 }
 
 // Render renders spec for the cluster's values. On invalid input the error is
 // *InvalidError, naming every problem by its path in the ProvisionConfig
 // ("spec.format") or by the object a derived value comes from.
 func Render(spec bootstrapv1.ProvisionConfigSpec, c Cluster) (Data, error) {
-	gc := GenerateConfig(spec, c)
+	gc, err := GenerateConfig(spec, c)
+	if err != nil {
+		return Data{}, err
+	}
 	f := generate.ResolvedFormat(gc)
 	var secretFormat string
 	switch f {
@@ -158,7 +209,7 @@ func Render(spec bootstrapv1.ProvisionConfigSpec, c Cluster) (Data, error) {
 		}
 		return Data{}, fmt.Errorf("render userdata: %w", err)
 	}
-	return Data{Value: out, Format: secretFormat}, nil
+	return Data{Value: out, Format: secretFormat, Warnings: generate.Warnings(gc)}, nil
 }
 
 // FieldError is one problem, at its path in the ProvisionConfig (spec.*) or in
@@ -206,6 +257,8 @@ func SpecFields() []string {
 	return slices.Sorted(maps.Keys(map[string]bool{
 		"os": true, "format": true, "arch": true, "cloudProvider": true, "sshAuthorizedKeys": true,
 		"provisionSource": true, "provisionSHA256": true, "allowHTTPSource": true, "ignitionVersion": true,
-		"gzip": true, "failCgroupV1": true, "prebaked": true, "artifacts": true, "packages": true, "containerd": true,
+		"gzip": true, "failCgroupV1": true, "prebaked": true,
+		"clusterDNS": true, "clusterDomain": true, "nodeLabels": true, "taints": true,
+		"serverTLSBootstrap": true, "kubeletConfig": true, "kubeletExtraArgs": true, "artifacts": true, "packages": true, "containerd": true,
 	}))
 }

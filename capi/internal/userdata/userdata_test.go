@@ -3,6 +3,7 @@ package userdata
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/randfill"
 
 	"github.com/provision-dev/provision/api/v1alpha1"
@@ -70,7 +72,10 @@ func TestEveryGenerateConfigFieldAccountedFor(t *testing.T) {
 // TestGenerateConfigCarriesTheSpec: every offered field arrives in the
 // GenerateConfig with its value, nested types included (random specs).
 func TestGenerateConfigCarriesTheSpec(t *testing.T) {
-	f := randfill.NewWithSeed(1).NilChance(0.2).NumElements(0, 3)
+	f := randfill.NewWithSeed(1).NilChance(0.2).NumElements(0, 3).Funcs(
+		func(r *runtime.RawExtension, c randfill.Continue) { // a kubeletConfig is a JSON object
+			r.Raw = fmt.Appendf(nil, `{"maxPods":%d,"featureGates":{"G%d":true}}`, c.Intn(500), c.Intn(9))
+		})
 	for i := range 200 {
 		var spec bootstrapv1.ProvisionConfigSpec
 		f.Fill(&spec)
@@ -85,7 +90,10 @@ func TestGenerateConfigCarriesTheSpec(t *testing.T) {
 			t.Fatal(err)
 		}
 		want.APIVersion, want.Kind, want.Hostname = v1alpha1.APIVersion, v1alpha1.GenerateConfigKind, ""
-		got := GenerateConfig(spec, Cluster{})
+		got, err := GenerateConfig(spec, Cluster{})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if !equality.Semantic.DeepEqual(got, want) {
 			t.Fatalf("spec %d: %s", i, cmp.Diff(want, got))
 		}
@@ -156,6 +164,11 @@ func TestInvalidSpecNamesTheField(t *testing.T) {
 			s.Artifacts = map[string]bootstrapv1.Artifact{"kubectl": {URL: "https://example.com/kubectl"}}
 			s.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"ftp://mirror"}}
 		}, []string{"spec.artifacts.kubectl", "spec.containerd.registryMirrors[docker.io][0]"}},
+		{"operator settings", func(s *bootstrapv1.ProvisionConfigSpec, _ *Cluster) {
+			s.Taints = []string{"dedicated=gpu:Sometimes"}
+			s.KubeletConfig = &runtime.RawExtension{Raw: []byte(`{"noSuchField":1}`)}
+			s.ClusterDNS = []string{"not-an-ip"}
+		}, []string{"spec.taints[0]", "spec.kubeletConfig.noSuchField", "spec.clusterDNS[0]"}},
 		{"machine without version", func(_ *bootstrapv1.ProvisionConfigSpec, c *Cluster) { c.KubeletVersion = "" }, []string{"Machine.spec.version"}},
 		{"machine name not a hostname", func(_ *bootstrapv1.ProvisionConfigSpec, c *Cluster) { c.Hostname = "Not_A_Host" }, []string{"Machine.metadata.name"}},
 	} {
@@ -180,5 +193,35 @@ func TestInvalidSpecNamesTheField(t *testing.T) {
 				t.Errorf("the error quotes a secret: %v", inv)
 			}
 		})
+	}
+}
+
+// TestClusterNetworkDNS: the cluster DNS is the tenth address of the first
+// services CIDR, as kubeadm's; the domain is the Cluster's service domain.
+func TestClusterNetworkDNS(t *testing.T) {
+	for _, tc := range []struct {
+		cidrs        []string
+		domain       string
+		dns, err     string
+		wantedDomain string
+	}{
+		{cidrs: nil, dns: "10.96.0.10"},
+		{cidrs: []string{"10.96.0.0/12"}, domain: "cluster.local", dns: "10.96.0.10", wantedDomain: "cluster.local"},
+		{cidrs: []string{"10.128.5.0/24", "fd00::/108"}, domain: "corp.example", dns: "10.128.5.10", wantedDomain: "corp.example"},
+		{cidrs: []string{"fd00:10:96::/112"}, dns: "fd00:10:96::a"},
+		{cidrs: []string{"10.0.0.8/29"}, err: "no tenth address"},
+		{cidrs: []string{"10.96.0.0"}, err: "must be a CIDR"},
+	} {
+		dns, domain, err := ClusterNetworkDNS(tc.cidrs, tc.domain)
+		if tc.err != "" {
+			var inv *InvalidError
+			if !errors.As(err, &inv) || !strings.Contains(err.Error(), tc.err) || inv.Errors[0].Path != "Cluster.spec.clusterNetwork.services.cidrBlocks[0]" {
+				t.Errorf("%v: error %v, want %q at the Cluster's field", tc.cidrs, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || len(dns) != 1 || dns[0] != tc.dns || domain != tc.wantedDomain {
+			t.Errorf("%v %q: %v %q %v, want %s %q", tc.cidrs, tc.domain, dns, domain, err, tc.dns, tc.wantedDomain)
+		}
 	}
 }
