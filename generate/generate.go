@@ -99,6 +99,7 @@ func (r resolved) nodeConfig() v1alpha1.NodeConfig {
 	nc.Kubernetes.KubeletConfig = r.KubeletConfig
 	nc.Kubernetes.KubeletExtraArgs = r.KubeletExtraArgs
 	nc.Kubernetes.FailCgroupV1 = r.FailCgroupV1
+	nc.BootstrapSentinel = r.BootstrapSentinel
 	if len(r.cloudConfig) > 0 {
 		nc.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/node/tasks"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -305,5 +307,38 @@ func TestBuildersReadNothing(t *testing.T) {
 	}
 	if st := readStatus(t, root).Phases[Join]; st.Result != "failed" || !strings.Contains(st.Error, "--ca-cert") {
 		t.Errorf("status: %+v", st)
+	}
+}
+
+// TestJoinBootstrapSentinel: a successful join touches Cluster API's
+// bootstrap-success sentinel only when the node config asks for it.
+func TestJoinBootstrapSentinel(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprint("sentinel=", on), func(t *testing.T) {
+			srv := newArtifactServer(t)
+			cfg := testConfig(srv, "debian-12")
+			cfg.BootstrapSentinel = on
+			root := testRoot(t, "debian-12", &cfg)
+			os.MkdirAll(filepath.Join(root, "usr/local/bin"), 0o755)
+			os.WriteFile(filepath.Join(root, "usr/local/bin/kubelet"), []byte("x"), 0o755)
+			ca := filepath.Join(t.TempDir(), "ca.crt")
+			os.WriteFile(ca, []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"), 0o644)
+			healthz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+			defer healthz.Close()
+			opts := testOptions(root, newFakeHost(""), true, nil)
+			opts.HealthzURL = healthz.URL
+			opts.Flags.Token = testToken
+			opts.Flags.CACert = ca
+			if err := prepare(t, opts).Run(context.Background(), Join); err != nil {
+				t.Fatal(err)
+			}
+			_, err := os.Stat(filepath.Join(root, v1alpha1.BootstrapSentinelPath))
+			if on && err != nil {
+				t.Errorf("bootstrapSentinel: true, but no %s: %v", v1alpha1.BootstrapSentinelPath, err)
+			}
+			if !on && err == nil {
+				t.Errorf("bootstrapSentinel unset, but %s was written", v1alpha1.BootstrapSentinelPath)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/kubeversions"
 	"github.com/provision-dev/provision/node/tasks"
 )
@@ -162,6 +163,11 @@ func (n *Node) record(p Phase, start time.Time, sts []tasks.Status, runErr error
 	if p == Join {
 		if _, err := root.WriteFile(DoneMarker, []byte("joined: "+ps.Finished+"\n"), 0o644); err != nil {
 			return err
+		}
+		if n.Config.BootstrapSentinel {
+			if _, err := root.WriteFile(v1alpha1.BootstrapSentinelPath, []byte("joined: "+ps.Finished+"\n"), 0o644); err != nil {
+				return fmt.Errorf("cluster API bootstrap sentinel: %w", err)
+			}
 		}
 	}
 	return nil

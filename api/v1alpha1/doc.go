@@ -38,6 +38,9 @@ const (
 	CloudConfigPath = "/etc/kubernetes/cloud-config"
 	// BootstrapKubeconfigPath holds the bootstrap token (0600).
 	BootstrapKubeconfigPath = "/etc/kubernetes/bootstrap-kubelet.conf"
+	// BootstrapSentinelPath is Cluster API's bootstrap success sentinel,
+	// touched after a successful join when the config asks for it.
+	BootstrapSentinelPath = "/run/cluster-api/bootstrap-success.complete"
 	// KubeconfigPath is the kubelet's kubeconfig after the TLS bootstrap.
 	KubeconfigPath = "/etc/kubernetes/kubelet.conf"
 

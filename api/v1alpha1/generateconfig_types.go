@@ -108,6 +108,11 @@ type GenerateConfig struct {
 	// binary: setup downloads nothing when the binary's sha256 matches and runs only
 	// `provision node join` (--prebaked).
 	Prebaked bool `json:"prebaked,omitempty"`
+	// BootstrapSentinel makes the node touch /run/cluster-api/bootstrap-success.complete
+	// after a successful join: Cluster API's bootstrap contract, which infrastructure
+	// providers (CAPD among them) wait for. The bootstrap provider (capi/) sets it.
+	// Config file only.
+	BootstrapSentinel bool `json:"bootstrapSentinel,omitempty"`
 	// Artifacts overrides the node's downloads (mirrors, airgap) and pins their sha256s.
 	// An entry with an empty URL keeps the upstream default (its sha256, if given, pins
 	// that default). Config file only.

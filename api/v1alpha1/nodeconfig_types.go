@@ -28,6 +28,9 @@ type NodeConfig struct {
 	Containerd Containerd `json:"containerd,omitzero"`
 	// Packages names the OS package manager's mirrors.
 	Packages Packages `json:"packages,omitzero"`
+	// BootstrapSentinel makes a successful join touch BootstrapSentinelPath
+	// (Cluster API's bootstrap contract).
+	BootstrapSentinel bool `json:"bootstrapSentinel,omitempty"`
 }
 
 // Kubernetes holds the kubelet's settings.

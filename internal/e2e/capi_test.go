@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/testenv"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
@@ -185,7 +187,13 @@ func TestCAPIJoin(t *testing.T) {
 	testenv.InstallNodeShims(t, r, e.pauseTar)
 	e.installMirrorKey(t, r)
 	seedNoCloud(t, r, ud, machine+"-1")
-	e.bootAndJoin(t, r, ud, "capi cloud-init "+e.kubeletVersion, 6*time.Minute)
+	vm, _ := e.bootAndJoin(t, r, ud, "capi cloud-init "+e.kubeletVersion, 6*time.Minute)
+	// The contract's sentinel (the controller's userdata asks for it; /run is the machine's tmpfs).
+	if res, err := vm.Exec(ctx, "cat", v1alpha1.BootstrapSentinelPath); err != nil || res.ExitCode != 0 {
+		t.Errorf("no %s after the join: exit %d %v %s", v1alpha1.BootstrapSentinelPath, res.ExitCode, err, res.Stderr)
+	} else {
+		t.Logf("%s: %s", v1alpha1.BootstrapSentinelPath, strings.TrimSpace(res.Stdout))
+	}
 
 	// Cluster API sets the Machine's nodeRef: the token has done its work.
 	m, err = dyn.Resource(machineGVR).Namespace(ns).Get(ctx, machine, metav1.GetOptions{})

@@ -46,6 +46,8 @@ var Sources = map[string]string{
 	"caCert":         "Secret <cluster>-ca tls.crt",
 	"token":          "bootstrap token",
 	"hostname":       "Machine.metadata.name",
+	// Always on: the contract's /run/cluster-api/bootstrap-success.complete.
+	"bootstrapSentinel": "Cluster API's bootstrap contract",
 }
 
 // Excluded are the GenerateConfig fields a ProvisionConfig does not offer, and why.
@@ -82,6 +84,7 @@ func GenerateConfig(spec bootstrapv1.ProvisionConfigSpec, c Cluster) (v1alpha1.G
 		IgnitionVersion:    spec.IgnitionVersion,
 		Gzip:               spec.Gzip,
 		Prebaked:           spec.Prebaked,
+		BootstrapSentinel:  true,
 		FailCgroupV1:       clonePtr(spec.FailCgroupV1),
 		ClusterDNS:         slices.Clone(c.ClusterDNS),
 		ClusterDomain:      c.ClusterDomain,

@@ -90,6 +90,7 @@ func TestGenerateConfigCarriesTheSpec(t *testing.T) {
 			t.Fatal(err)
 		}
 		want.APIVersion, want.Kind, want.Hostname = v1alpha1.APIVersion, v1alpha1.GenerateConfigKind, ""
+		want.BootstrapSentinel = true // always: the contract's sentinel
 		got, err := GenerateConfig(spec, Cluster{})
 		if err != nil {
 			t.Fatal(err)
