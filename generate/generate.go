@@ -161,7 +161,8 @@ func (r resolved) plan() (plan.Plan, error) {
 		plan.File{Path: v1alpha1.NodeConfigPath, Mode: 0o644, Contents: ncYAML},
 		plan.File{Path: setup.ScriptPath, Mode: 0o755, Contents: setup.Script()},
 	)
-	p.Units = []plan.Unit{{Name: setup.UnitName, Contents: unit, Enabled: true}}
+	p.Files = append(p.Files, r.extraFiles()...)
+	p.Units = append([]plan.Unit{{Name: setup.UnitName, Contents: unit, Enabled: true}}, r.extraUnits()...)
 	if len(r.SSHAuthorizedKeys) > 0 {
 		p.Users = []plan.User{{Name: r.profile.DefaultUser, SSHAuthorizedKeys: append([]string(nil), r.SSHAuthorizedKeys...), Default: true}}
 	}

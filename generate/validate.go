@@ -44,6 +44,7 @@ func resolve(c v1alpha1.GenerateConfig) (resolved, error) {
 	es.Append(r.checkRuntime())
 	es.Append(r.checkCgroups())
 	es.Append(r.readFiles())
+	es.Append(r.checkExtras())
 	if c.ProvisionSource != "" && !hasError(es, "provisionSource") && !setup.SafeValue(c.ProvisionSource) {
 		es.Add("provisionSource", "must be printable ASCII without spaces, quotes, backslashes, '$', '`' or ';' (percent-encode them)")
 	}

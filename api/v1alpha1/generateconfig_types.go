@@ -121,6 +121,55 @@ type GenerateConfig struct {
 	Packages Packages `json:"packages,omitzero"`
 	// Containerd sets the sandbox image and registry mirrors. Config file only.
 	Containerd Containerd `json:"containerd,omitzero"`
+	// Files are extra files the userdata writes, natively in every format
+	// (cloud-init write_files, Ignition/Butane storage.files), before any unit
+	// starts. Paths provision writes itself are refused. Config file only.
+	Files []File `json:"files,omitempty"`
+	// Units are extra systemd units the userdata writes to /etc/systemd/system
+	// (cloud-init write_files and runcmd, Ignition/Butane systemd.units).
+	// Config file only.
+	Units []Unit `json:"units,omitempty"`
+}
+
+// File is one extra file of the userdata (GenerateConfig.files), as CABPK's
+// files: given inline (content) or, in Ignition and Butane only, fetched by
+// the machine from an https:// URL pinned by its sha256 (source, sha256).
+// Its content is treated as a secret: never quoted in errors or logs.
+type File struct {
+	// Path is the file's absolute, clean path on the node.
+	Path string `json:"path"`
+	// Mode is the file's permission bits, an octal number such as 0600 in YAML;
+	// 0 or omitted means 0644. setuid, setgid, sticky and world-writable bits are refused.
+	Mode int `json:"mode,omitempty"`
+	// Content is the file's contents, written byte for byte.
+	Content string `json:"content,omitempty"`
+	// Source is an https:// URL the machine downloads the contents from
+	// (Ignition and Butane only: cloud-init's write_files has no remote source).
+	Source string `json:"source,omitempty"`
+	// SHA256 pins Source's contents: 64 lower-case hex digits, required with Source.
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// DefaultFileMode is the mode of an extra file without one.
+const DefaultFileMode = 0o644
+
+// FileMode returns f's mode, DefaultFileMode when it is not set.
+func (f File) FileMode() int {
+	if f.Mode == 0 {
+		return DefaultFileMode
+	}
+	return f.Mode
+}
+
+// Unit is one extra systemd unit of the userdata (GenerateConfig.units).
+type Unit struct {
+	// Name is the unit's file name, e.g. "node-exporter.service".
+	Name string `json:"name"`
+	// Content is the unit file's text (sections and Key=Value lines).
+	Content string `json:"content"`
+	// Enabled enables (and, at first boot, starts) the unit through its
+	// [Install] section, which it then must have.
+	Enabled bool `json:"enabled,omitempty"`
 }
 
 // SetDefaults fills the defaults that need no OS profile: the architecture and

@@ -323,6 +323,8 @@ func (c GenerateConfig) Validate(p validation.Path) validation.Errors {
 	es.Append(c.Artifacts.validateKubeletURL(p.Child("artifacts"), c.KubeletVersion, string(p.Child("kubeletVersion"))))
 	es.Append(c.Containerd.Validate(p.Child("containerd")))
 	es.Append(c.Packages.Validate(p.Child("packages")))
+	es.Append(validateFiles(p, c.Files))
+	es.Append(validateUnits(p, c.Units))
 	return es
 }
 

@@ -69,9 +69,14 @@ type file struct {
 }
 
 type resource struct {
-	Inline      *string `yaml:"inline,omitempty"`
-	Source      string  `yaml:"source,omitempty"`
-	Compression *string `yaml:"compression,omitempty"`
+	Inline       *string       `yaml:"inline,omitempty"`
+	Source       string        `yaml:"source,omitempty"`
+	Compression  *string       `yaml:"compression,omitempty"`
+	Verification *verification `yaml:"verification,omitempty"`
+}
+
+type verification struct {
+	Hash string `yaml:"hash"`
 }
 
 type passwd struct {
@@ -103,7 +108,7 @@ func Render(p plan.Plan, o Options) ([]byte, error) {
 	if files := plan.WithHostnameFile(p); len(files) > 0 {
 		c.Storage = &storage{}
 		for _, f := range files {
-			c.Storage.Files = append(c.Storage.Files, file{Path: f.Path, Mode: f.Mode, Overwrite: f.Overwrite, Contents: contents(f.Contents, o.Gzip)})
+			c.Storage.Files = append(c.Storage.Files, file{Path: f.Path, Mode: f.Mode, Overwrite: f.Overwrite, Contents: fileContents(f, o.Gzip)})
 		}
 	}
 	if len(p.Users) > 0 {
@@ -123,6 +128,14 @@ func Render(p plan.Plan, o Options) ([]byte, error) {
 		return nil, fmt.Errorf("butane: marshal: %T", err) // never quote the document: it holds the token
 	}
 	return out, nil
+}
+
+// fileContents is a remote source pinned by its sha256, or contents(f.Contents).
+func fileContents(f plan.File, gz bool) resource {
+	if f.Source != "" {
+		return resource{Source: f.Source, Verification: &verification{Hash: "sha256-" + f.SHA256}}
+	}
+	return contents(f.Contents, gz)
 }
 
 // contents inlines text; bytes that are not UTF-8 (not a YAML string) go into a

@@ -63,6 +63,9 @@ func Render(p plan.Plan, gz bool) ([]byte, error) {
 	}
 	c.NoSSHFingerprints = len(c.SSHAuthorizedKeys) > 0 || len(c.Users) > 0
 	for _, f := range p.Files {
+		if f.Source != "" {
+			return nil, fmt.Errorf("cloud-init: %s: write_files has no remote source; give the contents inline", f.Path)
+		}
 		c.WriteFiles = append(c.WriteFiles, writeFile(f.Path, f.Mode, f.Contents))
 	}
 	var enable []string

@@ -188,6 +188,14 @@ func unitContents(u plan.Unit) *string {
 func build(p plan.Plan, files []plan.File, gz bool) t33.Config {
 	c := t33.Config{Ignition: t33.Ignition{Version: "3.3.0"}}
 	for _, f := range files {
+		if f.Source != "" {
+			c.Storage.Files = append(c.Storage.Files, t33.File{
+				Node: t33.Node{Path: f.Path, Overwrite: optBool(f.Overwrite)},
+				FileEmbedded1: t33.FileEmbedded1{Mode: intPtr(f.Mode), Contents: t33.Resource{Source: strPtr(f.Source),
+					Verification: t33.Verification{Hash: strPtr("sha256-" + f.SHA256)}}},
+			})
+			continue
+		}
 		src, comp := DataURL(f.Contents, gz)
 		c.Storage.Files = append(c.Storage.Files, t33.File{
 			Node:          t33.Node{Path: f.Path, Overwrite: optBool(f.Overwrite)},

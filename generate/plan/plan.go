@@ -25,6 +25,11 @@ type File struct {
 	Mode int
 	// Contents are written exactly; they may be any bytes.
 	Contents []byte
+	// Source, when set, is an https:// URL the machine fetches the contents
+	// from instead (Ignition and Butane only), verified against SHA256.
+	Source string
+	// SHA256 pins Source: 64 lower-case hex digits.
+	SHA256 string
 	// Overwrite replaces a file the image already ships (Ignition fails otherwise).
 	Overwrite bool
 }
