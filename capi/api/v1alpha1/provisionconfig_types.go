@@ -167,6 +167,67 @@ type ProvisionConfigSpec struct {
 	// containerd sets the sandbox image and registry mirrors.
 	// +optional
 	Containerd Containerd `json:"containerd,omitempty,omitzero"`
+
+	// files are extra files the userdata writes (as CABPK's files), before any
+	// unit starts. Paths provision writes itself are refused. Their contents
+	// land in the data Secret; a ProvisionConfig is not a Secret, so keep
+	// credentials out of them.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	Files []File `json:"files,omitempty"`
+
+	// units are extra systemd units the userdata writes to /etc/systemd/system.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Units []Unit `json:"units,omitempty"`
+}
+
+// File is one extra file of the userdata: content inline or, with format
+// ignition, an https:// source pinned by its sha256.
+type File struct {
+	// path is the file's absolute, clean path on the node.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	Path string `json:"path"`
+	// mode is the file's permission bits (0 or omitted: 0644; in YAML an octal
+	// number such as 0600 is read as such). setuid, setgid, sticky and
+	// world-writable bits are refused.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=511
+	Mode int32 `json:"mode,omitempty"`
+	// content is the file's contents, written byte for byte.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1048576
+	Content string `json:"content,omitempty"`
+	// source is an https:// URL the machine downloads the contents from (format ignition only).
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	Source string `json:"source,omitempty"`
+	// sha256 pins source: 64 lower-case hex digits, required with source.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^[0-9a-f]{64}$`
+	SHA256 string `json:"sha256,omitempty"`
+}
+
+// Unit is one extra systemd unit of the userdata.
+type Unit struct {
+	// name is the unit's file name, e.g. "node-exporter.service".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=255
+	Name string `json:"name"`
+	// content is the unit file's text.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=65536
+	Content string `json:"content"`
+	// enabled enables and starts the unit at first boot through its [Install] section.
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
 }
 
 // Artifact is one download of the node: a URL and its pinned sha256.

@@ -110,6 +110,12 @@ func GenerateConfig(spec bootstrapv1.ProvisionConfigSpec, c Cluster) (v1alpha1.G
 			gc.Artifacts[name] = v1alpha1.Artifact{URL: a.URL, SHA256: a.SHA256, AllowHTTP: a.AllowHTTP}
 		}
 	}
+	for _, f := range spec.Files {
+		gc.Files = append(gc.Files, v1alpha1.File{Path: f.Path, Mode: int(f.Mode), Content: f.Content, Source: f.Source, SHA256: f.SHA256})
+	}
+	for _, u := range spec.Units {
+		gc.Units = append(gc.Units, v1alpha1.Unit{Name: u.Name, Content: u.Content, Enabled: u.Enabled})
+	}
 	if spec.KubeletConfig != nil && len(spec.KubeletConfig.Raw) > 0 {
 		if err := json.Unmarshal(spec.KubeletConfig.Raw, &gc.KubeletConfig); err != nil {
 			return gc, &InvalidError{Errors: []FieldError{{Path: "spec.kubeletConfig", Message: "must be a JSON object (a partial KubeletConfiguration)"}}}
@@ -263,5 +269,6 @@ func SpecFields() []string {
 		"gzip": true, "failCgroupV1": true, "prebaked": true,
 		"clusterDNS": true, "clusterDomain": true, "nodeLabels": true, "taints": true,
 		"serverTLSBootstrap": true, "kubeletConfig": true, "kubeletExtraArgs": true, "artifacts": true, "packages": true, "containerd": true,
+		"files": true, "units": true,
 	}))
 }

@@ -137,6 +137,12 @@ func TestRenderPassesProvisionsValidators(t *testing.T) {
 		t.Run(tc.os, func(t *testing.T) {
 			spec := validSpec(tc.os)
 			spec.Gzip = tc.gzip
+			spec.Files = []bootstrapv1.File{{Path: "/etc/motd", Content: "Managed by provision.\n"}, {Path: "/etc/default/exporter", Mode: 0o600, Content: "A=1\n"}}
+			spec.Units = []bootstrapv1.Unit{{Name: "exporter.service", Enabled: true,
+				Content: "[Service]\nEnvironmentFile=/etc/default/exporter\nExecStart=/bin/true\n\n[Install]\nWantedBy=multi-user.target\n"}}
+			if tc.format == bootstrapv1.FormatIgnition {
+				spec.Files = append(spec.Files, bootstrapv1.File{Path: "/opt/bin/exporter", Mode: 0o755, Source: "https://example.com/exporter", SHA256: strings.Repeat("c", 64)})
+			}
 			d, err := Render(spec, cluster(t))
 			if err != nil {
 				t.Fatal(err)
@@ -170,6 +176,10 @@ func TestInvalidSpecNamesTheField(t *testing.T) {
 			s.KubeletConfig = &runtime.RawExtension{Raw: []byte(`{"noSuchField":1}`)}
 			s.ClusterDNS = []string{"not-an-ip"}
 		}, []string{"spec.taints[0]", "spec.kubeletConfig.noSuchField", "spec.clusterDNS[0]"}},
+		{"extra file and unit", func(s *bootstrapv1.ProvisionConfigSpec, _ *Cluster) {
+			s.Files = []bootstrapv1.File{{Path: "/etc/provision/node.yaml", Content: "x"}, {Path: "/etc/a", Source: "https://example.com/a", SHA256: strings.Repeat("a", 64)}}
+			s.Units = []bootstrapv1.Unit{{Name: "exporter", Content: "[Service]\nExecStart=/bin/true\n"}}
+		}, []string{"spec.files[0].path", "spec.files[1].source", "spec.units[0].name"}},
 		{"machine without version", func(_ *bootstrapv1.ProvisionConfigSpec, c *Cluster) { c.KubeletVersion = "" }, []string{"Machine.spec.version"}},
 		{"machine name not a hostname", func(_ *bootstrapv1.ProvisionConfigSpec, c *Cluster) { c.Hostname = "Not_A_Host" }, []string{"Machine.metadata.name"}},
 	} {
