@@ -305,3 +305,34 @@ func TestExtrasGood(t *testing.T) {
 		t.Fatal("FileMode")
 	}
 }
+
+// extrasYAML is a GenerateConfig document with extra files and units; the
+// caller appends more files entries.
+func extrasYAML(os, format string) string {
+	return "apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: " + os + "\nformat: " + format + "\nkubeletVersion: v1.37.2\n" +
+		"apiServerURL: https://10.0.0.10:6443\ntokenFile: token\ncaCertFile: ca.crt\nprovisionSource: https://example.com/p\n" +
+		"provisionSHA256: " + strings.Repeat("ab", 32) + "\n" +
+		"units:\n- name: a.service\n  enabled: true\n  content: |\n    [Service]\n    ExecStart=/bin/true\n    [Install]\n    WantedBy=multi-user.target\n" +
+		"files:\n- path: /etc/default/a\n  mode: 0600\n  content: |\n    A=1\n"
+}
+
+// TestExtrasParseOctalMode: a YAML mode such as 0600 is octal, as in CABPK's permissions.
+func TestExtrasParseOctalMode(t *testing.T) {
+	base, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseConfig([]byte(extrasYAML("ubuntu-24.04", "cloud-init")+"- path: /etc/b\n  mode: 0640\n  content: b\n- path: /etc/c\n  content: c\n"), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []int{s.Files[0].FileMode(), s.Files[1].FileMode(), s.Files[2].FileMode()}; got[0] != 0o600 || got[1] != 0o640 || got[2] != 0o644 {
+		t.Fatalf("modes %o", got)
+	}
+	if len(s.Units) != 1 || !s.Units[0].Enabled {
+		t.Fatalf("units %+v", s.Units)
+	}
+	if _, err := Render(s, ""); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -49,6 +49,10 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\nkubeletVersion: v1.22.17\n" +
 		"nodeLabels: {node-role.kubernetes.io/worker: \"\"}\ntaints: [\"a:Never\"]\nkubeletConfig: {authorization: {mode: AlwaysAllow}, maxPod: 1}\n" +
 		"kubeletExtraArgs: {--v: \"2\", network-plugin: cni}\n"))
+	// Issue 11: extra files and units (CABPK's escape hatch).
+	f.Add([]byte(extrasYAML("flatcar", "ignition") + "- path: /opt/bin/x\n  mode: 0755\n  source: https://example.com/x\n  sha256: " + strings.Repeat("c", 64) + "\n"))
+	f.Add([]byte(extrasYAML("ubuntu-24.04", "cloud-init") + "- path: /etc/provision/x\n  mode: 04755\n  source: http://example.com/x\n" +
+		"- path: /etc/a\n  content: x\n  sha256: abc\n"))
 	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: [a, b]\n"))
 	f.Add([]byte("apiVersion: v0\n"))
 	f.Add([]byte("{\"apiVersion\":\"provision.dev/v1alpha1\",\"kind\":\"GenerateConfig\",\"unknown\":1}"))
