@@ -121,6 +121,11 @@ type GenerateConfig struct {
 	Packages Packages `json:"packages,omitzero"`
 	// Containerd sets the sandbox image and registry mirrors. Config file only.
 	Containerd Containerd `json:"containerd,omitzero"`
+	// Proxy is the node's forward proxy for every download (setup's binary,
+	// artifacts, apt/dnf) and for containerd and the kubelet. Its URLs may
+	// carry credentials: they are written only to ProxyEnvPath (0600).
+	// Config file only: a URL with credentials must not be in argv.
+	Proxy Proxy `json:"proxy,omitzero"`
 }
 
 // SetDefaults fills the defaults that need no OS profile: the architecture and
