@@ -37,7 +37,7 @@ func (p Proxy) IsZero() bool { return p == Proxy{} }
 // NodeProxy is the node config's reference to the proxy settings.
 type NodeProxy struct {
 	// EnvironmentFile is an environment file (KEY=value lines) holding
-	// http_proxy, https_proxy and no_proxy (and their upper-case forms);
+	// http_proxy, https_proxy and no_proxy (upper-case forms are accepted);
 	// generate writes ProxyEnvPath.
 	EnvironmentFile string `json:"environmentFile,omitempty"`
 }
@@ -153,8 +153,9 @@ func (p Proxy) WithNoProxy(hosts ...string) Proxy {
 	return p
 }
 
-// proxyEnvKeys are the variables an environment file may set, in both cases
-// (curl reads only lower-case http_proxy; Go and most tools read either).
+// proxyEnvKeys are the variables an environment file may set. EnvFile writes
+// the lower-case ones only: curl, apt, dnf (libcurl) and Go (containerd, the
+// kubelet, provision) all read them (curl ignores upper-case HTTP_PROXY).
 var proxyEnvKeys = []string{"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "no_proxy", "NO_PROXY"}
 
 // EnvFile renders p as an environment file for systemd's EnvironmentFile= and
@@ -162,12 +163,10 @@ var proxyEnvKeys = []string{"http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PR
 // that need no quoting). The result holds the proxy credentials: write it 0600.
 func (p Proxy) EnvFile() []byte {
 	var b strings.Builder
-	b.WriteString("# Written by provision; may hold proxy credentials (0600).\n")
 	for _, kv := range [][2]string{{"http_proxy", p.HTTPProxy}, {"https_proxy", p.HTTPSProxy}, {"no_proxy", p.NoProxy}} {
-		if kv[1] == "" {
-			continue
+		if kv[1] != "" {
+			fmt.Fprintf(&b, "%s=%s\n", kv[0], kv[1])
 		}
-		fmt.Fprintf(&b, "%s=%s\n%s=%s\n", kv[0], kv[1], strings.ToUpper(kv[0]), kv[1])
 	}
 	return []byte(b.String())
 }

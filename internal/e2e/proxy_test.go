@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,7 +18,9 @@ import (
 	"time"
 
 	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/generate/setup"
 	"github.com/provision-dev/provision/internal/testenv"
+	"github.com/provision-dev/provision/internal/testutil"
 )
 
 // The proxy scenario's addresses: the node's namespace reaches the proxy's
@@ -34,9 +37,10 @@ const (
 	proxyPassword = "Pr0xyPa55word"
 )
 
-// TestProxy runs `provision node base` in a booted Debian 12 root whose every
-// download (the artifacts through provision's downloader, apt's lists and
-// packages) must go through a real forward proxy (Debian's tinyproxy, with
+// TestProxy runs setup (its unit and setup.sh, as the userdata installs them)
+// and `provision node base` in a booted Debian 12 root whose every download
+// (setup.sh's curl of provision, the artifacts through provision's downloader,
+// apt's lists and packages) must go through a real forward proxy (Debian's tinyproxy, with
 // basic auth) because the origin server is unreachable directly; the proxy's
 // log must show the requests, and the proxy's credentials must appear nowhere
 // but the 0600 environment file.
@@ -76,22 +80,52 @@ func TestProxy(t *testing.T) {
 	c.Proxy.EnvironmentFile = v1alpha1.ProxyEnvPath
 	nodeYAML := marshalNodeConfig(t, c)
 
+	// setup.sh fetches provision from the origin through the proxy (its real
+	// unit, reading the environment file), then runs base (PROVISION_PHASE).
+	provSHA := testutil.SHA256File(t, a.provision)
+	if err := os.Link(a.provision, filepath.Join(a.dir, "provision")); err != nil {
+		data, rerr := os.ReadFile(a.provision)
+		if rerr != nil || os.WriteFile(filepath.Join(a.dir, "provision"), data, 0o755) != nil {
+			t.Fatalf("serve provision: %v %v", err, rerr)
+		}
+	}
+	unit, err := setup.Unit(setup.Inputs{Source: origin + "/artifacts/provision", SHA256: provSHA, Bin: "/usr/local/bin/provision",
+		AllowHTTP: true, EnvironmentFile: v1alpha1.ProxyEnvPath})
+	if err != nil {
+		t.Fatal(err)
+	}
 	root := testenv.NewRoot(t, testenv.Bookworm)
-	root.CopyFile(t, a.provision, "/usr/local/bin/provision", 0o755)
 	root.CopyFile(t, repo.KeyFile, testenv.KeyringPath, 0o644)
 	root.WriteFile(t, v1alpha1.NodeConfigPath, nodeYAML, 0o644)
 	root.WriteFile(t, v1alpha1.ProxyEnvPath, env.EnvFile(), 0o600)
+	root.WriteFile(t, setup.ScriptPath, setup.Script(), 0o755)
+	root.WriteFile(t, "/etc/systemd/system/"+setup.UnitName, []byte(unit), 0o644)
+	root.WriteFile(t, "/etc/systemd/system/"+setup.UnitName+".d/base.conf", []byte("[Service]\nEnvironment=PROVISION_PHASE=base\n"), 0o644)
 	m := testenv.Boot(t, root, ns)
 
-	d, st := runBase(t, m, root)
-	t.Logf("provision node base through the proxy: %v (%s)", d.Round(time.Millisecond), slowTasks(st))
+	start := time.Now()
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if r, err := m.Exec(ctx, "systemctl", "start", setup.UnitName); err != nil || r.ExitCode != 0 {
+		t.Fatalf("systemctl start %s: %v %+v\njournal:\n%s", setup.UnitName, err, r, tail(m.Journal(), 80))
+	}
+	t.Logf("setup (curl of provision, then provision node base) through the proxy: %v", time.Since(start).Round(time.Millisecond))
+	var st status
+	statusJSON, err := os.ReadFile(root.Path("/var/lib/provision/status.json"))
+	if err != nil {
+		t.Fatalf("status.json: %v\njournal:\n%s", err, tail(m.Journal(), 80))
+	}
+	if err := json.Unmarshal(statusJSON, &st); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("base tasks: %s", slowTasks(st))
 	if r := st.Phases["base"].Result; r != "success" {
-		t.Errorf("base result %q, want success", r)
+		t.Errorf("base result %q, want success\n%s", r, statusJSON)
 	}
 	counts := requests.reset()
 	t.Logf("origin requests (all through the proxy): %v", counts)
-	if counts["apt"] == 0 || counts["artifacts"] == 0 {
-		t.Errorf("origin requests %v: want apt and artifacts", counts)
+	if counts["apt"] == 0 || counts["artifacts"] < 4 {
+		t.Errorf("origin requests %v: want apt and 4 artifacts (provision, kubelet, CNI, crictl)", counts)
 	}
 
 	logData, err := os.ReadFile(logFile)
@@ -113,7 +147,7 @@ func TestProxy(t *testing.T) {
 			t.Errorf("tinyproxy's log shows no %s request:\n%s", want, tail(string(logData), 40))
 		}
 	}
-	for _, f := range []string{a.kubelet, a.cni, a.crictl} {
+	for _, f := range []string{"provision", a.kubelet, a.cni, a.crictl} {
 		if !strings.Contains(string(logData), "/artifacts/"+f) {
 			t.Errorf("tinyproxy's log does not show the download of %s", f)
 		}
@@ -129,7 +163,6 @@ func TestProxy(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("%s: %v, mode %v; want 0600", v1alpha1.ProxyEnvPath, err, fi.Mode().Perm())
 	}
-	statusJSON, _ := os.ReadFile(root.Path("/var/lib/provision/status.json"))
 	for name, data := range map[string]string{"node.yaml": string(nodeYAML), "status.json": string(statusJSON), "journal": m.Journal()} {
 		if strings.Contains(data, proxyPassword) {
 			t.Errorf("%s holds the proxy password", name)
