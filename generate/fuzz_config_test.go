@@ -46,6 +46,11 @@ func FuzzParseConfig(f *testing.F) {
 		"nodeLabels: {example.com/pool: gpu, node.kubernetes.io/instance-type: m5.large}\ntaints: [\"example.com/gpu=true:NoSchedule\"]\n" +
 		"serverTLSBootstrap: true\nkubeletConfig: {maxPods: 60, kubeReserved: {cpu: 200m}, evictionHard: {memory.available: 300Mi}, systemReserved: null}\n" +
 		"kubeletExtraArgs: {provider-id: \"openstack:///0c5b\"}\n"))
+	// Issue 11: the proxy, with credentials.
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: flatcar\nkubeletVersion: v1.37.2\n" +
+		"apiServerURL: https://10.0.0.10:6443\ntokenFile: token\ncaCertFile: ca.crt\nprovisionSource: https://example.com/p\n" +
+		"provisionSHA256: " + strings.Repeat("0", 64) + "\nproxy: {httpProxy: \"http://u:p%40ss@proxy:3128\", httpsProxy: \"http://proxy:3128\", noProxy: \".internal,10.0.0.0/8\"}\n"))
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\nproxy: {httpProxy: \"socks5://x\", noProxy: \"a,,b\"}\n"))
 	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\nkubeletVersion: v1.22.17\n" +
 		"nodeLabels: {node-role.kubernetes.io/worker: \"\"}\ntaints: [\"a:Never\"]\nkubeletConfig: {authorization: {mode: AlwaysAllow}, maxPod: 1}\n" +
 		"kubeletExtraArgs: {--v: \"2\", network-plugin: cni}\n"))

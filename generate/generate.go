@@ -2,6 +2,7 @@ package generate
 
 import (
 	"fmt"
+	"net/url"
 	"path"
 
 	"github.com/provision-dev/provision/api/v1alpha1"
@@ -100,6 +101,9 @@ func (r resolved) nodeConfig() v1alpha1.NodeConfig {
 	nc.Kubernetes.KubeletExtraArgs = r.KubeletExtraArgs
 	nc.Kubernetes.FailCgroupV1 = r.FailCgroupV1
 	nc.BootstrapSentinel = r.BootstrapSentinel
+	if !r.Proxy.IsZero() {
+		nc.Proxy.EnvironmentFile = v1alpha1.ProxyEnvPath // the URLs only there (0600): they may carry credentials
+	}
 	if len(r.cloudConfig) > 0 {
 		nc.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath
 	}
@@ -133,6 +137,16 @@ func (r resolved) nodeConfig() v1alpha1.NodeConfig {
 	return nc
 }
 
+// proxy is the node's proxy with the API server's host added to noProxy (the
+// kubelet reaches it directly), after localhost.
+func (r resolved) proxy() v1alpha1.Proxy {
+	var hosts []string
+	if u, err := url.Parse(r.APIServerURL); err == nil && u.Hostname() != "" {
+		hosts = append(hosts, u.Hostname())
+	}
+	return r.Proxy.WithNoProxy(hosts...)
+}
+
 func (r resolved) plan() (plan.Plan, error) {
 	kc, err := kubeconfig.Build(kubeconfig.Bootstrap{Server: r.APIServerURL, CAPath: v1alpha1.CACertPath, Token: r.token})
 	if err != nil {
@@ -146,7 +160,7 @@ func (r resolved) plan() (plan.Plan, error) {
 	if err != nil {
 		return plan.Plan{}, err
 	}
-	unit, err := setup.Unit(setup.Inputs{Source: r.ProvisionSource, SHA256: r.ProvisionSHA256, Bin: ProvisionBinary(r.profile), AllowHTTP: r.AllowHTTPSource, JoinOnly: r.Prebaked})
+	unit, err := setup.Unit(setup.Inputs{Source: r.ProvisionSource, SHA256: r.ProvisionSHA256, Bin: ProvisionBinary(r.profile), AllowHTTP: r.AllowHTTPSource, JoinOnly: r.Prebaked, EnvironmentFile: nc.Proxy.EnvironmentFile})
 	if err != nil {
 		return plan.Plan{}, err
 	}
@@ -155,6 +169,9 @@ func (r resolved) plan() (plan.Plan, error) {
 	p.Files = append(p.Files, plan.File{Path: v1alpha1.CACertPath, Mode: 0o644, Contents: r.caCert})
 	if len(r.cloudConfig) > 0 {
 		p.Files = append(p.Files, plan.File{Path: v1alpha1.CloudConfigPath, Mode: 0o600, Contents: r.cloudConfig})
+	}
+	if !r.Proxy.IsZero() {
+		p.Files = append(p.Files, plan.File{Path: v1alpha1.ProxyEnvPath, Mode: 0o600, Contents: r.proxy().EnvFile()})
 	}
 	p.Files = append(p.Files,
 		plan.File{Path: v1alpha1.BootstrapKubeconfigPath, Mode: 0o600, Contents: kc},

@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # gcc, libc6-dev and libseccomp-dev: hack/build-containerd.sh links runc static-pie with libseccomp.
-pkgs=(debootstrap systemd-container iproute2 apt-utils dpkg-dev curl gpg util-linux tar ignition gcc libc6-dev libseccomp-dev)
+# tinyproxy-bin: the forward proxy of TestProxy, the binary only (no service to start or stop).
+pkgs=(debootstrap systemd-container iproute2 apt-utils dpkg-dev curl gpg util-linux tar ignition gcc libc6-dev libseccomp-dev tinyproxy-bin)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "e2e-prereqs: must run as root (apt-get install)" >&2

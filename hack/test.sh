@@ -18,9 +18,10 @@ phase_end() { printf '=== %s: %d ms\n' "$1" $((($(date +%s%N) - phase_start) / 1
 phase "prerequisites"
 # Debian packages the validators and the e2e harness need (see README "Testing").
 # gcc, libc6-dev, libseccomp-dev: hack/build-containerd.sh links runc (cgo) static-pie with libseccomp.
+# tinyproxy-bin: the forward proxy of the e2e TestProxy (the binary only: no service is installed or started).
 pkgs=(shellcheck cloud-init systemd ignition debootstrap systemd-container iproute2
       apt-utils dpkg-dev rpm dnf createrepo-c curl ca-certificates tar gzip
-      gcc libc6-dev libseccomp-dev)
+      gcc libc6-dev libseccomp-dev tinyproxy-bin)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

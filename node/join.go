@@ -170,10 +170,15 @@ func (n *Node) kubeletUnit() []byte {
 }
 
 func (n *Node) kubeletDropIn() []byte {
-	return serializeUnit([]*unit.UnitOption{
+	opts := []*unit.UnitOption{
 		unit.NewUnitOption("Service", "ExecStart", ""),
 		unit.NewUnitOption("Service", "ExecStart", execLine(n.kubeletArgs())),
-	})
+	}
+	if f := n.Config.Proxy.EnvironmentFile; f != "" {
+		// The proxy settings (they may hold credentials: read from the file, never copied).
+		opts = append(opts, unit.NewUnitOption("Service", "EnvironmentFile", f))
+	}
+	return serializeUnit(opts)
 }
 
 // renderKubeletConfig builds the KubeletConfiguration from the upstream types,

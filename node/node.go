@@ -177,6 +177,9 @@ func Prepare(ctx context.Context, opts Options) (*Node, error) {
 	if live && root.IsHost() && cfg.Arch != "" && cfg.Arch != runtime.GOARCH {
 		return nil, fmt.Errorf("arch: the config is for %s but this machine is %s", cfg.Arch, runtime.GOARCH)
 	}
+	if err := loadProxyEnv(root, cfg.Proxy, live && root.IsHost()); err != nil {
+		return nil, err
+	}
 	dl := opts.Downloader
 	if dl == nil {
 		dl = &download.Downloader{Log: opts.Log}
@@ -320,4 +323,32 @@ func loadInRoot(root fsroot.Root) (v1alpha1.NodeConfig, error) {
 		return v1alpha1.NodeConfig{}, fmt.Errorf("%s: %w", root.Path(v1alpha1.NodeConfigPath), err)
 	}
 	return c, nil
+}
+
+// loadProxyEnv reads the proxy settings' environment file, if the config names
+// one, and on the live host puts them into provision's environment: its
+// downloader (http.ProxyFromEnvironment) and every command it runs (apt, dnf,
+// which read http_proxy/https_proxy/no_proxy) use the proxy. Errors name the
+// file and line, never a value (a proxy URL may carry credentials).
+func loadProxyEnv(root fsroot.Root, p v1alpha1.NodeProxy, apply bool) error {
+	if p.EnvironmentFile == "" {
+		return nil
+	}
+	data, err := root.ReadFile(p.EnvironmentFile)
+	if err != nil {
+		return fmt.Errorf("proxy.environmentFile: %w", err)
+	}
+	kvs, err := v1alpha1.ParseProxyEnv(data)
+	if err != nil {
+		return fmt.Errorf("proxy.environmentFile %s: %w", p.EnvironmentFile, err)
+	}
+	if !apply {
+		return nil
+	}
+	for _, kv := range kvs {
+		if err := os.Setenv(kv[0], kv[1]); err != nil {
+			return fmt.Errorf("proxy.environmentFile %s: set %s: %w", p.EnvironmentFile, kv[0], err)
+		}
+	}
+	return nil
 }

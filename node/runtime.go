@@ -19,6 +19,7 @@ const (
 	tContainerdUnit   = "containerd/unit"
 	tContainerdBin    = "containerd/binaries"
 	tContainerdDropIn = "containerd/config-dropin"
+	tContainerdProxy  = "containerd/proxy-dropin"
 )
 
 // ContainerdUnitPath is the unit provision writes for a tarball install;
@@ -27,6 +28,9 @@ const (
 const (
 	ContainerdUnitPath   = "/etc/systemd/system/containerd.service"
 	ContainerdDropInPath = "/etc/systemd/system/containerd.service.d/10-provision.conf"
+	// ContainerdProxyDropInPath gives containerd (whichever unit runs it) the
+	// proxy settings' environment file, for image pulls.
+	ContainerdProxyDropInPath = "/etc/systemd/system/containerd.service.d/20-provision-proxy.conf"
 )
 
 func runtimeBuilder(n *Node) ([]tasks.Task, error) {
@@ -49,6 +53,11 @@ func runtimeBuilder(n *Node) ([]tasks.Task, error) {
 		out = append(out, &tasks.File{TaskName: tContainerdDropIn, Path: ContainerdDropInPath, Content: containerdConfigDropIn()})
 		restartOn = append(restartOn, tContainerdDropIn)
 		reloadOn = append(reloadOn, tContainerdDropIn)
+	}
+	if f := n.Config.Proxy.EnvironmentFile; f != "" {
+		out = append(out, &tasks.File{TaskName: tContainerdProxy, Path: ContainerdProxyDropInPath, Content: proxyDropIn(f)})
+		restartOn = append(restartOn, tContainerdProxy)
+		reloadOn = append(reloadOn, tContainerdProxy)
 	}
 	out = append(out,
 		&tasks.Service{TaskName: "containerd/service", Unit: "containerd.service", Start: true, ReloadOn: reloadOn, RestartOn: restartOn},
@@ -77,6 +86,14 @@ func containerdUnit(bin string) []byte {
 		unit.NewUnitOption("Service", "TasksMax", "infinity"),
 		unit.NewUnitOption("Service", "OOMScoreAdjust", "-999"),
 		unit.NewUnitOption("Install", "WantedBy", "multi-user.target"),
+	})
+}
+
+// proxyDropIn is a drop-in that reads the proxy settings' environment file
+// (which may hold credentials: the unit reads it, no value is copied here).
+func proxyDropIn(envFile string) []byte {
+	return serializeUnit([]*unit.UnitOption{
+		unit.NewUnitOption("Service", "EnvironmentFile", envFile),
 	})
 }
 

@@ -129,6 +129,11 @@ type GenerateConfig struct {
 	// (cloud-init write_files and runcmd, Ignition/Butane systemd.units).
 	// Config file only.
 	Units []Unit `json:"units,omitempty"`
+	// Proxy is the node's forward proxy for every download (setup's binary,
+	// artifacts, apt/dnf) and for containerd and the kubelet. Its URLs may
+	// carry credentials: they are written only to ProxyEnvPath (0600).
+	// Config file only: a URL with credentials must not be in argv.
+	Proxy Proxy `json:"proxy,omitzero"`
 }
 
 // File is one extra file of the userdata (GenerateConfig.files), as CABPK's

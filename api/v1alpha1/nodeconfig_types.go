@@ -31,6 +31,9 @@ type NodeConfig struct {
 	// BootstrapSentinel makes a successful join touch BootstrapSentinelPath
 	// (Cluster API's bootstrap contract).
 	BootstrapSentinel bool `json:"bootstrapSentinel,omitempty"`
+	// Proxy names the environment file with the proxy settings (never the
+	// URLs themselves: they may carry credentials).
+	Proxy NodeProxy `json:"proxy,omitzero"`
 }
 
 // Kubernetes holds the kubelet's settings.

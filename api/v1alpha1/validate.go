@@ -45,6 +45,7 @@ func (c NodeConfig) Validate(p validation.Path) validation.Errors {
 	es.Append(c.Containerd.Validate(p.Child("containerd")))
 	es.Append(c.validateTarballVersion(p))
 	es.Append(c.Packages.Validate(p.Child("packages")))
+	es.Append(c.Proxy.Validate(p.Child("proxy")))
 	es.SortByField()
 	return es
 }
@@ -325,6 +326,7 @@ func (c GenerateConfig) Validate(p validation.Path) validation.Errors {
 	es.Append(c.Packages.Validate(p.Child("packages")))
 	es.Append(validateFiles(p, c.Files))
 	es.Append(validateUnits(p, c.Units))
+	es.Append(c.Proxy.Validate(p.Child("proxy")))
 	return es
 }
 

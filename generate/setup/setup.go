@@ -56,6 +56,9 @@ type Inputs struct {
 	AllowHTTP bool
 	// JoinOnly runs `provision node join` instead of base and join (prebaked images).
 	JoinOnly bool
+	// EnvironmentFile, if set, is read by the unit (EnvironmentFile=): the
+	// proxy settings for setup.sh's curl and `provision node`.
+	EnvironmentFile string
 }
 
 // SafeValue reports whether s can be one ExecStart argument without quoting:
@@ -107,6 +110,12 @@ func Unit(in Inputs) (string, error) {
 		// setup, binary plus base and join, gets this long.
 		unit.NewUnitOption("Service", "TimeoutStartSec", StartTimeout),
 		unit.NewUnitOption("Service", "ExecStart", strings.Join(exec, " ")),
+	}
+	if in.EnvironmentFile != "" {
+		if !SafeValue(in.EnvironmentFile) || in.EnvironmentFile[0] != '/' || strings.Contains(in.EnvironmentFile, "%") {
+			return "", fmt.Errorf("setup: the environment file is not an absolute path without special characters")
+		}
+		opts = append(opts, unit.NewUnitOption("Service", "EnvironmentFile", in.EnvironmentFile))
 	}
 	if in.JoinOnly {
 		opts = append(opts, unit.NewUnitOption("Service", "Environment", "PROVISION_PHASE=join"))

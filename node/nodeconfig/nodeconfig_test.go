@@ -59,6 +59,8 @@ func TestValidateErrors(t *testing.T) {
 			c.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"ftp://m"}}
 		}, "containerd.registryMirrors[docker.io][0]", "must be an https:// or http:// URL"},
 		{"bad kind", func(c *v1alpha1.NodeConfig) { c.Kind = "Node" }, "kind", `must be "NodeConfig"`},
+		{"relative proxy env file", func(c *v1alpha1.NodeConfig) { c.Proxy.EnvironmentFile = "proxy.env" }, "proxy.environmentFile", "clean absolute path"},
+		{"proxy env file with a newline", func(c *v1alpha1.NodeConfig) { c.Proxy.EnvironmentFile = "/p\nExecStartPre=/bin/sh" }, "proxy.environmentFile", "clean absolute path"},
 		// Issue 12: every value that reaches a unit line, a command line or a file path.
 		{"cloud provider with CR", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CloudProvider = "external\r" }, "kubernetes.cloudProvider", `must be a provider name such as external (lower-case letters, digits, '-'), got "external\r"`},
 		{"cloud provider with newline", func(c *v1alpha1.NodeConfig) { c.Kubernetes.CloudProvider = "external\nExecStartPre=/bin/sh" }, "kubernetes.cloudProvider", "must be a provider name"},

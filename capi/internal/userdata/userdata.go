@@ -59,6 +59,7 @@ var Excluded = map[string]string{
 	"cloudConfig":     "secret material; TODO: spec.cloudConfigSecretRef",
 	"cloudConfigFile": "files on the controller's host are never read",
 	"nodeIP":          "one address per machine: the infrastructure provider's, the kubelet picks it",
+	"proxy":           "its URLs may carry credentials: needs a Secret reference (TODO: spec.proxySecretRef)",
 }
 
 // GenerateConfig is spec with the cluster's values: the input of
