@@ -131,7 +131,7 @@ func TestContainerdTarball(t *testing.T) {
 		// Unpinned: the checksums come from the release's own files.
 		cfg.Artifacts[artifacts.Containerd] = v1alpha1.Artifact{URL: containerdURL, AllowHTTP: true}
 		cfg.Artifacts[artifacts.Runc] = v1alpha1.Artifact{URL: runcURL, AllowHTTP: true}
-		data := marshalConfig(t, cfg)
+		data := marshalNodeConfig(t, cfg)
 
 		root := testenv.NewRoot(t, testenv.Bookworm)
 		root.CopyFile(t, a.provision, "/usr/local/bin/provision", 0o755)
@@ -285,7 +285,7 @@ func TestContainerdTarball(t *testing.T) {
 		}
 		cfg.OSProfile = "flatcar"
 		cfg.Packages.Apt = nil
-		root.WriteFile(t, v1alpha1.NodeConfigPath, marshalConfig(t, cfg), 0o644)
+		root.WriteFile(t, v1alpha1.NodeConfigPath, marshalNodeConfig(t, cfg), 0o644)
 		testenv.InstallNodeShims(t, root, pauseTar)
 		m := testenv.Boot(t, root, ns)
 
@@ -351,18 +351,6 @@ const flatcarDefaultConfig = `version = 3
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   SystemdCgroup = true
 `
-
-func marshalConfig(t *testing.T, c v1alpha1.NodeConfig) []byte {
-	t.Helper()
-	if err := c.Validate("").Err(); err != nil {
-		t.Fatalf("node config: %v", err)
-	}
-	data, err := c.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
-}
 
 // flatcarContainerdUnit is Flatcar's containerd sysext unit (flatcar/sysext-bakery's
 // create_containerd_sysext.sh), the file node's unit test also reads.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,24 +27,38 @@ func KubeBinaries(t testing.TB, version string) (kubeDir, etcd string) {
 	t.Helper()
 	done := Phase(t, "kube binaries "+version)
 	defer done()
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
-	defer cancel()
-	root := ModuleRoot(t)
-	cache := CacheDir(t)
-	out, err := run(ctx, root, []string{"PROVISION_TEST_CACHE=" + cache, "ETCD_VERSION=" + EtcdVersion, "CRICTL_VERSION=" + CrictlVersion},
-		"bash", filepath.Join(root, "hack", "build-kube.sh"), version)
-	if err != nil {
-		t.Fatalf("hack/build-kube.sh %s: %v", version, err)
-	}
+	out := buildKube(t, 40*time.Minute, []string{"ETCD_VERSION=" + EtcdVersion, "CRICTL_VERSION=" + CrictlVersion}, version)
 	t.Logf("build-kube: %s", lastLines(out, 2))
+	cache := CacheDir(t)
 	kubeDir = filepath.Join(cache, "kube", version)
 	etcd = filepath.Join(cache, "etcd", EtcdVersion, "etcd")
-	for _, p := range []string{filepath.Join(kubeDir, "kubelet"), filepath.Join(kubeDir, "kube-apiserver"), filepath.Join(kubeDir, "kube-controller-manager"), etcd} {
+	mustExist(t, filepath.Join(kubeDir, "kubelet"), filepath.Join(kubeDir, "kube-apiserver"), filepath.Join(kubeDir, "kube-controller-manager"), etcd)
+	return kubeDir, etcd
+}
+
+// buildKube runs hack/build-kube.sh with the cache and env (and args), bounded
+// by timeout, and returns its output; a failure fails the test.
+func buildKube(t testing.TB, timeout time.Duration, env []string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	root := ModuleRoot(t)
+	env = append([]string{"PROVISION_TEST_CACHE=" + CacheDir(t)}, env...)
+	out, err := run(ctx, root, env, append([]string{"bash", filepath.Join(root, "hack", "build-kube.sh")}, args...)...)
+	if err != nil {
+		t.Fatalf("hack/build-kube.sh %s %s: %v", strings.Join(env[1:], " "), strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// mustExist fails the test unless every path exists.
+func mustExist(t testing.TB, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("build-kube: %v", err)
 		}
 	}
-	return kubeDir, etcd
 }
 
 // CrictlBinary returns the real crictl that hack/build-kube.sh builds (and caches)
@@ -52,18 +67,9 @@ func CrictlBinary(t testing.TB) string {
 	t.Helper()
 	done := Phase(t, "crictl "+CrictlVersion)
 	defer done()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	root := ModuleRoot(t)
-	cache := CacheDir(t)
-	if _, err := run(ctx, root, []string{"PROVISION_TEST_CACHE=" + cache, "CRICTL_VERSION=" + CrictlVersion, "ONLY=crictl"},
-		"bash", filepath.Join(root, "hack", "build-kube.sh")); err != nil {
-		t.Fatalf("hack/build-kube.sh (crictl %s): %v", CrictlVersion, err)
-	}
-	p := filepath.Join(cache, "crictl", CrictlVersion, "crictl")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("build-kube: %v", err)
-	}
+	buildKube(t, 15*time.Minute, []string{"CRICTL_VERSION=" + CrictlVersion, "ONLY=crictl"})
+	p := filepath.Join(CacheDir(t), "crictl", CrictlVersion, "crictl")
+	mustExist(t, p)
 	return p
 }
 
@@ -74,17 +80,8 @@ func KubeletBinary(t testing.TB, version string) string {
 	t.Helper()
 	done := Phase(t, "kubelet "+version)
 	defer done()
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
-	defer cancel()
-	root := ModuleRoot(t)
-	cache := CacheDir(t)
-	if _, err := run(ctx, root, []string{"PROVISION_TEST_CACHE=" + cache, "ONLY=kubelet"},
-		"bash", filepath.Join(root, "hack", "build-kube.sh"), version); err != nil {
-		t.Fatalf("hack/build-kube.sh (kubelet %s): %v", version, err)
-	}
-	p := filepath.Join(cache, "kube", version, "kubelet")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("build-kube: %v", err)
-	}
+	buildKube(t, 40*time.Minute, []string{"ONLY=kubelet"}, version)
+	p := filepath.Join(CacheDir(t), "kube", version, "kubelet")
+	mustExist(t, p)
 	return p
 }
