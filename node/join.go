@@ -82,13 +82,18 @@ func joinBuilder(n *Node) ([]tasks.Task, error) {
 		timeout = 60 * time.Second
 	}
 	out = append(out, n.skewTask(Join)...)
+	cps, err := n.credentialProviderTasks()
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, cps...)
 	out = append(out,
 		&tasks.File{TaskName: tKubeletConfig, Path: KubeletConfigPath, Content: kcfg},
 		&tasks.File{TaskName: tKubeletUnit, Path: KubeletUnitPath, Content: n.kubeletUnit()},
 		&tasks.File{TaskName: tKubeletDropIn, Path: KubeletDropInPath, Content: n.kubeletDropIn()},
 		&tasks.Service{TaskName: "kubelet/service", Unit: "kubelet.service", Start: true, ExecPath: n.binPath("kubelet"),
 			ReloadOn:  []string{tKubeletUnit, tKubeletDropIn},
-			RestartOn: []string{tKubeletUnit, tKubeletDropIn, tKubeletConfig, tBootstrap, tCACert, tCloudConfig}},
+			RestartOn: []string{tKubeletUnit, tKubeletDropIn, tKubeletConfig, tBootstrap, tCACert, tCloudConfig, tCredentialProviderConfig}},
 		// The kubelet serves healthz only after its TLS bootstrap: wait for that
 		// first, failing fast with the kubelet's error when the token is refused.
 		&tasks.KubeletBootstrap{TaskName: "kubelet/tls-bootstrap", CertPath: KubeletClientCertPath, Unit: "kubelet.service",
@@ -129,6 +134,7 @@ func (n *Node) kubeletArgs() []string {
 	if len(k.Taints) > 0 && !r.HasConfigField("registerWithTaints") {
 		args = append(args, "--register-with-taints="+taintsFlag(k.Taints)) // 1.21, 1.22: no config field yet
 	}
+	args = append(args, credentialProviderFlags(k.ImageCredentialProviders)...)
 	return append(args, v1alpha1.KubeletExtraArgs(k.KubeletExtraArgs)...) // validated: none of the above
 }
 

@@ -104,6 +104,12 @@ type GenerateConfig struct {
 	// (ubuntu-18.04, centos-7) boot; without it generate refuses that
 	// combination. Config file only.
 	FailCgroupV1 *bool `json:"failCgroupV1,omitempty"`
+	// ImageCredentialProviders are the kubelet's image credential provider
+	// plugins (ECR, ACR, GCR or your own): each a binary the node downloads,
+	// pinned by its sha256, and an entry of the kubelet's
+	// CredentialProviderConfig (kubelet.config.k8s.io/v1, kubelet 1.26+). The
+	// config is world-readable: args and env are not secrets. Config file only.
+	ImageCredentialProviders []ImageCredentialProvider `json:"imageCredentialProviders,omitempty"`
 	// Prebaked says the image already ran `provision node base` and holds the provision
 	// binary: setup downloads nothing when the binary's sha256 matches and runs only
 	// `provision node join` (--prebaked).

@@ -92,6 +92,12 @@ type Kubernetes struct {
 	// kubelet has the field (1.31+). Base and join check the running host's
 	// cgroup version against it before starting anything.
 	FailCgroupV1 *bool `json:"failCgroupV1,omitempty"`
+	// ImageCredentialProviders are the kubelet's image credential provider
+	// plugins: each downloaded (pinned by sha256) into the plugins' directory
+	// and named in the CredentialProviderConfig the kubelet reads
+	// (--image-credential-provider-config, --image-credential-provider-bin-dir).
+	// Kubelet 1.26 and newer.
+	ImageCredentialProviders []ImageCredentialProvider `json:"imageCredentialProviders,omitempty"`
 }
 
 // Artifact is one download: a URL and its pinned sha256. An empty SHA256 means

@@ -73,6 +73,7 @@ func (k Kubernetes) Validate(p validation.Path) validation.Errors {
 	es.Append(validateRegistration(p, k.NodeLabels, k.Taints))
 	es.Append(validateKubeletConfig(p, k.Version, k.KubeletConfig))
 	es.Append(validateKubeletExtraArgs(p, k.Version, k.KubeletExtraArgs))
+	es.Append(validateImageCredentialProviders(p, k.Version, k.ImageCredentialProviders, k.KubeletExtraArgs))
 	return es
 }
 
@@ -320,6 +321,7 @@ func (c GenerateConfig) Validate(p validation.Path) validation.Errors {
 	es.Append(validateRegistration(p, c.NodeLabels, c.Taints))
 	es.Append(validateKubeletConfig(p, c.KubeletVersion, c.KubeletConfig))
 	es.Append(validateKubeletExtraArgs(p, c.KubeletVersion, c.KubeletExtraArgs))
+	es.Append(validateImageCredentialProviders(p, c.KubeletVersion, c.ImageCredentialProviders, c.KubeletExtraArgs))
 	es.Append(c.Artifacts.Validate(p.Child("artifacts")))
 	es.Append(c.Artifacts.validateKubeletURL(p.Child("artifacts"), c.KubeletVersion, string(p.Child("kubeletVersion"))))
 	es.Append(c.Containerd.Validate(p.Child("containerd")))

@@ -9,7 +9,8 @@
 // from the request or from a checksum file: Request.ChecksumURL (the artifact's
 // own convention, internal/artifacts), URL+".sha256" when none is given. Of a
 // file listing several entries, the one naming the artifact's file is taken; the
-// checksum is never skipped. Memory stays bounded: bytes go
+// checksum is never skipped. An executable target (Request.Mode) gets its
+// execute bits only once its hash matched. Memory stays bounded: bytes go
 // through one fixed buffer per download.
 //
 // Bounds, matching setup.sh's curl flags: a redirect from https to anything
@@ -521,7 +522,9 @@ func (d *Downloader) fetchOnce(ctx context.Context, req Request, want string, mo
 	if size > limit {
 		return 0, &TooLargeError{URL: Redact(rawURL), Max: limit, Got: size, Announced: true}
 	}
-	f, err := req.Root.CreateTemp(dest, mode)
+	// Not executable until verified: a binary that fails its sha256 is never
+	// runnable, not even as the temp file a crash would leave.
+	f, err := req.Root.CreateTemp(dest, mode&^0o111)
 	if err != nil {
 		return 0, err
 	}
@@ -574,6 +577,11 @@ func (d *Downloader) fetchOnce(ctx context.Context, req Request, want string, mo
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
 		return n, &MismatchError{URL: Redact(rawURL), Expected: want, Actual: got}
+	}
+	if mode&0o111 != 0 {
+		if err := f.File.Chmod(mode.Perm()); err != nil {
+			return n, fmt.Errorf("chmod %s: %w", dest, err)
+		}
 	}
 	if err := f.Commit(); err != nil {
 		return n, err

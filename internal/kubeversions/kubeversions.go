@@ -271,6 +271,19 @@ func (r Release) InTreeCloudProviders() bool { return r.Minor < ExternalCloudPro
 // "external" as its cloud provider (for messages; ask InTreeCloudProviders).
 const ExternalCloudProviderOnlySince = 29
 
+// CredentialProvidersSince is the first minor whose kubelet reads a
+// kubelet.config.k8s.io/v1 CredentialProviderConfig (image credential
+// providers GA, KubeletCredentialProviders on without a feature gate). The
+// flags exist since 1.20 (alpha, behind the gate; config v1alpha1, v1beta1 from
+// 1.24): provision renders only v1, so it refuses older kubelets.
+const CredentialProvidersSince = 26
+
+// CredentialProviders reports whether the kubelet reads a v1
+// CredentialProviderConfig (--image-credential-provider-config, 1.26+).
+func (r Release) CredentialProviders() bool {
+	return r.Minor >= CredentialProvidersSince && r.HasFlag("--image-credential-provider-config")
+}
+
 // Dockershim reports whether the kubelet still runs Docker through dockershim (< 1.24).
 func (r Release) Dockershim() bool { return r.Minor < 24 }
 
@@ -335,6 +348,7 @@ func Markdown() string {
 	writeLifetimes(&b, flags)
 	b.WriteString("\nKubeletConfiguration fields added within the table (others exist in every minor):\n\n")
 	writeLifetimes(&b, configFields)
+	fmt.Fprintf(&b, "\nImage credential providers (`--image-credential-provider-config`, a kubelet.config.k8s.io/v1 CredentialProviderConfig): from 1.%d.\n", CredentialProvidersSince)
 	fmt.Fprintf(&b, "\nVersion skew: a kubelet may be up to %d minors older than the API server, never newer.\n", MaxSkew)
 	return b.String()
 }
