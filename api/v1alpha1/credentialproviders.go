@@ -1,10 +1,8 @@
 package v1alpha1
 
 import (
-	"fmt"
 	"net"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -68,7 +66,9 @@ type ImageCredentialProvider struct {
 
 // CredentialProviderEnv is one environment variable of a plugin.
 type CredentialProviderEnv struct {
-	Name  string `json:"name"`
+	// Name is the variable's name, [A-Za-z_][A-Za-z0-9_]*.
+	Name string `json:"name"`
+	// Value is its value (not a secret: the config is 0644).
 	Value string `json:"value"`
 }
 
@@ -95,8 +95,9 @@ var (
 	providerNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 	envNameRE      = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	// hostGlobPartRE: one dot-separated part of a matchImages host: DNS
-	// characters and the globs filepath.Match knows in a host ('*', '?', [a-z]).
-	hostGlobPartRE = regexp.MustCompile(`^[A-Za-z0-9*?\[\]^!_-]+$`)
+	// characters and '*' (filepath.Match's '?' would start the URL's query and
+	// '[' an IPv6 literal: the kubelet never matches them in a host).
+	hostGlobPartRE = regexp.MustCompile(`^[A-Za-z0-9*_-]+$`)
 )
 
 // MaxCredentialProviders bounds the list (each is a download and a process).
@@ -209,10 +210,10 @@ func plainValue(s, what string) string {
 
 // MatchImage checks one matchImages pattern as the kubelet reads it
 // (k8s.io/kubernetes pkg/credentialprovider: "https://" + pattern parsed as a
-// URL, host parts matched with filepath.Match, the port compared, the path a
+// URL, host parts matched with filepath.Match (so each glob spans one part), the port compared, the path a
 // prefix), and refuses what would never match an image: a scheme, credentials,
 // a query or fragment, an empty or malformed host part, a glob in the port, a
-// port out of range.
+// port out of range, a '?' (the query) or '[' (an IPv6 literal) glob.
 func MatchImage(m string) string {
 	const want = "must be an image pattern host[:port][/path] with globs only in the host's parts, such as *.dkr.ecr.*.amazonaws.com, *.azurecr.io or registry.example.com:5000/team"
 	if m == "" || strings.ContainsFunc(m, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
@@ -242,10 +243,7 @@ func MatchImage(m string) string {
 	}
 	for _, part := range strings.Split(host, ".") {
 		if !hostGlobPartRE.MatchString(part) {
-			return want + "; every dot-separated host part is non-empty and holds DNS characters or globs (*, ?, [a-z]), got " + validation.Quote(m)
-		}
-		if _, err := filepath.Match(part, ""); err != nil {
-			return fmt.Sprintf("%s; the host part %s is not a valid glob, got %s", want, validation.Quote(part), validation.Quote(m))
+			return want + "; every dot-separated host part is non-empty and holds DNS characters and '*' globs, got " + validation.Quote(m)
 		}
 	}
 	return ""
