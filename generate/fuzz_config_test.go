@@ -51,6 +51,18 @@ func FuzzParseConfig(f *testing.F) {
 		"apiServerURL: https://10.0.0.10:6443\ntokenFile: token\ncaCertFile: ca.crt\nprovisionSource: https://example.com/p\n" +
 		"provisionSHA256: " + strings.Repeat("0", 64) + "\nproxy: {httpProxy: \"http://u:p%40ss@proxy:3128\", httpsProxy: \"http://proxy:3128\", noProxy: \".internal,10.0.0.0/8\"}\n"))
 	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\nproxy: {httpProxy: \"socks5://x\", noProxy: \"a,,b\"}\n"))
+	// Issue 11: image credential providers, a valid one and one bad in every field.
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: ubuntu-24.04\nkubeletVersion: v1.37.2\n" +
+		"apiServerURL: https://10.0.0.10:6443\ntokenFile: token\ncaCertFile: ca.crt\nprovisionSource: https://example.com/p\n" +
+		"provisionSHA256: \"" + strings.Repeat("0", 64) + "\"\nimageCredentialProviders:\n- name: ecr-credential-provider\n" +
+		"  matchImages: [\"*.dkr.ecr.*.amazonaws.com\", \"registry.example.com:5000/team\"]\n  defaultCacheDuration: 12h\n" +
+		"  args: [get-credentials]\n  env: [{name: AWS_PROFILE, value: nodes}]\n" +
+		"  url: https://example.com/ecr-credential-provider\n  sha256: " + strings.Repeat("a", 64) + "\n"))
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\nkubeletVersion: v1.25.16\n" +
+		"kubeletExtraArgs: {image-credential-provider-config: /x}\nimageCredentialProviders:\n" +
+		"- {name: ../x, matchImages: [\"https://gcr.io\", \"a..b\", \"reg?.io\", \"x:99999\"], defaultCacheDuration: -1h, apiVersion: v2,\n" +
+		"   args: [\"a\\nb\"], env: [{name: 1A, value: x}, {name: 1A}], url: \"http://u:p@x/p\", sha256: ABC}\n" +
+		"- {name: ../x, matchImages: [], defaultCacheDuration: 12 hours}\n"))
 	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\nkubeletVersion: v1.22.17\n" +
 		"nodeLabels: {node-role.kubernetes.io/worker: \"\"}\ntaints: [\"a:Never\"]\nkubeletConfig: {authorization: {mode: AlwaysAllow}, maxPod: 1}\n" +
 		"kubeletExtraArgs: {--v: \"2\", network-plugin: cni}\n"))

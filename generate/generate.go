@@ -100,6 +100,7 @@ func (r resolved) nodeConfig() v1alpha1.NodeConfig {
 	nc.Kubernetes.KubeletConfig = r.KubeletConfig
 	nc.Kubernetes.KubeletExtraArgs = r.KubeletExtraArgs
 	nc.Kubernetes.FailCgroupV1 = r.FailCgroupV1
+	nc.Kubernetes.ImageCredentialProviders = r.ImageCredentialProviders
 	nc.BootstrapSentinel = r.BootstrapSentinel
 	if !r.Proxy.IsZero() {
 		nc.Proxy.EnvironmentFile = v1alpha1.ProxyEnvPath // the URLs only there (0600): they may carry credentials
