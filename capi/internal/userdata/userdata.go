@@ -60,6 +60,9 @@ var Excluded = map[string]string{
 	"cloudConfigFile": "files on the controller's host are never read",
 	"nodeIP":          "one address per machine: the infrastructure provider's, the kubelet picks it",
 	"proxy":           "its URLs may carry credentials: needs a Secret reference (TODO: spec.proxySecretRef)",
+
+	// Issue 11's image credential providers.
+	"imageCredentialProviders": "not offered yet (TODO: spec.imageCredentialProviders, the same list)",
 }
 
 // GenerateConfig is spec with the cluster's values: the input of
