@@ -144,6 +144,19 @@ type Containerd struct {
 	// RegistryMirrors maps a registry host (e.g. "docker.io") to mirror
 	// endpoints (http(s):// URLs), tried in order.
 	RegistryMirrors map[string][]string `json:"registryMirrors,omitempty"`
+	// Registries are per-registry-host settings, keyed by host[:port] (the
+	// host the node contacts: an upstream such as docker.io, or a mirror's
+	// host): a custom CA, skipping TLS verification (development only), and
+	// credentials. In a GenerateConfig the CA and credentials are given here
+	// and generate moves them to files; in a NodeConfig only caPath and
+	// skipVerify appear (node.yaml is world-readable), the credentials live in
+	// CredentialsFile.
+	Registries map[string]Registry `json:"registries,omitempty"`
+	// CredentialsFile (NodeConfig only) is the registry credentials file
+	// (RegistryCredentialsPath, 0600): a JSON object host -> {username,
+	// password} or {identityToken}, rendered into containerd's CRI config.
+	// generate writes it and sets this field.
+	CredentialsFile string `json:"credentialsFile,omitempty"`
 }
 
 // Packages configures the OS package manager's repositories (mirrors for airgap).
