@@ -22,6 +22,9 @@ func (r resolved) ownedPaths() []string {
 	if r.Hostname != "" {
 		owned = append(owned, plan.HostnameFile)
 	}
+	for h := range r.registryCAs {
+		owned = append(owned, v1alpha1.RegistryCAPath(h))
+	}
 	return owned
 }
 

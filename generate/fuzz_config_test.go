@@ -66,6 +66,14 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\nkubeletVersion: v1.22.17\n" +
 		"nodeLabels: {node-role.kubernetes.io/worker: \"\"}\ntaints: [\"a:Never\"]\nkubeletConfig: {authorization: {mode: AlwaysAllow}, maxPod: 1}\n" +
 		"kubeletExtraArgs: {--v: \"2\", network-plugin: cni}\n"))
+	// Issue 11: a private registry (CA file, credentials, mirror), a development one, a token; and bad ones.
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: ubuntu-24.04\nkubeletVersion: v1.37.2\n" +
+		"apiServerURL: https://10.0.0.10:6443\ntokenFile: token\ncaCertFile: ca.crt\nprovisionSource: https://example.com/p\n" +
+		"provisionSHA256: " + strings.Repeat("0", 64) + "\ncontainerd:\n  registryMirrors: {registry.example.com: [\"https://10.0.0.5:5000\"]}\n" +
+		"  registries:\n    10.0.0.5:5000: {caCertFile: ca.crt, username: puller, password: \"p@ss w0rd\"}\n" +
+		"    dev.internal: {skipVerify: true}\n    ghcr.internal: {identityToken: tok}\n"))
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: flatcar\ncontainerd:\n  credentialsFile: x\n" +
+		"  registries:\n    \"a/b\": {}\n    r.internal: {caCert: x, caCertFile: y, caPath: z, skipVerify: true, username: \"u:1\", identityToken: \"t\\n\"}\n"))
 	// Issue 11: extra files and units (CABPK's escape hatch).
 	f.Add([]byte(extrasYAML("flatcar", "ignition") + "- path: /opt/bin/x\n  mode: 0755\n  source: https://example.com/x\n  sha256: " + strings.Repeat("c", 64) + "\n"))
 	f.Add([]byte(extrasYAML("ubuntu-24.04", "cloud-init") + "- path: /etc/provision/x\n  mode: 04755\n  source: http://example.com/x\n" +

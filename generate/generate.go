@@ -2,8 +2,10 @@ package generate
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"path"
+	"slices"
 
 	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/generate/butane"
@@ -133,9 +135,57 @@ func (r resolved) nodeConfig() v1alpha1.NodeConfig {
 		nc.Containerd.SandboxImage = r.Containerd.SandboxImage
 	}
 	nc.Containerd.RegistryMirrors = r.Containerd.RegistryMirrors
+	nc.Containerd.Registries, nc.Containerd.CredentialsFile = r.nodeRegistries()
 	nc.Containerd.Install = r.Containerd.Install
 	nc.Containerd.Version = r.Containerd.Version
 	return nc
+}
+
+// nodeRegistries is what node.yaml keeps of containerd.registries: each
+// host's CA path (where registryFiles writes the CA) and skipVerify, never a
+// credential; and the credentials file's path when any host has credentials.
+func (r resolved) nodeRegistries() (map[string]v1alpha1.Registry, string) {
+	var out map[string]v1alpha1.Registry
+	credentials := ""
+	for h, reg := range r.Containerd.Registries {
+		caPath := ""
+		if len(r.registryCAs[h]) > 0 {
+			caPath = v1alpha1.RegistryCAPath(h)
+		}
+		if caPath != "" || reg.SkipVerify {
+			if out == nil {
+				out = map[string]v1alpha1.Registry{}
+			}
+			out[h] = reg.NodeRegistry(caPath)
+		}
+		if reg.HasCredentials() {
+			credentials = v1alpha1.RegistryCredentialsPath // the credentials only there (0600)
+		}
+	}
+	return out, credentials
+}
+
+// registryFiles are the registries' CAs (0644, at their caPath) and the
+// credentials file (0600, JSON built with encoding/json), as proxy.env is written.
+func (r resolved) registryFiles() ([]plan.File, error) {
+	var out []plan.File
+	creds := v1alpha1.RegistryCredentials{}
+	for _, h := range slices.Sorted(maps.Keys(r.Containerd.Registries)) {
+		if ca := r.registryCAs[h]; len(ca) > 0 {
+			out = append(out, plan.File{Path: v1alpha1.RegistryCAPath(h), Mode: 0o644, Contents: ca})
+		}
+		if reg := r.Containerd.Registries[h]; reg.HasCredentials() {
+			creds[h] = reg.Auth()
+		}
+	}
+	if len(creds) > 0 {
+		data, err := creds.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, plan.File{Path: v1alpha1.RegistryCredentialsPath, Mode: 0o600, Contents: data})
+	}
+	return out, nil
 }
 
 // proxy is the node's proxy with the API server's host added to noProxy (the
@@ -174,6 +224,11 @@ func (r resolved) plan() (plan.Plan, error) {
 	if !r.Proxy.IsZero() {
 		p.Files = append(p.Files, plan.File{Path: v1alpha1.ProxyEnvPath, Mode: 0o600, Contents: r.proxy().EnvFile()})
 	}
+	regFiles, err := r.registryFiles()
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	p.Files = append(p.Files, regFiles...)
 	p.Files = append(p.Files,
 		plan.File{Path: v1alpha1.BootstrapKubeconfigPath, Mode: 0o600, Contents: kc},
 		plan.File{Path: v1alpha1.NodeConfigPath, Mode: 0o644, Contents: ncYAML},

@@ -2,7 +2,9 @@ package generate
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/provision-dev/provision/api/v1alpha1"
@@ -25,6 +27,9 @@ type resolved struct {
 	token       string
 	caCert      []byte
 	cloudConfig []byte
+	// registryCAs are containerd.registries' CA bundles by host (caCert or
+	// caCertFile's contents).
+	registryCAs map[string][]byte
 }
 
 // Validate checks every input and returns all problems at once, as
@@ -150,6 +155,7 @@ func (r *resolved) readFiles() validation.Errors {
 			es.Check("caCert", validation.CACert(b))
 		}
 	}
+	es.Append(r.readRegistryCAs())
 	if r.CloudConfigFile != "" && r.CloudConfig == "" {
 		b, msg := readFile(r.CloudConfigFile)
 		if msg == "" && len(b) == 0 {
@@ -157,6 +163,28 @@ func (r *resolved) readFiles() validation.Errors {
 		}
 		es.Check("cloudConfigFile", msg)
 		r.cloudConfig = b
+	}
+	return es
+}
+
+// readRegistryCAs reads each registry's CA (inline, or its caCertFile) and
+// checks a file's contents as the inline one is checked (api/v1alpha1).
+func (r *resolved) readRegistryCAs() validation.Errors {
+	var es validation.Errors
+	r.registryCAs = map[string][]byte{}
+	for _, h := range slices.Sorted(maps.Keys(r.Containerd.Registries)) {
+		reg, p := r.Containerd.Registries[h], validation.Path("containerd").Child("registries").Key(h)
+		switch {
+		case reg.CACert != "":
+			r.registryCAs[h] = []byte(reg.CACert)
+		case reg.CACertFile != "":
+			b, msg := readFile(reg.CACertFile)
+			es.Check(p.Child("caCertFile"), msg)
+			if msg == "" {
+				r.registryCAs[h] = b
+				es.Check(p.Child("caCert"), validation.CACert(b))
+			}
+		}
 	}
 	return es
 }

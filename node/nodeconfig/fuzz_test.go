@@ -29,6 +29,8 @@ func FuzzParse(f *testing.F) {
 	full.Kubernetes.KubeletConfig = map[string]any{"maxPods": 60, "evictionHard": map[string]any{"memory.available": "300Mi"}, "kubeReserved": nil}
 	full.Kubernetes.KubeletExtraArgs = map[string]string{"provider-id": "openstack:///0c5b", "v": "2"}
 	full.Containerd.RegistryMirrors = map[string][]string{"docker.io": {"https://a.internal", "http://b.internal:5000"}, "ghcr.io": {"https://c.internal"}}
+	full.Containerd.Registries = map[string]v1alpha1.Registry{"10.0.0.5:5000": {CAPath: v1alpha1.RegistryCAPath("10.0.0.5:5000")}, "dev.internal": {SkipVerify: true}}
+	full.Containerd.CredentialsFile = v1alpha1.RegistryCredentialsPath
 	full.Packages.Yum = &v1alpha1.YumRepository{BaseURL: "https://m.internal/rocky/9", GPGKey: "file:///etc/pki/rpm-gpg/key", Exclusive: true}
 	for _, c := range []v1alpha1.NodeConfig{New("v1.37.2", "amd64"), full} {
 		data, err := c.Marshal()
@@ -46,6 +48,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("kind: [\nx"))
 	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: v1alpha1.NodeConfig\nbogus: true\n"))
 	f.Add([]byte("containerd:\n  registryMirrors:\n    \"bad/host\": [\"ftp://x\"]\n"))
+	f.Add([]byte("containerd:\n  credentialsFile: rel\n  registries:\n    r.internal: {caPath: x, skipVerify: true, password: p, caCert: c}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {
