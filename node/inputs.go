@@ -1,10 +1,13 @@
 package node
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/internal/fsroot"
 	"github.com/provision-dev/provision/node/bundle"
 )
@@ -28,6 +31,15 @@ type inputs struct {
 	// systemd-resolved manages the root's /etc/resolv.conf, else "" (the
 	// kubelet's default, /etc/resolv.conf).
 	resolvConf string
+	// registryCredentials is containerd.credentialsFile's contents, parsed
+	// (nil without one); err says why it cannot be used.
+	registryCredentials credentialsInput
+}
+
+// credentialsInput is the registry credentials file, read from the root.
+type credentialsInput struct {
+	creds v1alpha1.RegistryCredentials
+	err   error
 }
 
 // input is one file read from the host.
@@ -56,6 +68,7 @@ func (n *Node) readInputs() {
 	if systemdResolved(root) {
 		n.in.resolvConf = ResolvedResolvConf
 	}
+	n.in.registryCredentials = readRegistryCredentials(root, n.Config.Containerd.CredentialsFile)
 	installed := path.Join(BundleDir, bundle.ManifestName)
 	switch {
 	case n.opts.Bundle != "":
@@ -81,6 +94,41 @@ func readInput(flag, p string) input {
 		return input{err: fmt.Errorf("%s: %w", flag, err)}
 	}
 	return input{data: data}
+}
+
+// readRegistryCredentials reads the registry credentials file p ("" reads
+// nothing) from the root: it must exist, be readable by its owner only, and
+// parse (v1alpha1.ParseRegistryCredentials). Errors name the file and the
+// host, never a credential.
+func readRegistryCredentials(root fsroot.Root, p string) credentialsInput {
+	if p == "" {
+		return credentialsInput{}
+	}
+	fail := func(format string, a ...any) credentialsInput {
+		return credentialsInput{err: fmt.Errorf("containerd.credentialsFile %s: "+format, append([]any{p}, a...)...)}
+	}
+	fi, err := root.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fail("does not exist: the node config names it for the registry credentials (generate writes it, 0600)")
+	case err != nil:
+		return fail("%v", err)
+	case !fi.Mode().IsRegular():
+		return fail("is not a regular file")
+	case fi.Mode().Perm()&0o077 != 0:
+		return fail("is accessible by group or others (mode %04o): it holds registry credentials; chmod 0600 it", fi.Mode().Perm())
+	case fi.Size() > v1alpha1.MaxFileSize:
+		return fail("is larger than %d bytes", v1alpha1.MaxFileSize)
+	}
+	data, err := root.ReadFile(p)
+	if err != nil {
+		return fail("%v", err)
+	}
+	creds, err := v1alpha1.ParseRegistryCredentials(data)
+	if err != nil {
+		return fail("%v", err)
+	}
+	return credentialsInput{creds: creds}
 }
 
 // systemd-resolved's files: the stub resolver's resolv.conf (nameserver

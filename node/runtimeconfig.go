@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/url"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -38,23 +40,22 @@ const (
 // (dpkg keeps the file with --force-confold), so containerd/service need not
 // restart it afterwards.
 func runtimeConfigBuilder(n *Node) ([]tasks.Task, error) {
-	cfg, err := renderContainerdConfig(n.Config.Containerd, n.containerdFormat())
+	creds := n.in.registryCredentials
+	if creds.err != nil {
+		return nil, creds.err
+	}
+	cfg, err := renderContainerdConfig(n.Config.Containerd, n.containerdFormat(), creds.creds)
 	if err != nil {
 		return nil, err
 	}
-	out := []tasks.Task{&tasks.File{TaskName: tContainerdConfig, Path: ContainerdConfigPath, Content: cfg}}
-	hosts := make([]string, 0, len(n.Config.Containerd.RegistryMirrors))
-	for h := range n.Config.Containerd.RegistryMirrors {
-		hosts = append(hosts, h)
+	// With credentials, config.toml holds secrets: 0600 from creation.
+	out := []tasks.Task{&tasks.File{TaskName: tContainerdConfig, Path: ContainerdConfigPath, Content: cfg, Secret: len(creds.creds) > 0}}
+	hosts, err := renderHostsFiles(n.Config.Containerd)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(hosts)
-	for _, h := range hosts {
-		data, err := renderHostsTOML(h, n.Config.Containerd.RegistryMirrors[h])
-		if err != nil {
-			return nil, err
-		}
-		name := "containerd/mirror-" + h
-		out = append(out, &tasks.File{TaskName: name, Path: path.Join(ContainerdCertsDir, h, "hosts.toml"), Content: data})
+	for _, h := range slices.Sorted(maps.Keys(hosts)) {
+		out = append(out, &tasks.File{TaskName: "containerd/mirror-" + h, Path: path.Join(ContainerdCertsDir, h, "hosts.toml"), Content: hosts[h]})
 	}
 	crictl, err := renderCrictl()
 	if err != nil {
@@ -120,7 +121,12 @@ func (n *Node) tarballContainerd() string {
 // renderContainerdConfig builds containerd's config.toml as a tree: version 3
 // or 4 (plugins io.containerd.cri.v1.images and io.containerd.cri.v1.runtime)
 // for containerd 2.x, version 2 (io.containerd.grpc.v1.cri) for 1.x.
-func renderContainerdConfig(c v1alpha1.Containerd, f containerdFormat) ([]byte, error) {
+//
+// creds become the CRI's registry.configs."HOST".auth (containerd's
+// docs/cri/registry.md: deprecated, but kept until a secret management
+// alternative exists), keyed by the host the CRI contacts (docker.io's is
+// registry-1.docker.io): for a pull through a mirror, the mirror's host.
+func renderContainerdConfig(c v1alpha1.Containerd, f containerdFormat, creds v1alpha1.RegistryCredentials) ([]byte, error) {
 	sandbox := c.SandboxImage
 	if sandbox == "" {
 		return nil, errNoSandboxImage
@@ -142,6 +148,19 @@ func renderContainerdConfig(c v1alpha1.Containerd, f containerdFormat) ([]byte, 
 		cni["bin_dir"] = CNIBinDir
 	}
 	registry := map[string]any{"config_path": ContainerdCertsDir}
+	if len(creds) > 0 {
+		configs := map[string]any{}
+		for h, a := range creds {
+			auth := map[string]any{}
+			if a.IdentityToken != "" {
+				auth["identitytoken"] = a.IdentityToken
+			} else {
+				auth["username"], auth["password"] = a.Username, a.Password
+			}
+			configs[contactedHost(h)] = map[string]any{"auth": auth}
+		}
+		registry["configs"] = configs
+	}
 	var tree map[string]any
 	switch f.Version {
 	case 3, 4:
@@ -178,29 +197,95 @@ func majorMinor(v string) (major, minor int) {
 
 // registryServer is the upstream endpoint of a registry host in hosts.toml.
 func registryServer(host string) string {
-	if host == "docker.io" {
-		return "https://registry-1.docker.io"
+	return "https://" + contactedHost(host)
+}
+
+// contactedHost is the host containerd contacts for registry host h: Docker
+// Hub's registry for docker.io, else h.
+func contactedHost(h string) string {
+	if h == "docker.io" {
+		return "registry-1.docker.io"
 	}
-	return "https://" + host
+	return h
+}
+
+// tlsSettings are hosts.toml's TLS keys for registry host h: ca and
+// skip_verify as containerd.registries[h] says (none when absent).
+func tlsSettings(regs map[string]v1alpha1.Registry, h string, into map[string]any) map[string]any {
+	if r, ok := regs[h]; ok {
+		if r.CAPath != "" {
+			into["ca"] = r.CAPath
+		}
+		if r.SkipVerify {
+			into["skip_verify"] = true
+		}
+	}
+	return into
+}
+
+// mirrorHost is the host[:port] of a mirror URL (validated), "" if it has none.
+func mirrorHost(m string) string {
+	if u, err := url.Parse(m); err == nil {
+		return u.Host
+	}
+	return ""
+}
+
+// renderHostsFiles builds every certs.d/<host>/hosts.toml, by host: one per
+// upstream namespace of registryMirrors (its mirrors, each with the TLS
+// settings containerd.registries gives its host, and the namespace's own for
+// the server), and one per other registries host (its server's TLS settings).
+func renderHostsFiles(c v1alpha1.Containerd) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for h, mirrors := range c.RegistryMirrors {
+		data, err := renderHostsTOML(h, mirrors, c.Registries)
+		if err != nil {
+			return nil, fmt.Errorf("hosts.toml of %s: %w", h, err)
+		}
+		out[h] = data
+	}
+	for h := range c.Registries {
+		if _, ok := out[h]; ok {
+			continue
+		}
+		data, err := renderHostsTOML(h, nil, c.Registries)
+		if err != nil {
+			return nil, fmt.Errorf("hosts.toml of %s: %w", h, err)
+		}
+		out[h] = data
+	}
+	return out, nil
 }
 
 // renderHostsTOML builds certs.d/<host>/hosts.toml: mirrors are tried in order,
 // so each [host."..."] table is marshalled on its own and appended in order.
-func renderHostsTOML(host string, mirrors []string) ([]byte, error) {
+func renderHostsTOML(host string, mirrors []string, regs map[string]v1alpha1.Registry) ([]byte, error) {
 	var b bytes.Buffer
-	b.WriteString("# Written by provision: mirrors of " + host + ", tried in order.\n")
-	head, err := toml.Marshal(map[string]any{"server": registryServer(host)})
+	if len(mirrors) > 0 {
+		b.WriteString("# Written by provision: mirrors of " + host + ", tried in order.\n")
+	} else {
+		b.WriteString("# Written by provision: TLS settings of " + host + ".\n")
+	}
+	head, err := toml.Marshal(tlsSettings(regs, host, map[string]any{"server": registryServer(host)}))
 	if err != nil {
 		return nil, err
 	}
 	b.Write(head)
 	for _, m := range mirrors {
-		t, err := toml.Marshal(map[string]any{"host": map[string]any{m: map[string]any{"capabilities": []string{"pull", "resolve"}}}})
+		entry := tlsSettings(regs, mirrorHost(m), map[string]any{"capabilities": []string{"pull", "resolve"}})
+		t, err := toml.Marshal(map[string]any{"host": map[string]any{m: entry}})
 		if err != nil {
 			return nil, err
 		}
+		// go-toml opens each document with the implicit parent table [host]; a
+		// second [host] would redefine it (invalid TOML), so only the mirror's
+		// own [host.'URL'] table is kept.
 		b.WriteString("\n")
-		b.Write(t)
+		b.Write(bytes.TrimPrefix(t, []byte("[host]\n")))
+	}
+	var check map[string]any
+	if err := toml.Unmarshal(b.Bytes(), &check); err != nil {
+		return nil, fmt.Errorf("rendered hosts.toml does not parse: %w", err)
 	}
 	return b.Bytes(), nil
 }

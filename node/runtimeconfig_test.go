@@ -72,7 +72,7 @@ func TestContainerdConfigGolden(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := renderContainerdConfig(v1alpha1.Containerd{SandboxImage: "registry.k8s.io/pause:3.10", RegistryMirrors: mirrors}, tc.f)
+			out, err := renderContainerdConfig(v1alpha1.Containerd{SandboxImage: "registry.k8s.io/pause:3.10", RegistryMirrors: mirrors}, tc.f, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +95,7 @@ func TestContainerdConfigGolden(t *testing.T) {
 			}
 		})
 	}
-	if _, err := renderContainerdConfig(v1alpha1.Containerd{SandboxImage: "registry.k8s.io/pause:3.10"}, containerdFormat{Version: 1}); err == nil {
+	if _, err := renderContainerdConfig(v1alpha1.Containerd{SandboxImage: "registry.k8s.io/pause:3.10"}, containerdFormat{Version: 1}, nil); err == nil {
 		t.Error("version 1: no error")
 	}
 }
