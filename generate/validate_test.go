@@ -175,8 +175,12 @@ func TestValidateErrors(t *testing.T) {
 		{"kubelet extra arg empty", func(s *v1alpha1.GenerateConfig) { s.KubeletExtraArgs = map[string]string{"provider-id": ""} }, "kubeletExtraArgs[provider-id]", "", "must be one token", ""},
 		{"containerd version form", func(s *v1alpha1.GenerateConfig) { s.Containerd.Version = "latest" }, "containerd.version", "", "must be MAJOR.MINOR.PATCH", ""},
 		// Issue 11, registries: every field of containerd.registries.
-		{"registry host", func(s *v1alpha1.GenerateConfig) { s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal/x": {SkipVerify: true}} }, "containerd.registries", "", `registry "r.internal/x" must be a host[:port]`, ""},
-		{"registry empty", func(s *v1alpha1.GenerateConfig) { s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal": {}} }, "containerd.registries[r.internal]", "", "sets nothing", ""},
+		{"registry host", func(s *v1alpha1.GenerateConfig) {
+			s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal/x": {SkipVerify: true}}
+		}, "containerd.registries", "", `registry "r.internal/x" must be a host[:port]`, ""},
+		{"registry empty", func(s *v1alpha1.GenerateConfig) {
+			s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal": {}}
+		}, "containerd.registries[r.internal]", "", "sets nothing", ""},
 		{"registry CA file unreadable", func(s *v1alpha1.GenerateConfig) {
 			s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal": {CACertFile: filepath.Join(dir, "nope")}}
 		}, "containerd.registries[r.internal].caCertFile", "", "cannot read", ""},
@@ -192,12 +196,18 @@ func TestValidateErrors(t *testing.T) {
 		{"registry CA inline and file", func(s *v1alpha1.GenerateConfig) {
 			s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal": {CACert: "x", CACertFile: s.CACertFile}}
 		}, "containerd.registries[r.internal].caCert", "", "not both", ""},
-		{"registry caPath", func(s *v1alpha1.GenerateConfig) { s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal": {CAPath: "/etc/ca.crt"}} }, "containerd.registries[r.internal].caPath", "", "is set by generate", ""},
+		{"registry caPath", func(s *v1alpha1.GenerateConfig) {
+			s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal": {CAPath: "/etc/ca.crt"}}
+		}, "containerd.registries[r.internal].caPath", "", "is set by generate", ""},
 		{"registry skipVerify with CA", func(s *v1alpha1.GenerateConfig) {
 			s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal": {CACertFile: s.CACertFile, SkipVerify: true}}
 		}, "containerd.registries[r.internal].skipVerify", "", "cannot be combined with a CA", ""},
-		{"registry username alone", func(s *v1alpha1.GenerateConfig) { s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal": {Username: "u"}} }, "containerd.registries[r.internal].password", "", "is required with username", ""},
-		{"registry password alone", func(s *v1alpha1.GenerateConfig) { s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal": {Password: "pw"}} }, "containerd.registries[r.internal].username", "", "is required with password", ""},
+		{"registry username alone", func(s *v1alpha1.GenerateConfig) {
+			s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal": {Username: "u"}}
+		}, "containerd.registries[r.internal].password", "", "is required with username", ""},
+		{"registry password alone", func(s *v1alpha1.GenerateConfig) {
+			s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal": {Password: "pw"}}
+		}, "containerd.registries[r.internal].username", "", "is required with password", ""},
 		{"registry token and password", func(s *v1alpha1.GenerateConfig) {
 			s.Containerd.Registries = map[string]v1alpha1.Registry{"r.internal": {Username: "u", Password: "pw", IdentityToken: "t"}}
 		}, "containerd.registries[r.internal].identityToken", "", "excludes username and password", ""},

@@ -29,10 +29,11 @@ const (
 	markerToken       = markerTokenID + "." + markerTokenSecret
 	markerCloud       = "cloudpw-MARKER-7f3a9c1e"
 	markerSSH         = "sshcomment-MARKER-55aa0b"
+	markerRegistry    = "regpw-MARKER-3c9d71e0" // a registry password (containerd.registries)
 )
 
 // markers are searched for; the token id alone is public (it names the token).
-var markers = []string{markerTokenSecret, markerCloud, markerSSH}
+var markers = []string{markerTokenSecret, markerCloud, markerSSH, markerRegistry}
 
 func hits(data []byte) []string {
 	var out []string
@@ -219,7 +220,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	// The SSH key goes in through the config file: on argv it would be the test's
 	// own doing (an SSH public key is not a secret, but its marker must not show).
-	genConfig := write("in/generate.yaml", "apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nsshAuthorizedKeys:\n  - "+sshKey+"\n", 0o600)
+	// So does the private registry: its password is only ever in a config file.
+	genConfig := write("in/generate.yaml", "apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nsshAuthorizedKeys:\n  - "+sshKey+"\n"+
+		"containerd:\n  registryMirrors: {registry.example.com: [\"https://10.0.0.5:5000\"]}\n"+
+		"  registries:\n    10.0.0.5:5000: {caCertFile: "+caFile+", username: puller, password: "+markerRegistry+"}\n", 0o600)
+	badRegConfig := write("in/generate-bad-registry.yaml", "apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\n"+
+		"containerd:\n  registries:\n    10.0.0.5:5000: {username: \"pull:er\", password: \""+markerRegistry+"\\n\", identityToken: "+markerRegistry+"}\n", 0o600)
 	gen := func(out string, extra ...string) []string {
 		return append([]string{"generate", "--config", genConfig, "--os", "ubuntu-22.04", "--kubelet-version", "v1.37.2", "--apiserver-url", "https://10.0.0.10:6443",
 			"--token-file", tokenFile, "--ca-cert", caFile, "--cloud-provider", "external", "--cloud-config", cloud, "--hostname", "worker-1",
@@ -237,6 +243,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{name: "generate bad hostname", args: gen(filepath.Join(outDir, "x"), "--hostname", "-bad"), wantErr: "--hostname / hostname"},
 		{name: "generate over --max-size", args: gen(filepath.Join(outDir, "x"), "--max-size", "1000"), wantErr: "--max-size"},
 		{name: "generate unwritable output", args: gen(filepath.Join(outDir, "missing-dir", "x")), wantErr: "write output"},
+		{name: "generate bad registry credentials", args: gen(filepath.Join(outDir, "x"), "--config", badRegConfig), wantErr: "containerd.registries[10.0.0.5:5000].password: must be printable ASCII"},
 	}
 	for _, r := range runs {
 		runOne(t, r, work, nil)
@@ -247,6 +254,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 	cfg := art.nodeConfig()
 	cfg.Kubernetes.CloudProvider = "external"
 	cfg.Kubernetes.CloudConfigPath = v1alpha1.CloudConfigPath
+	cfg.Containerd.RegistryMirrors = map[string][]string{"registry.example.com": {"https://10.0.0.5:5000"}}
+	cfg.Containerd.CredentialsFile = v1alpha1.RegistryCredentialsPath
+	creds, err := v1alpha1.RegistryCredentials{"10.0.0.5:5000": {Username: "puller", Password: markerRegistry}}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
 	nodeArgs := func(root string, extra ...string) []string {
 		return append([]string{"node", "--verbose", "--root", root, "--token-file", tokenFile, "--ca-cert", caFile, "--cloud-config", cloud,
 			"--apiserver-url", "https://10.0.0.10:6443"}, extra...)
@@ -255,13 +268,19 @@ func TestSecretsNeverLeak(t *testing.T) {
 		root := filepath.Join(work, name)
 		os.MkdirAll(filepath.Join(root, "etc", "kubernetes"), 0o755)
 		seedRoot(t, root, c)
+		os.MkdirAll(filepath.Join(root, "etc", "containerd"), 0o755)
+		if err := os.WriteFile(filepath.Join(root, v1alpha1.RegistryCredentialsPath), creds, 0o600); err != nil {
+			t.Fatal(err)
+		}
 		return root
 	}
 	secretFiles := func(root string) []string {
-		return []string{filepath.Join(root, "etc/kubernetes/bootstrap-kubelet.conf"), filepath.Join(root, "etc/kubernetes/cloud-config")}
+		return []string{filepath.Join(root, "etc/kubernetes/bootstrap-kubelet.conf"), filepath.Join(root, "etc/kubernetes/cloud-config"),
+			filepath.Join(root, v1alpha1.RegistryCredentialsPath), filepath.Join(root, "etc/containerd/config.toml")}
 	}
 	okRoot := newRoot("node-ok", cfg)
 	w.add(t, filepath.Join(okRoot, "etc", "kubernetes"))
+	w.add(t, filepath.Join(okRoot, "etc", "containerd"))
 	runOne(t, run{name: "node base+join", args: nodeArgs(okRoot), env: []string{"PATH=" + path}, secretsAt: secretFiles(okRoot), mustBeHere: true}, work, nil)
 	// The bootstrap kubeconfig after a successful join: kept (kubeadm does the
 	// same), 0600, and the token nowhere else; the token is short-lived.
@@ -295,10 +314,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 	runOne(t, run{name: "node malformed token file", args: []string{"node", "--root", apiRoot, "--token-file", cloud, "--apiserver-url", "https://10.0.0.10:6443"}, env: []string{"PATH=" + path}, wantErr: "bootstrap token: must have the form"}, work, nil)
 
 	// Every file of every run's tree: no marker outside the secret files.
-	secret := map[string]bool{tokenFile: true, cloud: true, genConfig: true, userdata: true, userdata + ".ign": true}
-	for _, root := range []string{okRoot, unitRoot} {
+	secret := map[string]bool{tokenFile: true, cloud: true, genConfig: true, badRegConfig: true, userdata: true, userdata + ".ign": true}
+	for _, root := range []string{okRoot, unitRoot, failRoot, roRoot, apiRoot} {
 		for _, p := range secretFiles(root) {
-			secret[p] = true
+			if _, err := os.Stat(p); err == nil {
+				secret[p] = true
+			}
 		}
 	}
 	files := 0
@@ -322,7 +343,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	// Mode at first appearance, for the secret files and their temp files.
 	seen := 0
 	for name, ms := range modes {
-		if !strings.Contains(name, "bootstrap-kubelet.conf") && !strings.Contains(name, "cloud-config") && !strings.Contains(name, "user-data") {
+		if !strings.Contains(name, "bootstrap-kubelet.conf") && !strings.Contains(name, "cloud-config") && !strings.Contains(name, "user-data") && !strings.Contains(name, "config.toml") {
 			continue
 		}
 		seen++
@@ -332,7 +353,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 			}
 		}
 	}
-	if seen < 4 {
+	if seen < 5 {
 		t.Errorf("inotify saw only %d secret files or temp files appear: %v", seen, modes)
 	}
 	t.Logf("%d runs, %d files scanned, %d /proc passes, %d secret files and temps seen 0600 at creation", len(runs)+7, files, procSamples.Load(), seen)
@@ -377,7 +398,7 @@ func runOne(t *testing.T, r run, dir string, _ []string) {
 			}
 			all = append(all, b...)
 		}
-		if !bytes.Contains(all, []byte(markerTokenSecret)) || !bytes.Contains(all, []byte(markerCloud)) {
+		if !bytes.Contains(all, []byte(markerTokenSecret)) || !bytes.Contains(all, []byte(markerCloud)) || !bytes.Contains(all, []byte(markerRegistry)) {
 			t.Errorf("%s: the secret files do not hold the seeded secrets: the test proves nothing", r.name)
 		}
 	}
