@@ -69,7 +69,7 @@ func FuzzParseConfig(f *testing.F) {
 	// Issue 11: a private registry (CA file, credentials, mirror), a development one, a token; and bad ones.
 	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: ubuntu-24.04\nkubeletVersion: v1.37.2\n" +
 		"apiServerURL: https://10.0.0.10:6443\ntokenFile: token\ncaCertFile: ca.crt\nprovisionSource: https://example.com/p\n" +
-		"provisionSHA256: " + strings.Repeat("0", 64) + "\ncontainerd:\n  registryMirrors: {registry.example.com: [\"https://10.0.0.5:5000\"]}\n" +
+		"provisionSHA256: " + strings.Repeat("ab", 32) + "\ncontainerd:\n  registryMirrors: {registry.example.com: [\"https://10.0.0.5:5000\"]}\n" +
 		"  registries:\n    10.0.0.5:5000: {caCertFile: ca.crt, username: puller, password: \"p@ss w0rd\"}\n" +
 		"    dev.internal: {skipVerify: true}\n    ghcr.internal: {identityToken: tok}\n"))
 	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: flatcar\ncontainerd:\n  credentialsFile: x\n" +

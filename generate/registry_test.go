@@ -200,3 +200,30 @@ func TestRegistrySizes(t *testing.T) {
 		}
 	}
 }
+
+// TestRegistryParseConfig: a config file's registries decode strictly, a
+// relative caCertFile is taken against the file's directory (as caCertFile),
+// and the document renders.
+func TestRegistryParseConfig(t *testing.T) {
+	base, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := "apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: ubuntu-24.04\nkubeletVersion: v1.37.2\n" +
+		"apiServerURL: https://10.0.0.10:6443\ntokenFile: token\ncaCertFile: ca.crt\nprovisionSource: https://example.com/p\n" +
+		"provisionSHA256: " + strings.Repeat("ab", 32) + "\ncontainerd:\n  registryMirrors: {registry.example.com: [\"https://10.0.0.5:5000\"]}\n" +
+		"  registries:\n    10.0.0.5:5000: {caCertFile: ca.crt, username: puller, password: " + registryPassword + "}\n"
+	s, err := ParseConfig([]byte(doc), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Containerd.Registries[registryHost].CACertFile; got != filepath.Join(base, "ca.crt") {
+		t.Errorf("caCertFile = %q, want it under %s", got, base)
+	}
+	if _, err := Render(s, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseConfig([]byte(strings.Replace(doc, "username:", "user:", 1)), base); err == nil || strings.Contains(err.Error(), registryPassword) {
+		t.Errorf("unknown field: %v", err)
+	}
+}

@@ -2,7 +2,7 @@
 // `provision generate`) into the userdata a machine boots with: one neutral
 // plan.Plan, rendered as cloud-init, Ignition or Butane. It never prints or
 // exits, and no error it returns quotes a secret (the bootstrap token, the
-// cloud-config contents).
+// cloud-config contents, registry credentials).
 package generate
 
 import (
@@ -37,6 +37,12 @@ func ParseConfig(data []byte, baseDir string) (v1alpha1.GenerateConfig, error) {
 	for _, p := range []*string{&c.TokenFile, &c.CACertFile, &c.CloudConfigFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(baseDir, *p)
+		}
+	}
+	for h, r := range c.Containerd.Registries { // a fresh map: decoded just above
+		if r.CACertFile != "" && !filepath.IsAbs(r.CACertFile) {
+			r.CACertFile = filepath.Join(baseDir, r.CACertFile)
+			c.Containerd.Registries[h] = r
 		}
 	}
 	return c, nil

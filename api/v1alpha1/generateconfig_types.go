@@ -125,7 +125,9 @@ type GenerateConfig struct {
 	Artifacts Artifacts `json:"artifacts,omitzero"`
 	// Packages names the node's apt/yum mirrors. Config file only.
 	Packages Packages `json:"packages,omitzero"`
-	// Containerd sets the sandbox image and registry mirrors. Config file only.
+	// Containerd sets the sandbox image, registry mirrors and registries (CA,
+	// skipVerify, credentials: written only to RegistryCredentialsPath, 0600).
+	// Config file only.
 	Containerd Containerd `json:"containerd,omitzero"`
 	// Files are extra files the userdata writes, natively in every format
 	// (cloud-init write_files, Ignition/Butane storage.files), before any unit
