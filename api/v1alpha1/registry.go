@@ -77,10 +77,10 @@ type RegistryAuth struct {
 // RegistryCredentials is the credentials file: host[:port] -> credentials.
 type RegistryCredentials map[string]RegistryAuth
 
-// Marshal renders the credentials file (indented JSON, final newline). It
-// holds secrets: write it 0600.
+// Marshal renders the credentials file (compact JSON, keys sorted, final
+// newline: it travels in the userdata). It holds secrets: write it 0600.
 func (rc RegistryCredentials) Marshal() ([]byte, error) {
-	out, err := json.MarshalIndent(rc, "", "  ")
+	out, err := json.Marshal(rc)
 	if err != nil {
 		return nil, fmt.Errorf("marshal registry credentials: %w", err) // json's errors never quote a string value
 	}
