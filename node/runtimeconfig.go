@@ -150,7 +150,8 @@ func renderContainerdConfig(c v1alpha1.Containerd, f containerdFormat, creds v1a
 	registry := map[string]any{"config_path": ContainerdCertsDir}
 	if len(creds) > 0 {
 		configs := map[string]any{}
-		for h, a := range creds {
+		for _, h := range slices.Sorted(maps.Keys(creds)) { // sorted: registry-1.docker.io's own entry wins over docker.io's
+			a := creds[h]
 			auth := map[string]any{}
 			if a.IdentityToken != "" {
 				auth["identitytoken"] = a.IdentityToken
