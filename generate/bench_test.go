@@ -43,7 +43,6 @@ func BenchmarkRenderCloudInit(b *testing.B) {
 }
 func BenchmarkRenderIgnition(b *testing.B)     { benchRender(b, "flatcar", osprofiles.Ignition, false) }
 func BenchmarkRenderButane(b *testing.B)       { benchRender(b, "flatcar", osprofiles.Butane, false) }
-func BenchmarkRenderIgnitionGzip(b *testing.B) { benchRender(b, "flatcar", osprofiles.Ignition, true) }
 
 // BenchmarkButaneTranslate is Butane's own translation of the same document, side by side.
 func BenchmarkButaneTranslate(b *testing.B) {
