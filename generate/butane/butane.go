@@ -1,8 +1,11 @@
 // Package butane renders a plan.Plan as a Butane config (variant flatcar or
 // fcos), built as a Go struct and marshalled with go-yaml v2 (field order kept,
-// compact sequences, literal blocks for text; modes are decimal integers, which
-// Butane accepts like 0644). Translated by Butane, it yields exactly the
-// Ignition config the ignition package renders from the same plan.
+// compact sequences; modes are decimal integers, which Butane accepts like
+// 0644). A file's contents are inline text (a literal block) unless the gzip
+// data URL Butane itself would make of them is the shorter entry, in which
+// case that data URL is written. Translated by Butane (default options), it
+// yields exactly the Ignition config the ignition package renders from the
+// same plan.
 package butane
 
 import (
