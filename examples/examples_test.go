@@ -14,6 +14,7 @@ import (
 	bcommon "github.com/coreos/butane/config/common"
 
 	"github.com/provision-dev/provision/generate"
+	"github.com/provision-dev/provision/generate/cloudinit"
 	"github.com/provision-dev/provision/generate/ignition"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -61,9 +62,19 @@ func TestExamples(t *testing.T) {
 			}
 			// The example's inputs are embedded byte for byte.
 			ca, _ := os.ReadFile(spec.CACertFile)
-			if generate.ResolvedFormat(spec) == osprofiles.CloudInit && !bytes.Contains(out, bytes.Split(ca, []byte("\n"))[1]) {
+			if generate.ResolvedFormat(spec) == osprofiles.CloudInit && !bytes.Equal(cloudInitFile(t, out, "/etc/kubernetes/pki/ca.crt"), ca) {
 				t.Error("CA not embedded")
 			}
 		})
 	}
+}
+
+// cloudInitFile returns the decoded contents of write_files' entry for path.
+func cloudInitFile(t *testing.T, doc []byte, path string) []byte {
+	t.Helper()
+	files, err := cloudinit.Files(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files[path]
 }

@@ -41,9 +41,8 @@ func benchRender(b *testing.B, os string, f osprofiles.Format, gz bool) {
 func BenchmarkRenderCloudInit(b *testing.B) {
 	benchRender(b, "ubuntu-22.04", osprofiles.CloudInit, false)
 }
-func BenchmarkRenderIgnition(b *testing.B)     { benchRender(b, "flatcar", osprofiles.Ignition, false) }
-func BenchmarkRenderButane(b *testing.B)       { benchRender(b, "flatcar", osprofiles.Butane, false) }
-func BenchmarkRenderIgnitionGzip(b *testing.B) { benchRender(b, "flatcar", osprofiles.Ignition, true) }
+func BenchmarkRenderIgnition(b *testing.B) { benchRender(b, "flatcar", osprofiles.Ignition, false) }
+func BenchmarkRenderButane(b *testing.B)   { benchRender(b, "flatcar", osprofiles.Butane, false) }
 
 // BenchmarkButaneTranslate is Butane's own translation of the same document, side by side.
 func BenchmarkButaneTranslate(b *testing.B) {

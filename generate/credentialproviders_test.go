@@ -66,7 +66,7 @@ func TestCredentialProvidersGolden(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := translateButane(t, out, false); !bytes.Equal(got, ign) {
+				if got := translateButane(t, out); !bytes.Equal(got, ign) {
 					t.Errorf("Butane's translation differs from the rendered Ignition\nbutane: %s\nignition: %s", got, ign)
 				}
 			}

@@ -46,7 +46,7 @@ var Flags = []Flag{
 	{Name: "--provision-sha256", Field: "provisionSHA256", Usage: "sha256 of that binary, 64 hex digits (checked before it runs)"},
 	{Name: "--allow-http-source", Field: "allowHTTPSource", Usage: "allow a plain http --provision-source (internal mirrors; the sha256 still protects it)"},
 	{Name: "--ignition-version", Field: "ignitionVersion", Usage: "Ignition spec for ignition/butane: 3.3, 3.4 (default) or 3.5"},
-	{Name: "--gzip", Field: "gzip", Usage: "compress: the whole cloud-config, or each Ignition/Butane file where smaller"},
+	{Name: "--gzip", Field: "gzip", Usage: "gzip the whole cloud-config (every format already compresses each file where that is shorter)"},
 	{Name: "--node-ip", Field: "nodeIP", Usage: "the kubelet's --node-ip (default: the kubelet picks)"},
 	{Name: "--cluster-dns", Field: "clusterDNS", Usage: "IP address of the cluster DNS service (kube-dns/CoreDNS) for pods, e.g. 10.96.0.10 (repeatable)"},
 	{Name: "--cluster-domain", Field: "clusterDomain", Usage: "the cluster's DNS domain (default cluster.local)"},

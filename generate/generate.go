@@ -39,9 +39,9 @@ func Render(spec v1alpha1.GenerateConfig, format osprofiles.Format) ([]byte, err
 	case osprofiles.CloudInit:
 		return cloudinit.Render(p, r.Gzip)
 	case osprofiles.Ignition:
-		return ignition.Render(p, ignition.Options{Version: r.IgnitionVersion, Gzip: r.Gzip})
+		return ignition.Render(p, ignition.Options{Version: r.IgnitionVersion})
 	default:
-		return butane.Render(p, butane.Options{Variant: r.butaneVariant(), IgnitionVersion: r.IgnitionVersion, Gzip: r.Gzip})
+		return butane.Render(p, butane.Options{Variant: r.butaneVariant(), IgnitionVersion: r.IgnitionVersion})
 	}
 }
 

@@ -97,10 +97,13 @@ func decodeCloudInit(t testing.TB, doc []byte, defaultUser string) machine {
 		b := []byte(f.Content)
 		switch f.Encoding {
 		case "":
-		case "b64":
+		case "b64", cloudinit.GzipEncoding:
 			var err error
 			if b, err = base64.StdEncoding.DecodeString(f.Content); err != nil {
-				t.Fatalf("%s: b64: %v", f.Path, err)
+				t.Fatalf("%s: %s: %v", f.Path, f.Encoding, err)
+			}
+			if f.Encoding == cloudinit.GzipEncoding {
+				b = gunzip(t, b)
 			}
 		default:
 			t.Fatalf("%s: unexpected encoding %q", f.Path, f.Encoding)
@@ -167,10 +170,11 @@ func decodeIgnition(t testing.TB, doc []byte) machine {
 	return m
 }
 
-// translateButane runs Butane's own translator, strictly: any report entry fails.
-func translateButane(t testing.TB, doc []byte, autoCompress bool) []byte {
+// translateButane runs Butane's own translator with its default options
+// (resource auto-compression on), strictly: any report entry fails.
+func translateButane(t testing.TB, doc []byte) []byte {
 	t.Helper()
-	out, rpt, err := bconfig.TranslateBytes(doc, bcommon.TranslateBytesOptions{TranslateOptions: bcommon.TranslateOptions{NoResourceAutoCompression: !autoCompress}})
+	out, rpt, err := bconfig.TranslateBytes(doc, bcommon.TranslateBytesOptions{})
 	if err != nil {
 		t.Fatalf("butane translate: %v: %s", err, rpt)
 	}
@@ -220,7 +224,7 @@ func decodeAny(t testing.TB, doc []byte, f osprofiles.Format, prof osprofiles.Pr
 	case osprofiles.Ignition:
 		return decodeIgnition(t, doc)
 	default:
-		return decodeIgnition(t, translateButane(t, doc, gz))
+		return decodeIgnition(t, translateButane(t, doc))
 	}
 }
 
@@ -252,22 +256,29 @@ func cloudInitSchema(t testing.TB, doc []byte) {
 }
 
 // pyYAMLWriteFiles loads the cloud-config with PyYAML (the parser cloud-init
-// uses) and returns write_files' contents, so the Go parser is not the only judge.
-func pyYAMLWriteFiles(t testing.TB, doc []byte) map[string]string {
+// uses) and returns write_files' contents decoded as cloud-init's
+// cc_write_files decodes them (b64, gz+b64), so the Go parser is not the only judge.
+func pyYAMLWriteFiles(t testing.TB, doc []byte) map[string][]byte {
 	t.Helper()
 	need(t, "python3", "python3-yaml")
 	f := filepath.Join(t.TempDir(), "user-data")
 	if err := os.WriteFile(f, doc, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	const script = `import json, sys, yaml
+	const script = `import base64, gzip, json, sys, yaml
 d = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
-json.dump({w["path"]: w["content"] for w in d["write_files"]}, sys.stdout)`
+def decode(w):
+    enc, c = w.get("encoding", ""), w["content"]
+    if enc == "":
+        return c.encode("utf-8")
+    b = base64.b64decode(c)
+    return gzip.decompress(b) if enc == "gz+b64" else b
+json.dump({w["path"]: base64.b64encode(decode(w)).decode() for w in d["write_files"]}, sys.stdout)`
 	out, err := exec.Command("python3", "-c", script, f).Output()
 	if err != nil {
 		t.Fatalf("PyYAML: %v", err)
 	}
-	var m map[string]string
+	var m map[string][]byte // JSON base64 strings decode into []byte
 	if err := json.Unmarshal(out, &m); err != nil {
 		t.Fatal(err)
 	}
@@ -275,5 +286,3 @@ json.dump({w["path"]: w["content"] for w in d["write_files"]}, sys.stdout)`
 }
 
 var _ = ignition.DefaultVersion
-
-func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -30,6 +30,13 @@ func FuzzKubeletSettings(f *testing.F) {
 	f.Add([]byte("version: v1.37.2\nkubeletConfig: {logging: {format: json, flushFrequency: 5s}, kind: KubeletConfiguration}\n"))
 	f.Add([]byte("version: v1.37.2\nkubeletExtraArgs: {hostname-override: \"a\\\"$%\\\\b\"}\n"))
 	f.Add([]byte("version: v1.37.2\nkubeletConfig: {evictionHard: null, kubeReserved: {cpu: 1}}\n"))
+	// The kubelet's own ranges, checked on the merged config (v1alpha1's kubeletRules).
+	f.Add([]byte("version: v1.37.2\nkubeletConfig: {imageGCHighThresholdPercent: 80}\n"))
+	f.Add([]byte("version: v1.37.2\nkubeletConfig: {imageGCHighThresholdPercent: 100, imageGCLowThresholdPercent: 0, nodeStatusMaxImages: -1}\n"))
+	f.Add([]byte("version: v1.37.2\nkubeletConfig: {shutdownGracePeriod: 30s, shutdownGracePeriodCriticalPods: 60s, containerLogMaxFiles: 1}\n"))
+	f.Add([]byte("version: v1.37.2\nkubeletConfig: {evictionHard: {memory.available: \"0\", nodefs.available: 101%}, evictionSoft: {memory.available: 1Gi}}\n"))
+	f.Add([]byte("version: v1.37.2\nkubeletConfig: {cpuCFSQuotaPeriod: 2s, featureGates: {CustomCPUCFSQuotaPeriod: true}, maxParallelImagePulls: 3, serializeImagePulls: false}\n"))
+	f.Add([]byte("version: v1.30.14\nkubeletConfig: {containerLogMaxSize: 0, kubeReserved: {memory: \"-1Gi\"}, maxPods: -1, registryPullQPS: -1}\n"))
 	debian12, err := osprofiles.Get("debian-12")
 	if err != nil {
 		f.Fatal(err)

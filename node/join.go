@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -216,15 +217,10 @@ func renderKubeletConfig(k v1alpha1.Kubernetes, r kubeversions.Release, resolvCo
 		ClusterDNS:         k.ClusterDNS,
 		ClusterDomain:      k.ClusterDomain,
 		ResolverConfig:     optionalString(resolvConf),
-		EvictionHard: map[string]string{
-			"memory.available":  "100Mi",
-			"nodefs.available":  "10%",
-			"nodefs.inodesFree": "5%",
-			"imagefs.available": "15%",
-		},
-		KubeReserved:   map[string]string{"cpu": "100m", "memory": "256Mi", "ephemeral-storage": "1Gi"},
-		SystemReserved: map[string]string{"cpu": "100m", "memory": "128Mi", "ephemeral-storage": "1Gi"},
-		FailSwapOn:     &t,
+		EvictionHard:       maps.Clone(v1alpha1.DefaultEvictionHard),
+		KubeReserved:       maps.Clone(v1alpha1.DefaultKubeReserved),
+		SystemReserved:     maps.Clone(v1alpha1.DefaultSystemReserved),
+		FailSwapOn:         &t,
 	}
 	if r.RuntimeEndpointInConfig() {
 		cfg.ContainerRuntimeEndpoint = ContainerdSocket
@@ -276,30 +272,9 @@ func marshalKubeletConfig(cfg kubeletv1beta1.KubeletConfiguration, overrides map
 	return out, nil
 }
 
-// mergeJSON merges patch over base as a JSON merge patch (RFC 7386) does:
-// objects key by key, recursively; a null removes the key; any other value
-// replaces. Neither argument is changed.
-func mergeJSON(base, patch any) any {
-	p, ok := patch.(map[string]any)
-	if !ok {
-		return patch
-	}
-	b, ok := base.(map[string]any)
-	out := make(map[string]any, len(b)+len(p))
-	if ok {
-		for k, v := range b {
-			out[k] = v
-		}
-	}
-	for k, v := range p {
-		if v == nil {
-			delete(out, k)
-			continue
-		}
-		out[k] = mergeJSON(out[k], v)
-	}
-	return out
-}
+// mergeJSON merges patch over base (v1alpha1.MergeJSON: RFC 7386), as
+// generate's validation merges a kubeletConfig.
+func mergeJSON(base, patch any) any { return v1alpha1.MergeJSON(base, patch) }
 
 func ptr[T any](v T) *T { return &v }
 

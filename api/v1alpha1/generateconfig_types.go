@@ -61,7 +61,9 @@ type GenerateConfig struct {
 
 	// IgnitionVersion is 3.3, 3.4 (default) or 3.5, for ignition and butane (--ignition-version).
 	IgnitionVersion string `json:"ignitionVersion,omitempty"`
-	// Gzip compresses the output: the whole cloud-config, or per file for Ignition/Butane (--gzip).
+	// Gzip compresses the whole cloud-config (--gzip). Every format already
+	// writes each file gzip-compressed where that is shorter; Ignition and
+	// Butane need nothing more.
 	Gzip bool `json:"gzip,omitempty"`
 
 	// NodeIP is the kubelet's --node-ip; empty lets the kubelet pick (--node-ip).

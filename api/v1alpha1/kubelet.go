@@ -49,7 +49,9 @@ func OwnedKubeletConfigFields() []string { return slices.Sorted(maps.Keys(ownedK
 // settings at p): it decodes strictly into the kubelet's own types
 // (k8s.io/kubelet/config/v1beta1: an unknown field, at any depth, is an error
 // with its path), names no field provision owns, and names only top-level
-// fields the kubelet of version knows (internal/kubeversions).
+// fields the kubelet of version knows (internal/kubeversions); merged over
+// provision's settings and the kubelet's defaults, it passes the kubelet's own
+// range checks (validateKubeletRanges).
 func validateKubeletConfig(p validation.Path, version string, cfg map[string]any) validation.Errors {
 	var es validation.Errors
 	if len(cfg) == 0 {
@@ -77,7 +79,11 @@ func validateKubeletConfig(p validation.Path, version string, cfg map[string]any
 		es.Add(kp, "is not a JSON object: %v", err)
 		return es
 	}
-	es.Append(DecodeKubeletConfig(kp, data, &kubeletv1beta1.KubeletConfiguration{}))
+	decoded := DecodeKubeletConfig(kp, data, &kubeletv1beta1.KubeletConfiguration{})
+	es.Append(decoded)
+	if len(decoded) == 0 {
+		es.Append(validateKubeletRanges(kp, cfg)) // the kubelet's own ranges, on the merged config
+	}
 	return es
 }
 

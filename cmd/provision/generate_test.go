@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/provision-dev/provision/generate/cloudinit"
 )
 
 func runGenerate(t *testing.T, args ...string) (stdout, stderr string, err error) {
@@ -17,6 +21,21 @@ func runGenerate(t *testing.T, args ...string) (stdout, stderr string, err error
 	root.SetArgs(append([]string{"generate"}, args...))
 	err = root.Execute()
 	return o.String(), e.String(), err
+}
+
+// cloudInitText is every file a cloud-config writes, decoded (write_files
+// entries may be gz+b64), concatenated in path order.
+func cloudInitText(t *testing.T, doc string) string {
+	t.Helper()
+	files, err := cloudinit.Files([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		b.Write(files[p])
+	}
+	return b.String()
 }
 
 func fixture(name string) string {
@@ -226,7 +245,7 @@ func TestGenerateKubeletURLMismatch(t *testing.T) {
 		os.WriteFile(cfg, []byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nartifacts:\n  kubelet:\n    url: "+tt.url+"\n"), 0o600)
 		stdout, _, err := runGenerate(t, append(readmeArgs(), "--config", cfg)...)
 		if tt.err == "" {
-			if err != nil || !strings.Contains(stdout, tt.url) {
+			if err != nil || !strings.Contains(cloudInitText(t, stdout), tt.url) {
 				t.Errorf("%s: %v", tt.url, err)
 			}
 			continue
@@ -247,9 +266,10 @@ func TestGenerateNodeSettingsFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	files := cloudInitText(t, stdout)
 	for _, want := range []string{"- 10.96.0.10\n", "- fd00::a\n", "clusterDomain: k8s.internal\n", "example.com/pool: gpu\n",
 		"node.kubernetes.io/instance-type: m5.large\n", "- example.com/dedicated=gpu:NoSchedule\n", "- example.com/spot:PreferNoSchedule\n"} {
-		if !strings.Contains(stdout, want) {
+		if !strings.Contains(files, want) {
 			t.Errorf("userdata lacks %q", want)
 		}
 	}

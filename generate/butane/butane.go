@@ -1,8 +1,11 @@
 // Package butane renders a plan.Plan as a Butane config (variant flatcar or
 // fcos), built as a Go struct and marshalled with go-yaml v2 (field order kept,
-// compact sequences, literal blocks for text; modes are decimal integers, which
-// Butane accepts like 0644). Translated by Butane, it yields exactly the
-// Ignition config the ignition package renders from the same plan.
+// compact sequences; modes are decimal integers, which Butane accepts like
+// 0644). A file's contents are inline text (a literal block) unless the gzip
+// data URL Butane itself would make of them is the shorter entry, in which
+// case that data URL is written. Translated by Butane (default options), it
+// yields exactly the Ignition config the ignition package renders from the
+// same plan.
 package butane
 
 import (
@@ -15,16 +18,13 @@ import (
 	"github.com/provision-dev/provision/generate/plan"
 )
 
-// Options select the variant, the Ignition spec version the Butane version
-// translates to, and compression of the files Butane cannot inline.
+// Options select the variant and the Ignition spec version the Butane version
+// translates to.
 type Options struct {
 	// Variant is "flatcar" or "fcos".
 	Variant string
 	// IgnitionVersion is "3.3", "3.4" or "3.5"; empty means ignition.DefaultVersion.
 	IgnitionVersion string
-	// Gzip compresses the files embedded as data URLs (inline contents are
-	// compressed by Butane itself, which does so by default).
-	Gzip bool
 }
 
 // Version returns the Butane config version of variant that translates to
@@ -108,7 +108,7 @@ func Render(p plan.Plan, o Options) ([]byte, error) {
 	if files := plan.WithHostnameFile(p); len(files) > 0 {
 		c.Storage = &storage{}
 		for _, f := range files {
-			c.Storage.Files = append(c.Storage.Files, file{Path: f.Path, Mode: f.Mode, Overwrite: f.Overwrite, Contents: fileContents(f, o.Gzip)})
+			c.Storage.Files = append(c.Storage.Files, file{Path: f.Path, Mode: f.Mode, Overwrite: f.Overwrite, Contents: fileContents(f)})
 		}
 	}
 	if len(p.Users) > 0 {
@@ -130,21 +130,38 @@ func Render(p plan.Plan, o Options) ([]byte, error) {
 	return out, nil
 }
 
-// fileContents is a remote source pinned by its sha256, or contents(f.Contents).
-func fileContents(f plan.File, gz bool) resource {
+// fileContents is a remote source pinned by its sha256, or contents(f).
+func fileContents(f plan.File) resource {
 	if f.Source != "" {
 		return resource{Source: f.Source, Verification: &verification{Hash: "sha256-" + f.SHA256}}
 	}
-	return contents(f.Contents, gz)
+	return contents(f)
 }
 
-// contents inlines text; bytes that are not UTF-8 (not a YAML string) go into a
-// data URL, encoded exactly as the ignition package encodes them.
-func contents(b []byte, gz bool) resource {
-	if utf8.Valid(b) {
-		s := string(b)
-		return resource{Inline: &s}
+// contents inlines text, unless the data URL the ignition package encodes
+// the same bytes as (gzipped when that is shorter, as Butane does) makes the
+// file's entry shorter; bytes that are not UTF-8 (not a YAML string) always go
+// into that data URL. Butane passes a data URL through unchanged and encodes
+// inline text exactly as DataURL does, so both translate to the same Ignition.
+func contents(f plan.File) resource {
+	src, comp := ignition.DataURL(f.Contents)
+	url := resource{Source: src, Compression: &comp}
+	if !utf8.Valid(f.Contents) {
+		return url
 	}
-	src, comp := ignition.DataURL(b, gz)
-	return resource{Source: src, Compression: &comp}
+	s := string(f.Contents)
+	inline := resource{Inline: &s}
+	if entryLen(f, url) < entryLen(f, inline) {
+		return url
+	}
+	return inline
+}
+
+// entryLen is the size of f's entry with contents r, at its depth in the document.
+func entryLen(f plan.File, r resource) int {
+	out, err := yaml.Marshal(storage{Files: []file{{Path: f.Path, Mode: f.Mode, Overwrite: f.Overwrite, Contents: r}}})
+	if err != nil {
+		return int(^uint(0) >> 1) // cannot happen for strings; never chosen
+	}
+	return len(out)
 }

@@ -1,7 +1,8 @@
 // Package cloudinit renders a plan.Plan as a #cloud-config document: a Go struct
 // marshalled with sigs.k8s.io/yaml. Files go through write_files (plain text when
-// YAML carries it unchanged, base64 otherwise), units are written as files and
-// started by runcmd in argv form, keys go to the image's default user.
+// YAML carries it unchanged, base64 otherwise, or gzip+base64 when that entry is
+// shorter), units are written as files and started by runcmd in argv form, keys
+// go to the image's default user.
 package cloudinit
 
 import (
@@ -9,6 +10,7 @@ import (
 	"compress/gzip"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"path"
 	"unicode/utf8"
 
@@ -66,11 +68,11 @@ func Render(p plan.Plan, gz bool) ([]byte, error) {
 		if f.Source != "" {
 			return nil, fmt.Errorf("cloud-init: %s: write_files has no remote source; give the contents inline", f.Path)
 		}
-		c.WriteFiles = append(c.WriteFiles, writeFile(f.Path, f.Mode, f.Contents))
+		c.WriteFiles = append(c.WriteFiles, writeFile(f.Path, f.Mode, f.Contents, !gz))
 	}
 	var enable []string
 	for _, u := range p.Units {
-		c.WriteFiles = append(c.WriteFiles, writeFile(path.Join(plan.UnitDir, u.Name), 0o644, []byte(u.Contents)))
+		c.WriteFiles = append(c.WriteFiles, writeFile(path.Join(plan.UnitDir, u.Name), 0o644, []byte(u.Contents), !gz))
 		if u.Enabled {
 			enable = append(enable, u.Name)
 		}
@@ -91,14 +93,29 @@ func Render(p plan.Plan, gz bool) ([]byte, error) {
 	if !gz {
 		return out, nil
 	}
-	var buf bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // zero header: no name, no mtime
-	_, _ = w.Write(out)                                     // writes to a bytes.Buffer cannot fail
-	_ = w.Close()
-	return buf.Bytes(), nil
+	return gzipBytes(out), nil
 }
 
-func writeFile(p string, mode int, b []byte) WriteFile {
+// gzipBytes is b gzip-compressed at the best level with a zero header (no
+// name, no mtime), so the output is deterministic.
+func gzipBytes(b []byte) []byte {
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // valid level: no error
+	_, _ = w.Write(b)                                       // writes to a bytes.Buffer cannot fail
+	_ = w.Close()
+	return buf.Bytes()
+}
+
+// GzipEncoding is the write_files encoding of gzip-compressed, base64-encoded
+// contents (cloud-init's cc_write_files decodes it; any cloud-init version).
+const GzipEncoding = "gz+b64"
+
+// writeFile is b as a write_files entry: plain text when YAML carries it
+// unchanged, else base64; with compress, gzip+base64 instead when that entry
+// is shorter (as Butane chooses per file). Without compress (the whole
+// document is gzipped) the entry stays plain, which the outer gzip compresses
+// better.
+func writeFile(p string, mode int, b []byte, compress bool) WriteFile {
 	f := WriteFile{Path: p, Permissions: fmt.Sprintf("0%o", mode)}
 	if Plain(b) {
 		f.Content = string(b)
@@ -106,7 +123,23 @@ func writeFile(p string, mode int, b []byte) WriteFile {
 		f.Encoding = "b64"
 		f.Content = base64.StdEncoding.EncodeToString(b)
 	}
+	if !compress {
+		return f
+	}
+	z := WriteFile{Path: f.Path, Permissions: f.Permissions, Encoding: GzipEncoding, Content: base64.StdEncoding.EncodeToString(gzipBytes(b))}
+	if entryLen(z) < entryLen(f) {
+		return z
+	}
 	return f
+}
+
+// entryLen is the size of f in the document (a write_files list item).
+func entryLen(f WriteFile) int {
+	out, err := yaml.Marshal([]WriteFile{f})
+	if err != nil {
+		return int(^uint(0) >> 1) // cannot happen for strings; never chosen
+	}
+	return len(out)
 }
 
 // Plain reports whether b can be written as a plain YAML string that every YAML
@@ -127,4 +160,53 @@ func Plain(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// Files decodes a cloud-config this package rendered (gzipped or not) back
+// into write_files' contents by path, as cloud-init's cc_write_files decodes
+// them (plain, b64, gz+b64). For tests and tools that read userdata.
+func Files(doc []byte) (map[string][]byte, error) {
+	if bytes.HasPrefix(doc, []byte{0x1f, 0x8b}) {
+		var err error
+		if doc, err = gunzip(doc); err != nil {
+			return nil, fmt.Errorf("cloud-init: %w", err)
+		}
+	}
+	var c Config
+	if err := yaml.UnmarshalStrict(doc, &c); err != nil {
+		return nil, fmt.Errorf("cloud-init: parse: %w", err)
+	}
+	out := make(map[string][]byte, len(c.WriteFiles))
+	for _, f := range c.WriteFiles {
+		b := []byte(f.Content)
+		switch f.Encoding {
+		case "":
+		case "b64", GzipEncoding:
+			var err error
+			if b, err = base64.StdEncoding.DecodeString(f.Content); err != nil {
+				return nil, fmt.Errorf("cloud-init: %s: %s: %w", f.Path, f.Encoding, err)
+			}
+			if f.Encoding == GzipEncoding {
+				if b, err = gunzip(b); err != nil {
+					return nil, fmt.Errorf("cloud-init: %s: %w", f.Path, err)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("cloud-init: %s: unknown encoding %q", f.Path, f.Encoding)
+		}
+		out[f.Path] = b
+	}
+	return out, nil
+}
+
+func gunzip(b []byte) ([]byte, error) {
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("gunzip: %w", err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("gunzip: %w", err)
+	}
+	return out, nil
 }

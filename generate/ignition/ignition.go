@@ -45,34 +45,31 @@ func SpecVersion(v string) (string, bool) {
 	return "", false
 }
 
-// Options select the spec version and per-file compression.
+// Options select the spec version.
 type Options struct {
 	// Version is "3.3", "3.4" or "3.5"; empty means DefaultVersion.
 	Version string
-	// Gzip compresses each file whose gzipped data URL is shorter (as Butane does).
-	Gzip bool
 }
 
-// DataURL encodes contents the way Butane encodes inline contents: the shorter
-// of a percent-escaped and a base64 data URL, or, with gzip, a base64 data URL
-// of the gzipped bytes when that is shorter still. compression is "" or "gzip".
-func DataURL(contents []byte, gz bool) (url, compression string) {
+// DataURL encodes contents the way Butane encodes inline contents by default:
+// the shortest of a percent-escaped data URL, a base64 data URL, and a base64
+// data URL of the gzipped bytes (Ignition's compression: gzip, spec 3.1+).
+// compression is "" or "gzip".
+func DataURL(contents []byte) (url, compression string) {
 	var opaque string
 	if b64 := base64.StdEncoding.EncodedLen(len(contents)) + len(";base64,"); b64 < 1+escapedLen(contents) {
 		opaque = ";base64," + base64.StdEncoding.EncodeToString(contents)
 	} else {
 		opaque = "," + escape(contents)
 	}
-	if gz {
-		var buf bytes.Buffer
-		w := gzipWriters.Get().(*gzip.Writer)
-		w.Reset(&buf)
-		_, _ = w.Write(contents) // writes to a bytes.Buffer cannot fail
-		_ = w.Close()
-		gzipWriters.Put(w)
-		if z := ";base64," + base64.StdEncoding.EncodeToString(buf.Bytes()); len(z)+len("gzip") < len(opaque) {
-			return "data:" + z, "gzip"
-		}
+	var buf bytes.Buffer
+	w := gzipWriters.Get().(*gzip.Writer)
+	w.Reset(&buf)
+	_, _ = w.Write(contents) // writes to a bytes.Buffer cannot fail
+	_ = w.Close()
+	gzipWriters.Put(w)
+	if z := ";base64," + base64.StdEncoding.EncodeToString(buf.Bytes()); len(z)+len("gzip") < len(opaque) {
+		return "data:" + z, "gzip"
 	}
 	return "data:" + opaque, ""
 }
@@ -127,7 +124,7 @@ func Render(p plan.Plan, o Options) ([]byte, error) {
 	}
 	// The plan is built once in the oldest supported spec; Ignition's own
 	// translate packages carry it up to the asked version.
-	c33 := build(p, plan.WithHostnameFile(p), o.Gzip)
+	c33 := build(p, plan.WithHostnameFile(p))
 	var cfg any = c33
 	switch full {
 	case "3.4.0":
@@ -185,7 +182,7 @@ func unitContents(u plan.Unit) *string {
 
 // build is the plan as a spec 3.3 config. Compression is always set ("" or
 // "gzip"), as Butane sets it.
-func build(p plan.Plan, files []plan.File, gz bool) t33.Config {
+func build(p plan.Plan, files []plan.File) t33.Config {
 	c := t33.Config{Ignition: t33.Ignition{Version: "3.3.0"}}
 	for _, f := range files {
 		if f.Source != "" {
@@ -196,7 +193,7 @@ func build(p plan.Plan, files []plan.File, gz bool) t33.Config {
 			})
 			continue
 		}
-		src, comp := DataURL(f.Contents, gz)
+		src, comp := DataURL(f.Contents)
 		c.Storage.Files = append(c.Storage.Files, t33.File{
 			Node:          t33.Node{Path: f.Path, Overwrite: optBool(f.Overwrite)},
 			FileEmbedded1: t33.FileEmbedded1{Mode: intPtr(f.Mode), Contents: t33.Resource{Source: strPtr(src), Compression: strPtr(comp)}},
