@@ -166,7 +166,7 @@ func TestRegistryRealValidators(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if got := translateButane(t, out, gz); !bytes.Equal(got, ign) {
+					if got := translateButane(t, out); !bytes.Equal(got, ign) {
 						t.Errorf("Butane's translation differs from the rendered Ignition")
 					}
 				}
