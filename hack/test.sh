@@ -124,7 +124,8 @@ go test -count=1 -tags e2e -timeout 80m -run '^TestBinaries$' -v ./internal/e2e/
 phase_end "end-to-end binaries"
 
 phase "end-to-end (systemd-nspawn)"
-go test -count=1 -tags e2e -timeout 60m -v ./internal/e2e/...
+# ./internal/testenv: its e2e-tagged tests run the harness's own servers (the registry's push client).
+go test -count=1 -tags e2e -timeout 60m -v ./internal/testenv/ ./internal/e2e/...
 phase_end "end-to-end"
 
 echo

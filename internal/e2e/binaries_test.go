@@ -10,8 +10,8 @@ import (
 
 // TestBinaries builds (or finds cached) every binary the scenarios need from
 // the Go module proxy: Kubernetes of each version of the matrix, the upgrade
-// scenario's older kubelet, etcd, crictl, and containerd and runc for the
-// tarball runtime. hack/test.sh runs it as a phase of
+// scenario's older kubelet, etcd, crictl, containerd and runc for the
+// tarball runtime, and distribution's registry for the private registry. hack/test.sh runs it as a phase of
 // its own before the scenarios, so a cold machine's build time is reported
 // apart from the tests' (and the scenarios' timeouts never include it).
 func TestBinaries(t *testing.T) {
@@ -21,4 +21,5 @@ func TestBinaries(t *testing.T) {
 	testenv.KubeletBinary(t, upgradeFromVersion)
 	testenv.CrictlBinary(t)
 	testenv.ContainerdRelease(t)
+	testenv.RegistryBinary(t)
 }

@@ -154,58 +154,16 @@ func StartCluster(t testing.TB, ns *NetNS, version string) *Cluster {
 	return c
 }
 
-// process is one child process of the cluster.
-type process struct {
-	name   string
-	cmd    *exec.Cmd
-	log    string
-	exited chan struct{}
-}
-
-// start runs argv inside the namespace (ip netns exec execs the binary, so the
-// PID is the binary's own) with its output in dir/NAME.log.
+// start runs argv inside the cluster's namespace with its output in dir/NAME.log.
 func (c *Cluster) start(t testing.TB, name string, argv ...string) {
 	t.Helper()
-	ns := c.ns.Name
-	logPath := filepath.Join(c.dir, name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
-	cmd.Stdout, cmd.Stderr = f, f
-	// If the test binary dies without its cleanups, the kernel kills the child.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &process{name: name, cmd: cmd, log: logPath, exited: make(chan struct{})}
-	go func() {
-		cmd.Wait()
-		close(p.exited)
-	}()
-	c.procs = append(c.procs, p)
-	t.Logf("cluster: started %s (pid %d, log %s)", name, cmd.Process.Pid, logPath)
+	c.procs = append(c.procs, startProcess(t, name, c.ns, filepath.Join(c.dir, name+".log"), nil, argv...))
 }
 
-// stop stops the processes in reverse order: SIGTERM by PID, SIGKILL after 10 s.
+// stop stops the processes in reverse order.
 func (c *Cluster) stop() {
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		p := c.procs[i]
-		select {
-		case <-p.exited:
-			continue
-		default:
-		}
-		syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			c.t.Logf("cluster: %s (pid %d) still running 10s after SIGTERM: SIGKILL", p.name, p.cmd.Process.Pid)
-			syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.exited
-		}
+		c.procs[i].stop(c.t)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -24,11 +25,38 @@ var PauseImageNames = kubeversions.PauseImages()
 // PauseImageName is the name test pods run the pause image as (the newest minor's).
 var PauseImageName = PauseImageNames[len(PauseImageNames)-1]
 
-// PauseImage builds the pause stand-in (internal/testenv/cmd/pause, a static
-// binary that blocks until signalled) and packs it as a single-layer OCI image
-// layout tarball named by each of PauseImageNames, for
-// `ctr -n k8s.io images import`. No image registry is reachable from the test machines.
-func PauseImage(t testing.TB, dir string) string {
+// Image is a single-platform OCI image held in memory: its manifest and the
+// blobs the manifest names (the config and the layers).
+type Image struct {
+	// Manifest is the OCI image manifest (application/vnd.oci.image.manifest.v1+json).
+	Manifest []byte
+	// ManifestDigest is sha256:HEX of Manifest.
+	ManifestDigest string
+	// Blobs are the config and layers by digest, in the manifest's order (config first).
+	Blobs []Blob
+}
+
+// Blob is one content-addressed blob of an image.
+type Blob struct {
+	Digest string // sha256:HEX
+	Data   []byte
+}
+
+// ImageManifestType is the media type of Image.Manifest.
+const ImageManifestType = "application/vnd.oci.image.manifest.v1+json"
+
+// digestOf returns sha256:HEX of b.
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// PauseOCIImage builds the pause stand-in (internal/testenv/cmd/pause, a
+// static binary that blocks until signalled and answers HTTP on $PAUSE_HTTP)
+// into a single-layer OCI image whose entrypoint is /pause. extra files (path
+// in the image: contents) go into the same layer, so an image can be told
+// apart from the imported pause image by its layer's digest.
+func PauseOCIImage(t testing.TB, extra map[string][]byte) *Image {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "pause")
 	GoBuild(t, "./internal/testenv/cmd/pause", bin, "-s -w")
@@ -38,19 +66,27 @@ func PauseImage(t testing.TB, dir string) string {
 	}
 	var layer bytes.Buffer
 	lw := tar.NewWriter(&layer)
-	if err := lw.WriteHeader(&tar.Header{Name: "pause", Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
-		t.Fatal(err)
+	files := map[string][]byte{"pause": data}
+	for p, b := range extra {
+		files[strings.TrimPrefix(p, "/")] = b
 	}
-	lw.Write(data)
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		mode := int64(0o644)
+		if n == "pause" {
+			mode = 0o755
+		}
+		if err := lw.WriteHeader(&tar.Header{Name: n, Mode: mode, Size: int64(len(files[n])), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
+			t.Fatal(err)
+		}
+		lw.Write(files[n])
+	}
 	if err := lw.Close(); err != nil {
 		t.Fatal(err)
-	}
-	blobs := map[string][]byte{}
-	add := func(b []byte) (string, int) {
-		sum := sha256.Sum256(b)
-		d := "sha256:" + hex.EncodeToString(sum[:])
-		blobs[hex.EncodeToString(sum[:])] = b
-		return d, len(b)
 	}
 	mustJSON := func(v any) []byte {
 		b, err := json.Marshal(v)
@@ -59,31 +95,45 @@ func PauseImage(t testing.TB, dir string) string {
 		}
 		return b
 	}
-	layerDigest, layerSize := add(layer.Bytes())
-	cfgDigest, cfgSize := add(mustJSON(map[string]any{
+	layerDigest := digestOf(layer.Bytes())
+	cfg := mustJSON(map[string]any{
 		"architecture": "amd64",
 		"os":           "linux",
 		"config":       map[string]any{"Entrypoint": []string{"/pause"}, "User": "65535:65535"},
 		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{layerDigest}},
-	}))
-	manDigest, manSize := add(mustJSON(map[string]any{
+	})
+	img := &Image{Blobs: []Blob{{Digest: digestOf(cfg), Data: cfg}, {Digest: layerDigest, Data: layer.Bytes()}}}
+	img.Manifest = mustJSON(map[string]any{
 		"schemaVersion": 2,
-		"mediaType":     "application/vnd.oci.image.manifest.v1+json",
-		"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfgDigest, "size": cfgSize},
-		"layers":        []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layerDigest, "size": layerSize}},
-	}))
+		"mediaType":     ImageManifestType,
+		"config":        map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": img.Blobs[0].Digest, "size": len(cfg)},
+		"layers":        []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layerDigest, "size": layer.Len()}},
+	})
+	img.ManifestDigest = digestOf(img.Manifest)
+	return img
+}
+
+// PauseImage packs the pause stand-in (PauseOCIImage) as an OCI image layout
+// tarball named by each of PauseImageNames, for `ctr -n k8s.io images import`.
+// No image registry is reachable from the test machines.
+func PauseImage(t testing.TB, dir string) string {
+	t.Helper()
+	img := PauseOCIImage(t, nil)
 	var manifests []any // one entry per name, all the same manifest
 	for _, name := range PauseImageNames {
 		manifests = append(manifests, map[string]any{
-			"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manDigest, "size": manSize,
+			"mediaType": ImageManifestType, "digest": img.ManifestDigest, "size": len(img.Manifest),
 			"platform":    map[string]string{"architecture": "amd64", "os": "linux"},
 			"annotations": map[string]string{"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name[strings.LastIndex(name, ":")+1:]},
 		})
 	}
-	index := mustJSON(map[string]any{"schemaVersion": 2, "manifests": manifests})
+	index, err := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": manifests})
+	if err != nil {
+		t.Fatal(err)
+	}
 	out := filepath.Join(dir, "pause.tar")
-	var img bytes.Buffer
-	tw := tar.NewWriter(&img)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
 	write := func(name string, b []byte) {
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg, ModTime: time.Unix(0, 0)}); err != nil {
 			t.Fatal(err)
@@ -92,14 +142,13 @@ func PauseImage(t testing.TB, dir string) string {
 	}
 	write("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`))
 	write("index.json", index)
-	for _, h := range []string{layerDigest, cfgDigest, manDigest} {
-		hexsum := h[len("sha256:"):]
-		write("blobs/sha256/"+hexsum, blobs[hexsum])
+	for _, b := range append([]Blob{{Digest: img.ManifestDigest, Data: img.Manifest}}, img.Blobs...) {
+		write("blobs/sha256/"+strings.TrimPrefix(b.Digest, "sha256:"), b.Data)
 	}
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(out, img.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -85,3 +85,29 @@ func TestDeb822(t *testing.T) {
 	}()
 	deb822([][2]string{{"URIs", "a\nb"}})
 }
+
+func TestUploadURL(t *testing.T) {
+	const d = "sha256:0123"
+	for _, tc := range []struct {
+		name, location, want, err string
+	}{
+		{"absolute", "https://10.213.0.2:5000/v2/e2e/app/blobs/uploads/u1?_state=s", "https://10.213.0.2:5000/v2/e2e/app/blobs/uploads/u1?_state=s&digest=sha256%3A0123", ""},
+		{"relative", "/v2/e2e/app/blobs/uploads/u1?_state=s", "https://10.213.0.2:5000/v2/e2e/app/blobs/uploads/u1?_state=s&digest=sha256%3A0123", ""},
+		{"no query", "/v2/e2e/app/blobs/uploads/u1", "https://10.213.0.2:5000/v2/e2e/app/blobs/uploads/u1?digest=sha256%3A0123", ""},
+		{"missing", "", "", "no Location"},
+		{"bad", "http://[::1", "", "upload Location"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := uploadURL("https://10.213.0.2:5000", tc.location, d)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("uploadURL(%q) = %q, %v; want an error with %q", tc.location, got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("uploadURL(%q) = %q, %v; want %q", tc.location, got, err, tc.want)
+			}
+		})
+	}
+}
