@@ -443,13 +443,18 @@ func CSRApproved(csr certificatesv1.CertificateSigningRequest) bool {
 // test cluster does not run) with no service account token, and waits until it
 // is Running. The image must already be in the node's containerd.
 func (c *Cluster) RunPod(ctx context.Context, node, name, image string) (*corev1.Pod, error) {
+	return c.RunPodPull(ctx, node, name, image, corev1.PullNever)
+}
+
+// RunPodPull is RunPod with the container's image pull policy.
+func (c *Cluster) RunPodPull(ctx context.Context, node, name, image string, pull corev1.PullPolicy) (*corev1.Pod, error) {
 	no := false
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
 		Spec: corev1.PodSpec{
 			NodeName:                     node,
 			AutomountServiceAccountToken: &no,
-			Containers: []corev1.Container{{Name: "c", Image: image, ImagePullPolicy: corev1.PullNever,
+			Containers: []corev1.Container{{Name: "c", Image: image, ImagePullPolicy: pull,
 				Env: []corev1.EnvVar{{Name: "PAUSE_HTTP", Value: ":8080"}}}}, // the test pause answers HTTP there
 		},
 	}
