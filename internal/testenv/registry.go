@@ -236,7 +236,8 @@ type RegistryRequest struct {
 	Method string `json:"http.request.method"`
 	URI    string `json:"http.request.uri"`
 	Agent  string `json:"http.request.useragent"`
-	// Remote is the client's IP:PORT (NodeAddr for the node's containerd).
+	// Remote is the client's IP:PORT (inside a test namespace, ServerAddr for
+	// every client: the node's traffic to ServerAddr stays local to it).
 	Remote string `json:"http.request.remoteaddr"`
 	Status int    `json:"http.response.status"`
 	Msg    string `json:"msg"`
