@@ -269,14 +269,18 @@ func checkTaintScheduling(t *testing.T, e *joinEnv, m *testenv.Machine, node str
 	if !strings.Contains(ev.Message, "untolerated taint") {
 		t.Errorf("FailedScheduling of %s: %q, want the node's untolerated taint", untoleratedPod, ev.Message)
 	}
-	p, err := pods.Get(ctx, untoleratedPod, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The scheduler records the event and patches the pod's PodScheduled
+	// condition separately: the condition may follow the event by a moment.
+	var p *corev1.Pod
 	unschedulable := false
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
-			unschedulable = true
+	for deadline := time.Now().Add(10 * time.Second); !unschedulable && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if p, err = pods.Get(ctx, untoleratedPod, metav1.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+				unschedulable = true
+			}
 		}
 	}
 	if p.Status.Phase != corev1.PodPending || p.Spec.NodeName != "" || !unschedulable {
