@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Builds Kubernetes binaries (kubelet, kube-apiserver, kube-controller-manager, kubectl), etcd and
-# crictl from the Go module proxy into a cache outside the repository, for the end-to-end tests.
+# Builds Kubernetes binaries (kubelet, kube-apiserver, kube-controller-manager, kube-scheduler,
+# kubectl), etcd and crictl from the Go module proxy into a cache outside the repository, for the
+# end-to-end tests.
 #   hack/build-kube.sh [VERSION]   (default v1.37.2; ETCD_VERSION default v3.5.16,
 #                                   CRICTL_VERSION default v1.37.0: the newest cri-tools the proxy serves)
-# Output: $CACHE/kube/VERSION/{kubelet,kube-apiserver,kube-controller-manager,kubectl},
+# Output: $CACHE/kube/VERSION/{kubelet,kube-apiserver,kube-controller-manager,kube-scheduler,kubectl},
 #         $CACHE/etcd/ETCD_VERSION/etcd, $CACHE/crictl/CRICTL_VERSION/crictl;
 #         CACHE = $PROVISION_TEST_CACHE or /var/cache/provision-test.
 # ONLY=crictl builds (or checks) crictl alone; ONLY=kubelet the kubelet alone (a node's
 # kubelet of another version than the cluster's, as in the upgrade scenario).
-# Re-runs check the cached binaries' versions and rebuild only what is missing or wrong.
+# Re-runs check the cached binaries' versions and build only the binaries that are missing or
+# wrong (a cache from before kube-scheduler was added gets kube-scheduler alone, from the warm
+# Go build cache). Concurrent runs for one VERSION are serialised by a lock in the cache.
 set -euo pipefail
 version=${1:-v1.37.2}
 etcd_version=${ETCD_VERSION:-v3.5.16}
@@ -24,14 +27,20 @@ SCRIPT=build-kube
 # shellcheck source=hack/lib-modsrc.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib-modsrc.sh"
 
-kube_ok() {
-  local want="Kubernetes $version" b
-  for b in "${daemons[@]}"; do
-    [ -x "$out/$b" ] && reports "$out/$b" --version || return 1
+# kube_missing: sets $missing to the packages (./cmd/NAME) of the binaries in $bins that are
+# absent or do not report $version.
+kube_missing() {
+  local b want
+  missing=()
+  for b in "${bins[@]}"; do
+    want="Kubernetes $version"
+    local args=(--version)
+    if [ "$b" = kubectl ]; then
+      want="Client Version: $version"
+      args=(version --client)
+    fi
+    [ -x "$out/$b" ] && reports "$out/$b" "${args[@]}" || missing+=("./cmd/$b")
   done
-  [ "${ONLY:-}" = kubelet ] && return 0
-  want="Client Version: $version"
-  [ -x "$out/kubectl" ] && reports "$out/kubectl" version --client
 }
 
 crictl_ok() {
@@ -44,31 +53,37 @@ etcd_ok() {
   [ -x "$etcd_out/etcd" ] && reports "$etcd_out/etcd" --version
 }
 
-daemons=(kubelet kube-apiserver kube-controller-manager)
-pkgs=(./cmd/kubelet ./cmd/kube-apiserver ./cmd/kube-controller-manager ./cmd/kubectl)
+bins=(kubelet kube-apiserver kube-controller-manager kube-scheduler kubectl)
 if [ "${ONLY:-}" = kubelet ]; then
-  daemons=(kubelet)
-  pkgs=(./cmd/kubelet)
+  bins=(kubelet)
 fi
 if [ "${ONLY:-}" = crictl ]; then
   echo "kube, etcd: skipped (ONLY=crictl)"
-elif kube_ok; then
-  echo "kube $version: cached in $out"
 else
-  t=$(date +%s%N)
-  module_src "k8s.io/kubernetes@$version"
-  cd "$src"
-  rm -rf vendor go.work go.work.sum staging
-  minor=v0.${version#v1.}
-  # Staging modules: pin to the published v0.X.Y and drop the ./staging replaces.
-  sed -i -E "s#^(\s+k8s\.io/[a-z0-9-]+) v0\.0\.0\$#\1 $minor#; /=> \.\/staging\//d; /k8s\.io\/sample-apiserver/d" go.mod
-  gitcommit=$(printf '%040d' 0)
-  ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitCommit=$gitcommit -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$version"
-  echo "kube $version: building (cold builds take several minutes on 2 cores)"
-  go build -trimpath -ldflags "$ldflags" -o "$out/" "${pkgs[@]}"
-  cd /
-  kube_ok || { echo "build-kube: built binaries do not report $version" >&2; exit 1; }
-  echo "kube $version: built in $(ms "$t") ms"
+  # One build per VERSION at a time: a second run waits, then finds the binaries cached.
+  exec 9>"$out/.build.lock"
+  flock 9
+  kube_missing
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "kube $version: cached in $out"
+  else
+    t=$(date +%s%N)
+    module_src "k8s.io/kubernetes@$version"
+    cd "$src"
+    rm -rf vendor go.work go.work.sum staging
+    minor=v0.${version#v1.}
+    # Staging modules: pin to the published v0.X.Y and drop the ./staging replaces.
+    sed -i -E "s#^(\s+k8s\.io/[a-z0-9-]+) v0\.0\.0\$#\1 $minor#; /=> \.\/staging\//d; /k8s\.io\/sample-apiserver/d" go.mod
+    gitcommit=$(printf '%040d' 0)
+    ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitCommit=$gitcommit -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$version"
+    echo "kube $version: building ${missing[*]} (cold builds take several minutes on 2 cores)"
+    go build -trimpath -ldflags "$ldflags" -o "$out/" "${missing[@]}"
+    cd /
+    kube_missing
+    [ ${#missing[@]} -eq 0 ] || { echo "build-kube: built binaries do not report $version: ${missing[*]}" >&2; exit 1; }
+    echo "kube $version: built in $(ms "$t") ms"
+  fi
+  exec 9>&-
 fi
 
 if [ -n "${ONLY:-}" ]; then

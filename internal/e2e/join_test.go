@@ -72,10 +72,16 @@ func newJoinEnvVersion(t *testing.T, version string) *joinEnv {
 // node gets the kubelet of kubeletVersion.
 func newJoinEnvKubelet(t *testing.T, version, kubeletVersion string) *joinEnv {
 	t.Helper()
+	return newJoinEnvWith(t, version, kubeletVersion, testenv.ClusterOptions{})
+}
+
+// newJoinEnvWith is newJoinEnvKubelet with the cluster's options (a scheduler).
+func newJoinEnvWith(t *testing.T, version, kubeletVersion string, opts testenv.ClusterOptions) *joinEnv {
+	t.Helper()
 	testenv.Require(t)
 	e := &joinEnv{version: version, kubeletVersion: kubeletVersion, repo: localRepo(t)}
 	e.ns = testenv.NewNetNS(t)
-	e.cluster = testenv.StartCluster(t, e.ns, version)
+	e.cluster = testenv.StartClusterWith(t, e.ns, version, opts)
 	kubelet := filepath.Join(e.cluster.KubeDir, "kubelet")
 	if kubeletVersion != version {
 		kubelet = testenv.KubeletBinary(t, kubeletVersion)
@@ -483,14 +489,14 @@ func (e *joinEnv) checkJoined(t *testing.T, nt *testenv.NodeTimes, token string,
 	}
 }
 
-// runPod runs a pause pod on the node once the pause image is imported.
-func (e *joinEnv) runPod(t *testing.T, m *testenv.Machine, node string) {
+// waitPauseImported waits (a minute at most) until the node shims have
+// imported the pause image into the machine's containerd.
+func waitPauseImported(t *testing.T, m *testenv.Machine) {
 	t.Helper()
-	start := time.Now()
-	deadline := start.Add(time.Minute)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		if _, err := os.Stat(m.Root.Path(testenv.PauseImportedMarker)); err == nil {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			out, _ := m.Exec(context.Background(), "systemctl", "status", "--no-pager", testenv.PauseImportUnit)
@@ -498,6 +504,13 @@ func (e *joinEnv) runPod(t *testing.T, m *testenv.Machine, node string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// runPod runs a pause pod on the node once the pause image is imported.
+func (e *joinEnv) runPod(t *testing.T, m *testenv.Machine, node string) {
+	t.Helper()
+	start := time.Now()
+	waitPauseImported(t, m)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	pod, err := e.cluster.RunPod(ctx, node, "pause", testenv.PauseImageName)

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/big"
@@ -38,8 +40,9 @@ const APIServerPort = "6443"
 // the RBAC bindings of StartCluster name it.
 const BootstrapGroup = "system:bootstrappers:kubeadm:default-node-token"
 
-// Cluster is etcd, kube-apiserver and kube-controller-manager started by the
-// test inside its network namespace, as child processes stopped by PID at cleanup.
+// Cluster is etcd, kube-apiserver, kube-controller-manager and, if asked for,
+// kube-scheduler started by the test inside its network namespace, as child
+// processes stopped by PID at cleanup.
 type Cluster struct {
 	Version string
 	// URL is the API server's https URL on ServerAddr.
@@ -62,11 +65,31 @@ type Cluster struct {
 	admin string
 }
 
+// ClusterOptions are the optional parts of a test cluster.
+type ClusterOptions struct {
+	// Scheduler runs kube-scheduler (as system:kube-scheduler, the identity
+	// kubeadm gives it), so that pods without a nodeName are scheduled and
+	// taints and tolerations take effect. Its log is at verbosity 4, which
+	// names the taint a pod does not tolerate.
+	Scheduler bool
+}
+
+// SchedulerPort is where kube-scheduler serves /readyz on 127.0.0.1 in the namespace.
+const SchedulerPort = "10259"
+
 // StartCluster builds (or finds cached) the binaries of version, generates the
 // PKI, starts etcd, kube-apiserver and kube-controller-manager inside ns, and
 // waits until the API server is ready and the controller-manager signs: the
 // bootstrapsigner has signed the cluster-info ConfigMap for a probe token.
+// No scheduler runs: pods are bound by nodeName (RunPod).
 func StartCluster(t testing.TB, ns *NetNS, version string) *Cluster {
+	t.Helper()
+	return StartClusterWith(t, ns, version, ClusterOptions{})
+}
+
+// StartClusterWith is StartCluster with options; with opts.Scheduler it also
+// starts kube-scheduler and waits until it is ready.
+func StartClusterWith(t testing.TB, ns *NetNS, version string, opts ClusterOptions) *Cluster {
 	t.Helper()
 	Require(t)
 	kubeDir, etcdBin := KubeBinaries(t, version)
@@ -148,10 +171,83 @@ func StartCluster(t testing.TB, ns *NetNS, version string) *Cluster {
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1",
 		"--profiling=false")
+	var schedulerCA *x509.CertPool
+	if opts.Scheduler {
+		schedulerCA = c.startScheduler(t, ca)
+	}
 
 	c.setupBootstrapRBAC(t)
 	c.waitControllerManager(t)
+	if opts.Scheduler {
+		c.waitScheduler(t, schedulerCA)
+	}
 	return c
+}
+
+// startScheduler starts kube-scheduler with a client certificate for
+// system:kube-scheduler (bound to its role by the API server's bootstrap RBAC,
+// as kubeadm's scheduler.conf is) and a serving certificate of the cluster CA
+// for its /readyz, which it returns the pool to verify.
+func (c *Cluster) startScheduler(t testing.TB, ca certKey) *x509.CertPool {
+	t.Helper()
+	client := ca.issue(t, "system:kube-scheduler", nil, nil, nil)
+	servingCrt, servingKey := ca.issue(t, "kube-scheduler", nil, []net.IP{net.ParseIP("127.0.0.1")}, []string{"localhost"}).write(t, c.dir, "scheduler-serving")
+	kubeconfig := filepath.Join(c.dir, "scheduler.conf")
+	// clientcmd writes the kubeconfig (it holds the client key) 0600.
+	if err := clientcmd.WriteToFile(clientcmdapi.Config{
+		Clusters:       map[string]*clientcmdapi.Cluster{"e2e": {Server: c.URL, CertificateAuthorityData: c.CACert}},
+		AuthInfos:      map[string]*clientcmdapi.AuthInfo{"system:kube-scheduler": {ClientCertificateData: client.certPEM(), ClientKeyData: keyPEM(t, client.key)}},
+		Contexts:       map[string]*clientcmdapi.Context{"e2e": {Cluster: "e2e", AuthInfo: "system:kube-scheduler"}},
+		CurrentContext: "e2e",
+	}, kubeconfig); err != nil {
+		t.Fatal(err)
+	}
+	// The configuration file, not the deprecated --kubeconfig and --leader-elect flags.
+	config := filepath.Join(c.dir, "scheduler.yaml")
+	cfg := fmt.Sprintf("apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"+
+		"clientConnection:\n  kubeconfig: %s\nleaderElection:\n  leaderElect: false\n", kubeconfig)
+	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.start(t, "kube-scheduler", filepath.Join(c.KubeDir, "kube-scheduler"),
+		"--config="+config,
+		"--bind-address=127.0.0.1", "--secure-port="+SchedulerPort,
+		"--tls-cert-file="+servingCrt, "--tls-private-key-file="+servingKey,
+		"-v=4")
+	pool := x509.NewCertPool()
+	pool.AddCert(ca.cert)
+	return pool
+}
+
+// waitScheduler polls kube-scheduler's /readyz (anonymous: an always-allowed
+// path) every 100 ms for up to 90 s.
+func (c *Cluster) waitScheduler(t testing.TB, pool *x509.CertPool) {
+	t.Helper()
+	done := Phase(t, "kube-scheduler ready")
+	defer done()
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext:     c.ns.DialContext,
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12},
+	}}
+	defer hc.CloseIdleConnections()
+	url := "https://" + net.JoinHostPort("127.0.0.1", SchedulerPort) + "/readyz"
+	deadline := time.Now().Add(90 * time.Second)
+	last := ""
+	for time.Now().Before(deadline) {
+		c.checkAlive(t)
+		resp, err := hc.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("kube-scheduler not ready after 90s: %s\n%s", last, c.Logs("kube-scheduler", 40))
 }
 
 // start runs argv inside the cluster's namespace with its output in dir/NAME.log.
@@ -167,13 +263,33 @@ func (c *Cluster) stop() {
 	}
 }
 
-// Logs returns the tail of a component's log (etcd, kube-apiserver, kube-controller-manager).
+// Logs returns the tail of a component's log (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler).
 func (c *Cluster) Logs(name string, lines int) string {
 	data, err := os.ReadFile(filepath.Join(c.dir, name+".log"))
 	if err != nil {
 		return err.Error()
 	}
 	return lastLines(string(data), lines)
+}
+
+// LogLines returns the lines of a component's log that contain every one of subs.
+func (c *Cluster) LogLines(name string, subs ...string) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(c.dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		all := true
+		for _, s := range subs {
+			all = all && strings.Contains(l, s)
+		}
+		if all {
+			out = append(out, l)
+		}
+	}
+	return out, nil
 }
 
 // checkAlive fails the test if a component has exited.
@@ -439,17 +555,17 @@ func CSRApproved(csr certificatesv1.CertificateSigningRequest) bool {
 	return approved && len(csr.Status.Certificate) > 0
 }
 
-// RunPod creates a pod of image on node (bypassing the scheduler, which the
-// test cluster does not run) with no service account token, and waits until it
-// is Running. The image must already be in the node's containerd.
-func (c *Cluster) RunPod(ctx context.Context, node, name, image string) (*corev1.Pod, error) {
-	return c.RunPodPull(ctx, node, name, image, corev1.PullNever)
+// PausePod is the test pod RunPod creates: image (already in the node's
+// containerd, never pulled) with no service account token, on node, or, with
+// node "", left to the scheduler.
+func PausePod(name, node, image string) *corev1.Pod {
+	return PullPod(name, node, image, corev1.PullNever)
 }
 
-// RunPodPull is RunPod with the container's image pull policy.
-func (c *Cluster) RunPodPull(ctx context.Context, node, name, image string, pull corev1.PullPolicy) (*corev1.Pod, error) {
+// PullPod is PausePod with the container's image pull policy.
+func PullPod(name, node, image string, pull corev1.PullPolicy) *corev1.Pod {
 	no := false
-	pod := &corev1.Pod{
+	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
 		Spec: corev1.PodSpec{
 			NodeName:                     node,
@@ -458,13 +574,31 @@ func (c *Cluster) RunPodPull(ctx context.Context, node, name, image string, pull
 				Env: []corev1.EnvVar{{Name: "PAUSE_HTTP", Value: ":8080"}}}}, // the test pause answers HTTP there
 		},
 	}
-	if _, err := c.Client.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+}
+
+// RunPod creates a pod of image on node (bypassing the scheduler, which the
+// test cluster runs only when asked) with no service account token, and waits
+// until it is Running. The image must already be in the node's containerd.
+func (c *Cluster) RunPod(ctx context.Context, node, name, image string) (*corev1.Pod, error) {
+	return c.StartPod(ctx, PausePod(name, node, image))
+}
+
+// RunPodPull is RunPod with the container's image pull policy.
+func (c *Cluster) RunPodPull(ctx context.Context, node, name, image string, pull corev1.PullPolicy) (*corev1.Pod, error) {
+	return c.StartPod(ctx, PullPod(name, node, image, pull))
+}
+
+// StartPod creates pod in its namespace (an existing one of the same name is
+// kept) and waits until it is Running.
+func (c *Cluster) StartPod(ctx context.Context, pod *corev1.Pod) (*corev1.Pod, error) {
+	ns, name := pod.Namespace, pod.Name
+	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return nil, err
 	}
 	sel := fields.OneTermEqualSelector("metadata.name", name).String()
 	var last *corev1.Pod
 	for {
-		w, err := c.Client.CoreV1().Pods("default").Watch(ctx, metav1.ListOptions{FieldSelector: sel})
+		w, err := c.Client.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: sel})
 		if err != nil {
 			if ctx.Err() != nil {
 				return last, fmt.Errorf("pod %s not running: %w (last status %s)", name, ctx.Err(), podState(last))

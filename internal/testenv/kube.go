@@ -19,9 +19,10 @@ const EtcdVersion = "v3.5.16"
 const CrictlVersion = "v1.37.0"
 
 // KubeBinaries runs hack/build-kube.sh for version, which builds kubelet,
-// kube-apiserver, kube-controller-manager, kubectl and etcd from the Go module
-// proxy into the cache once (a cold build takes about 8 minutes on 2 cores) and
-// checks the cached binaries' versions on every later call. It returns the
+// kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and etcd from
+// the Go module proxy into the cache once (a cold build takes about 8 minutes on
+// 2 cores) and checks the cached binaries' versions on every later call,
+// building only those missing. It returns the
 // directory of the Kubernetes binaries and the path of etcd.
 func KubeBinaries(t testing.TB, version string) (kubeDir, etcd string) {
 	t.Helper()
@@ -32,7 +33,11 @@ func KubeBinaries(t testing.TB, version string) (kubeDir, etcd string) {
 	cache := CacheDir(t)
 	kubeDir = filepath.Join(cache, "kube", version)
 	etcd = filepath.Join(cache, "etcd", EtcdVersion, "etcd")
-	mustExist(t, filepath.Join(kubeDir, "kubelet"), filepath.Join(kubeDir, "kube-apiserver"), filepath.Join(kubeDir, "kube-controller-manager"), etcd)
+	bins := []string{etcd}
+	for _, b := range []string{"kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"} {
+		bins = append(bins, filepath.Join(kubeDir, b))
+	}
+	mustExist(t, bins...)
 	return kubeDir, etcd
 }
 

@@ -111,3 +111,39 @@ func TestUploadURL(t *testing.T) {
 		})
 	}
 }
+
+func TestClusterLogLines(t *testing.T) {
+	c := &Cluster{dir: t.TempDir()}
+	log := "I1 scheduled pod=\"default/a\"\nI2 node had untolerated taints pod=\"default/b\" untoleratedTaint=\"&Taint{Key:dedicated,}\"\nI3 untolerated taints pod=\"default/c\"\n"
+	if err := os.WriteFile(filepath.Join(c.dir, "kube-scheduler.log"), []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		subs []string
+		want int
+	}{
+		{[]string{"untolerated taints"}, 2},
+		{[]string{"untolerated taints", `pod="default/b"`}, 1},
+		{[]string{"nothing like this"}, 0},
+		{nil, 4}, // every line, the empty one after the last newline included
+	}
+	for _, tc := range tests {
+		got, err := c.LogLines("kube-scheduler", tc.subs...)
+		if err != nil || len(got) != tc.want {
+			t.Errorf("LogLines(%q) = %q, %v; want %d lines", tc.subs, got, err, tc.want)
+		}
+	}
+	if _, err := c.LogLines("kube-proxy"); err == nil {
+		t.Error("LogLines of a component without a log: no error")
+	}
+}
+
+func TestPausePod(t *testing.T) {
+	for _, node := range []string{"", "n1"} {
+		p := PausePod("p", node, PauseImageName)
+		if p.Spec.NodeName != node || p.Namespace != "default" || p.Spec.Containers[0].ImagePullPolicy != "Never" ||
+			p.Spec.AutomountServiceAccountToken == nil || *p.Spec.AutomountServiceAccountToken {
+			t.Errorf("PausePod(node %q) = %+v", node, p.Spec)
+		}
+	}
+}
