@@ -50,6 +50,8 @@ var Flags = []Flag{
 	{Name: "--node-ip", Field: "nodeIP", Usage: "the kubelet's --node-ip (default: the kubelet picks)"},
 	{Name: "--cluster-dns", Field: "clusterDNS", Usage: "IP address of the cluster DNS service (kube-dns/CoreDNS) for pods, e.g. 10.96.0.10 (repeatable)"},
 	{Name: "--cluster-domain", Field: "clusterDomain", Usage: "the cluster's DNS domain (default cluster.local)"},
+	{Name: "--pod-cidr", Field: "podCIDRs", Usage: "the cluster's pod range, an IPv4 or IPv6 CIDR (repeatable: one of each family); added to the proxy's noProxy"},
+	{Name: "--service-cidr", Field: "serviceCIDRs", Usage: "the cluster's Service range, an IPv4 or IPv6 CIDR (repeatable: one of each family); added to the proxy's noProxy, and --cluster-dns must lie inside it"},
 	{Name: "--node-label", Field: "nodeLabels", Usage: "label the kubelet registers its Node with, key=value (repeatable); not node-role.kubernetes.io/* nor other kubernetes.io/k8s.io keys but the kubelet's own (NodeRestriction)"},
 	{Name: "--taint", Field: "taints", Usage: "taint the kubelet registers its Node with, key=value:Effect or key:Effect; Effect NoSchedule, PreferNoSchedule or NoExecute (repeatable)"},
 	{Name: "--prebaked", Field: "prebaked", Usage: "the image already ran \"provision node base\": setup only joins, downloading nothing if the binary is present"},

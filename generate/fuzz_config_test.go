@@ -63,6 +63,15 @@ func FuzzParseConfig(f *testing.F) {
 		"- {name: ../x, matchImages: [\"https://gcr.io\", \"a..b\", \"reg?.io\", \"x:99999\"], defaultCacheDuration: -1h, apiVersion: v2,\n" +
 		"   args: [\"a\\nb\"], env: [{name: 1A, value: x}, {name: 1A}], url: \"http://u:p@x/p\", sha256: ABC}\n" +
 		"- {name: ../x, matchImages: [], defaultCacheDuration: 12 hours}\n"))
+	// Issue 11: the cluster's ranges, added to noProxy (dual-stack), and bad ones.
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: ubuntu-24.04\nkubeletVersion: v1.37.2\n" +
+		"apiServerURL: https://api.internal:6443\ntokenFile: token\ncaCertFile: ca.crt\nprovisionSource: https://example.com/p\n" +
+		"provisionSHA256: \"" + strings.Repeat("0", 64) + "\"\nclusterDNS: [10.96.0.10, \"fd00:10:96::a\"]\n" +
+		"podCIDRs: [10.244.0.0/16, \"fd00:10:244::/56\"]\nserviceCIDRs: [10.96.0.0/12, \"FD00:10:96::/112\"]\n" +
+		"proxy: {httpsProxy: \"http://u:p@proxy:3128\", noProxy: \"10.96.0.0/12,.internal\"}\n"))
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\nclusterDNS: [10.0.0.10]\n" +
+		"podCIDRs: [10.244.1.0/16, \"fe80::%eth0/64\", 10.0.0.0/8]\nserviceCIDRs: [10.96.0.0/33, \"\"]\n"))
+	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\npodCIDRs: 10.244.0.0/16\nserviceCIDRs: [[1]]\n"))
 	f.Add([]byte("apiVersion: provision.dev/v1alpha1\nkind: GenerateConfig\nos: debian-12\nkubeletVersion: v1.22.17\n" +
 		"nodeLabels: {node-role.kubernetes.io/worker: \"\"}\ntaints: [\"a:Never\"]\nkubeletConfig: {authorization: {mode: AlwaysAllow}, maxPod: 1}\n" +
 		"kubeletExtraArgs: {--v: \"2\", network-plugin: cni}\n"))

@@ -188,13 +188,16 @@ func (r resolved) registryFiles() ([]plan.File, error) {
 	return out, nil
 }
 
-// proxy is the node's proxy with the API server's host added to noProxy (the
-// kubelet reaches it directly), after localhost.
+// proxy is the node's proxy with the API server's host (the kubelet reaches it
+// directly), then the pod and service CIDRs (pods and Services are reached
+// directly) added to noProxy after localhost, each once, in that order.
 func (r resolved) proxy() v1alpha1.Proxy {
 	var hosts []string
 	if u, err := url.Parse(r.APIServerURL); err == nil && u.Hostname() != "" {
 		hosts = append(hosts, u.Hostname())
 	}
+	hosts = append(hosts, v1alpha1.CanonicalCIDRs(r.PodCIDRs)...)
+	hosts = append(hosts, v1alpha1.CanonicalCIDRs(r.ServiceCIDRs)...)
 	return r.Proxy.WithNoProxy(hosts...)
 }
 

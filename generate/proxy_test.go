@@ -1,12 +1,15 @@
 package generate
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/api/validation"
 	"github.com/provision-dev/provision/generate/setup"
+	"github.com/provision-dev/provision/internal/testutil"
+	"github.com/provision-dev/provision/osprofiles"
 )
 
 const proxySecret = "pr0xyS3cret"
@@ -50,6 +53,81 @@ func TestProxyPlan(t *testing.T) {
 		if _, err := Render(spec, ""); err != nil {
 			t.Fatalf("%s: %v", os, err)
 		}
+	}
+}
+
+// TestProxyNoProxyCIDRs: the cluster's pod and service CIDRs follow the API
+// server's host in noProxy, canonical, each once (a range the user listed
+// stays where the user put it).
+func TestProxyNoProxyCIDRs(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		noProxy    string
+		pods, svcs []string
+		want       string
+	}{
+		{name: "none", want: "localhost,127.0.0.1,10.0.0.10"},
+		{name: "ipv4", pods: []string{"10.244.0.0/16"}, svcs: []string{"10.96.0.0/12"}, want: "localhost,127.0.0.1,10.0.0.10,10.244.0.0/16,10.96.0.0/12"},
+		{name: "dual-stack", noProxy: ".internal", pods: []string{"10.244.0.0/16", "FD00:10:244:0::/56"}, svcs: []string{"10.96.0.0/12", "fd00:10:96::/112"},
+			want: ".internal,localhost,127.0.0.1,10.0.0.10,10.244.0.0/16,fd00:10:244::/56,10.96.0.0/12,fd00:10:96::/112"},
+		{name: "already listed", noProxy: "10.96.0.0/12,10.0.0.10", pods: []string{"10.244.0.0/16"}, svcs: []string{"10.96.0.0/12"},
+			want: "10.96.0.0/12,10.0.0.10,localhost,127.0.0.1,10.244.0.0/16"},
+		{name: "services only", svcs: []string{"fd00:10:96::/112"}, want: "localhost,127.0.0.1,10.0.0.10,fd00:10:96::/112"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := readmeSpec(t, "ubuntu-24.04")
+			spec.ClusterDNS = nil
+			spec.Proxy = v1alpha1.Proxy{HTTPSProxy: "http://ops:" + proxySecret + "@proxy.internal:3128", NoProxy: tc.noProxy}
+			spec.PodCIDRs, spec.ServiceCIDRs = tc.pods, tc.svcs
+			p, err := BuildPlan(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := ""
+			for _, f := range p.Files {
+				if f.Path == v1alpha1.ProxyEnvPath {
+					env = string(f.Contents)
+				}
+			}
+			if want := "https_proxy=" + spec.Proxy.HTTPSProxy + "\nno_proxy=" + tc.want + "\n"; env != want {
+				t.Errorf("proxy env file:\n%s\nwant\n%s", env, want)
+			}
+		})
+	}
+	// Without a proxy the ranges change nothing but validation.
+	spec := readmeSpec(t, "ubuntu-24.04")
+	plain, err := Render(spec, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.PodCIDRs, spec.ServiceCIDRs = []string{"10.244.0.0/16"}, []string{"10.96.0.0/12"}
+	withRanges, err := Render(spec, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(plain) != string(withRanges) {
+		t.Errorf("podCIDRs/serviceCIDRs changed the userdata of a node without a proxy")
+	}
+}
+
+// TestProxyGolden: a proxy with credentials, noProxy and the cluster's ranges,
+// in every format (-update rewrites).
+func TestProxyGolden(t *testing.T) {
+	for _, c := range []struct {
+		os     string
+		format osprofiles.Format
+	}{{"ubuntu-24.04", osprofiles.CloudInit}, {"flatcar", osprofiles.Ignition}, {"flatcar", osprofiles.Butane}} {
+		t.Run(c.os+"/"+string(c.format), func(t *testing.T) {
+			spec := readmeSpec(t, c.os)
+			spec.Proxy = v1alpha1.Proxy{HTTPProxy: "http://ops:" + proxySecret + "@proxy.internal:3128", HTTPSProxy: "http://ops:" + proxySecret + "@proxy.internal:3128", NoProxy: ".internal"}
+			spec.PodCIDRs = []string{"10.244.0.0/16", "fd00:10:244::/56"}
+			spec.ServiceCIDRs = []string{"10.96.0.0/12"}
+			out, err := Render(spec, c.format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testutil.Golden(t, filepath.Join("testdata", "golden", "proxy", filepath.Base(goldenName(c.os, c.format))), out)
+		})
 	}
 }
 

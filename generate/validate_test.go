@@ -134,6 +134,11 @@ func TestValidateErrors(t *testing.T) {
 		{"cluster dns not an ip", func(s *v1alpha1.GenerateConfig) { s.ClusterDNS = []string{"10.96.0.10", "kube-dns"} }, "clusterDNS[1]", "--cluster-dns", `must be an IP address, got "kube-dns"`, ""},
 		{"cluster dns twice", func(s *v1alpha1.GenerateConfig) { s.ClusterDNS = []string{"10.96.0.10", "10.96.0.10"} }, "clusterDNS[1]", "--cluster-dns", "lists 10.96.0.10 twice", ""},
 		{"cluster domain", func(s *v1alpha1.GenerateConfig) { s.ClusterDomain = "Cluster_Local" }, "clusterDomain", "--cluster-domain", "must be a DNS name (RFC 1123)", ""},
+		{"pod cidr", func(s *v1alpha1.GenerateConfig) { s.PodCIDRs = []string{"10.244.0.0/16", "10.244.0.0"} }, "podCIDRs[1]", "--pod-cidr", `must be an IPv4 or IPv6 CIDR such as 10.96.0.0/12 or fd00:10:96::/112, got "10.244.0.0"`, ""},
+		{"pod cidr host bits", func(s *v1alpha1.GenerateConfig) { s.PodCIDRs = []string{"10.244.3.0/16"} }, "podCIDRs[0]", "--pod-cidr", "has host bits set; the range is 10.244.0.0/16", ""},
+		{"service cidr", func(s *v1alpha1.GenerateConfig) { s.ServiceCIDRs = []string{"fd00::/200"} }, "serviceCIDRs[0]", "--service-cidr", `got "fd00::/200"`, ""},
+		{"service cidrs of one family", func(s *v1alpha1.GenerateConfig) { s.ServiceCIDRs = []string{"10.96.0.0/12", "10.128.0.0/12"} }, "serviceCIDRs[1]", "--service-cidr", "second IPv4 range", ""},
+		{"cluster dns outside the service cidrs", func(s *v1alpha1.GenerateConfig) { s.ServiceCIDRs = []string{"10.100.0.0/16"} }, "clusterDNS[0]", "--cluster-dns", "10.96.0.10 is not inside serviceCIDRs (10.100.0.0/16)", ""},
 		{"node label key", func(s *v1alpha1.GenerateConfig) { s.NodeLabels = map[string]string{"pool/a/b": "x"} }, "nodeLabels[pool/a/b]", "--node-label", `label key "pool/a/b" is invalid`, ""},
 		{"node label value", func(s *v1alpha1.GenerateConfig) { s.NodeLabels = map[string]string{"example.com/pool": "a b"} }, "nodeLabels[example.com/pool]", "--node-label", `label value "a b" is invalid`, ""},
 		{"node role label", func(s *v1alpha1.GenerateConfig) {

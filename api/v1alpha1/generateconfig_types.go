@@ -74,6 +74,13 @@ type GenerateConfig struct {
 	ClusterDNS []string `json:"clusterDNS,omitempty"`
 	// ClusterDomain is the cluster's DNS domain (default cluster.local) (--cluster-domain).
 	ClusterDomain string `json:"clusterDomain,omitempty"`
+	// PodCIDRs are the cluster's pod ranges, IPv4 and/or IPv6 CIDRs (at most one
+	// of each), as its --cluster-cidr; with a proxy, added to noProxy (--pod-cidr, repeatable).
+	PodCIDRs []string `json:"podCIDRs,omitempty"`
+	// ServiceCIDRs are the cluster's Service ranges, as its
+	// --service-cluster-ip-range; with a proxy, added to noProxy, and clusterDNS
+	// must lie inside them (--service-cidr, repeatable).
+	ServiceCIDRs []string `json:"serviceCIDRs,omitempty"`
 	// NodeLabels are labels the kubelet puts on its Node when it registers
 	// (--node-label key=value, repeatable). Keys in the kubernetes.io/ and k8s.io/
 	// namespaces are refused except the kubelet's own (NodeRestriction), so

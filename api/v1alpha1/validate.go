@@ -319,6 +319,7 @@ func (c GenerateConfig) Validate(p validation.Path) validation.Errors {
 	es.Check(p.Child("provisionSHA256"), required(c.ProvisionSHA256, "is required, 64 lower-case hex digits (sha256sum of the binary)", validation.SHA256))
 	es.Check(p.Child("nodeIP"), optional(c.NodeIP, validation.IP))
 	es.Append(validateClusterDNS(p, c.ClusterDNS, c.ClusterDomain))
+	es.Append(validateClusterNetwork(p, c.PodCIDRs, c.ServiceCIDRs, c.ClusterDNS))
 	es.Append(validateRegistration(p, c.NodeLabels, c.Taints))
 	es.Append(validateKubeletConfig(p, c.KubeletVersion, c.KubeletConfig))
 	es.Append(validateKubeletExtraArgs(p, c.KubeletVersion, c.KubeletExtraArgs))

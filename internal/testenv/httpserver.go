@@ -10,7 +10,8 @@ import (
 
 // Server is an HTTP server of the test listening inside a network namespace.
 type Server struct {
-	// URL is http://ServerAddr:port, reachable from the booted root.
+	// URL is http://ServerAddr:port (Serve), reachable from the booted root, or
+	// http://addr:port (ServeOn).
 	URL string
 	srv *http.Server
 }
@@ -19,7 +20,13 @@ type Server struct {
 // closed at cleanup (or earlier by Close, e.g. to prove a run needs no download).
 func (n *NetNS) Serve(t testing.TB, h http.Handler) *Server {
 	t.Helper()
-	l, err := n.Listen(ServerAddr + ":0")
+	return n.ServeOn(t, ServerAddr, h)
+}
+
+// ServeOn is Serve on addr, an address of the namespace (any port).
+func (n *NetNS) ServeOn(t testing.TB, addr string, h http.Handler) *Server {
+	t.Helper()
+	l, err := n.Listen(addr + ":0")
 	if err != nil {
 		t.Fatalf("listen in %s: %v", n.Name, err)
 	}

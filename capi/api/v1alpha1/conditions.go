@@ -27,6 +27,8 @@ const (
 	WaitingForControlPlaneReason = "WaitingForControlPlane"
 	// WaitingForClusterSecretReason: <cluster>-kubeconfig or <cluster>-ca is missing or unusable.
 	WaitingForClusterSecretReason = "WaitingForClusterSecret"
+	// WaitingForProxySecretReason: a Secret (or its key) spec.proxy refers to is missing or empty.
+	WaitingForProxySecretReason = "WaitingForProxySecret"
 	// InvalidSpecReason: provision's validation refused the spec; the message lists every field error.
 	InvalidSpecReason = "InvalidSpec"
 	// DataSecretCreatedReason: the data Secret exists.

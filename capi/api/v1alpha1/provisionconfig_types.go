@@ -182,6 +182,11 @@ type ProvisionConfigSpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=32
 	Units []Unit `json:"units,omitempty"`
+
+	// proxy is the node's forward proxy: httpProxy and httpsProxy from a
+	// Secret (they may carry credentials), noProxy inline.
+	// +optional
+	Proxy *Proxy `json:"proxy,omitempty"`
 }
 
 // File is one extra file of the userdata: content inline or, with format

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -193,6 +194,15 @@ func (r *Reconciler) render(ctx context.Context, s *scope) (ctrl.Result, error) 
 	}
 	network := cluster.Spec.ClusterNetwork
 	in.ClusterDNS, in.ClusterDomain, err = userdata.ClusterNetworkDNS(network.Services.CIDRBlocks, network.ServiceDomain)
+	in.PodCIDRs, in.ServiceCIDRs = slices.Clone(network.Pods.CIDRBlocks), slices.Clone(network.Services.CIDRBlocks)
+	if perr := r.proxyURLs(ctx, cfg, &in); perr != nil {
+		var missing errProxySecret
+		if errors.As(perr, &missing) {
+			waiting(cfg, bootstrapv1.WaitingForProxySecretReason, perr.Error())
+			return ctrl.Result{RequeueAfter: waitRequeue}, nil
+		}
+		return ctrl.Result{}, perr
+	}
 	var data userdata.Data
 	if err == nil {
 		data, err = userdata.Render(cfg.Spec, in)

@@ -1,11 +1,13 @@
 package controller_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,9 +30,34 @@ import (
 // env is the package's API server (kube-apiserver and etcd of hack/build-kube.sh).
 var env *kubetest.Env
 
+// controllerLogs holds every line the controllers of all tests logged.
+var controllerLogs syncBuffer
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
 func TestMain(m *testing.M) {
 	// The controller's warnings and reconcile errors, on stderr.
-	ctrl.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	// Every level goes to controllerLogs too, for tests that check what the
+	// controller logs (TestProxy: never a proxy URL).
+	ctrl.SetLogger(logr.FromSlogHandler(slog.NewMultiHandler(
+		slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}),
+		slog.NewTextHandler(&controllerLogs, &slog.HandlerOptions{Level: slog.Level(-10)}))))
 	start := time.Now()
 	e, err := kubetest.Start()
 	if err != nil {

@@ -35,6 +35,15 @@ type Cluster struct {
 	// (ClusterNetworkDNS); the spec's own values take precedence.
 	ClusterDNS    []string
 	ClusterDomain string
+	// PodCIDRs and ServiceCIDRs are Cluster.spec.clusterNetwork.pods and
+	// services.cidrBlocks: added to the proxy's noProxy, and the cluster DNS
+	// must lie inside the services'.
+	PodCIDRs     []string
+	ServiceCIDRs []string
+	// HTTPProxy and HTTPSProxy are the values of the Secret keys spec.proxy
+	// refers to. Secrets: they may carry credentials.
+	HTTPProxy  string
+	HTTPSProxy string
 }
 
 // Sources names, for the condition's message, where each derived field of
@@ -46,6 +55,8 @@ var Sources = map[string]string{
 	"caCert":         "Secret <cluster>-ca tls.crt",
 	"token":          "bootstrap token",
 	"hostname":       "Machine.metadata.name",
+	"podCIDRs":       "Cluster.spec.clusterNetwork.pods.cidrBlocks",
+	"serviceCIDRs":   "Cluster.spec.clusterNetwork.services.cidrBlocks",
 	// Always on: the contract's /run/cluster-api/bootstrap-success.complete.
 	"bootstrapSentinel": "Cluster API's bootstrap contract",
 }
@@ -59,8 +70,6 @@ var Excluded = map[string]string{
 	"cloudConfig":     "secret material; TODO: spec.cloudConfigSecretRef",
 	"cloudConfigFile": "files on the controller's host are never read",
 	"nodeIP":          "one address per machine: the infrastructure provider's, the kubelet picks it",
-	"proxy":           "its URLs may carry credentials: needs a Secret reference (TODO: spec.proxySecretRef)",
-
 	// Issue 11's image credential providers.
 	"imageCredentialProviders": "not offered yet (TODO: spec.imageCredentialProviders, the same list)",
 }
@@ -104,6 +113,18 @@ func GenerateConfig(spec bootstrapv1.ProvisionConfigSpec, c Cluster) (v1alpha1.G
 	}
 	if len(spec.ClusterDNS) > 0 {
 		gc.ClusterDNS = slices.Clone(spec.ClusterDNS)
+	}
+	gc.PodCIDRs, gc.ServiceCIDRs = slices.Clone(c.PodCIDRs), slices.Clone(c.ServiceCIDRs)
+	if p := spec.Proxy; p != nil {
+		// The URLs the controller read from the referenced Secrets; a scheme
+		// without a reference has no proxy.
+		gc.Proxy.NoProxy = p.NoProxy
+		if p.HTTPProxy != nil {
+			gc.Proxy.HTTPProxy = c.HTTPProxy
+		}
+		if p.HTTPSProxy != nil {
+			gc.Proxy.HTTPSProxy = c.HTTPSProxy
+		}
 	}
 	if spec.ClusterDomain != "" {
 		gc.ClusterDomain = spec.ClusterDomain
@@ -273,6 +294,6 @@ func SpecFields() []string {
 		"gzip": true, "failCgroupV1": true, "prebaked": true,
 		"clusterDNS": true, "clusterDomain": true, "nodeLabels": true, "taints": true,
 		"serverTLSBootstrap": true, "kubeletConfig": true, "kubeletExtraArgs": true, "artifacts": true, "packages": true, "containerd": true,
-		"files": true, "units": true,
+		"files": true, "units": true, "proxy": true,
 	}))
 }

@@ -80,7 +80,10 @@ func TestGenerateConfigCarriesTheSpec(t *testing.T) {
 		var spec bootstrapv1.ProvisionConfigSpec
 		f.Fill(&spec)
 		// The spec's JSON decoded as a GenerateConfig (the field names are the
-		// same) is what the conversion must produce.
+		// same) is what the conversion must produce, but the proxy: its URLs
+		// come from Secret references (the cluster's values here).
+		proxy := spec.Proxy
+		spec.Proxy = nil
 		var want v1alpha1.GenerateConfig
 		b, err := json.Marshal(spec)
 		if err != nil {
@@ -91,7 +94,17 @@ func TestGenerateConfigCarriesTheSpec(t *testing.T) {
 		}
 		want.APIVersion, want.Kind, want.Hostname = v1alpha1.APIVersion, v1alpha1.GenerateConfigKind, ""
 		want.BootstrapSentinel = true // always: the contract's sentinel
-		got, err := GenerateConfig(spec, Cluster{})
+		c := Cluster{HTTPProxy: fmt.Sprintf("http://p%d:3128", i), HTTPSProxy: fmt.Sprintf("http://s%d:3128", i)}
+		if spec.Proxy = proxy; proxy != nil {
+			want.Proxy.NoProxy = proxy.NoProxy
+			if proxy.HTTPProxy != nil {
+				want.Proxy.HTTPProxy = c.HTTPProxy
+			}
+			if proxy.HTTPSProxy != nil {
+				want.Proxy.HTTPSProxy = c.HTTPSProxy
+			}
+		}
+		got, err := GenerateConfig(spec, c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,6 +193,17 @@ func TestInvalidSpecNamesTheField(t *testing.T) {
 			s.Files = []bootstrapv1.File{{Path: "/etc/provision/node.yaml", Content: "x"}, {Path: "/etc/a", Source: "https://example.com/a", SHA256: strings.Repeat("a", 64)}}
 			s.Units = []bootstrapv1.Unit{{Name: "exporter", Content: "[Service]\nExecStart=/bin/true\n"}}
 		}, []string{"spec.files[0].path", "spec.files[1].source", "spec.units[0].name"}},
+		{"cluster ranges", func(s *bootstrapv1.ProvisionConfigSpec, c *Cluster) {
+			c.PodCIDRs, c.ServiceCIDRs = []string{"10.244.1.0/16"}, []string{"10.96.0.0/12", "10.112.0.0/12"}
+		}, []string{"Cluster.spec.clusterNetwork.pods.cidrBlocks[0]", "Cluster.spec.clusterNetwork.services.cidrBlocks[1]"}},
+		{"cluster dns outside the services", func(s *bootstrapv1.ProvisionConfigSpec, c *Cluster) {
+			c.ServiceCIDRs, s.ClusterDNS = []string{"10.96.0.0/12"}, []string{"10.0.0.10"}
+		}, []string{"spec.clusterDNS[0]"}},
+		{"proxy URL from the Secret", func(s *bootstrapv1.ProvisionConfigSpec, c *Cluster) {
+			ref := &bootstrapv1.ProxyURLSource{SecretKeyRef: bootstrapv1.SecretKeySelector{Name: "proxy", Key: "url"}}
+			s.Proxy = &bootstrapv1.Proxy{HTTPProxy: ref, HTTPSProxy: ref, NoProxy: "a b"}
+			c.HTTPProxy, c.HTTPSProxy = "socks5://ops:Pr0xyS3cret@proxy:1080", "http://ops:Pr0xyS3cret@proxy:3128/path"
+		}, []string{"spec.proxy.httpProxy", "spec.proxy.httpsProxy", "spec.proxy.noProxy"}},
 		{"machine without version", func(_ *bootstrapv1.ProvisionConfigSpec, c *Cluster) { c.KubeletVersion = "" }, []string{"Machine.spec.version"}},
 		{"machine name not a hostname", func(_ *bootstrapv1.ProvisionConfigSpec, c *Cluster) { c.Hostname = "Not_A_Host" }, []string{"Machine.metadata.name"}},
 	} {
@@ -200,7 +224,7 @@ func TestInvalidSpecNamesTheField(t *testing.T) {
 					t.Errorf("paths %v, want %s (%v)", got, p, inv)
 				}
 			}
-			if strings.Contains(inv.Error(), c.Token) || strings.Contains(inv.Error(), "BEGIN CERTIFICATE") {
+			if strings.Contains(inv.Error(), c.Token) || strings.Contains(inv.Error(), "BEGIN CERTIFICATE") || strings.Contains(inv.Error(), "Pr0xyS3cret") {
 				t.Errorf("the error quotes a secret: %v", inv)
 			}
 		})
