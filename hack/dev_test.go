@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/provision-dev/provision/generate/cloudinit"
 )
 
 func runDev(t *testing.T, out string, env ...string) string {
@@ -83,9 +85,21 @@ func TestDevLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"#cloud-config", url, sum} {
-		if !strings.Contains(string(ud), want) {
-			t.Errorf("user-data lacks %q", want)
+	if !strings.HasPrefix(string(ud), "#cloud-config") {
+		t.Errorf("user-data is not a #cloud-config")
+	}
+	// Files are written in their shortest form (maybe gzip+base64): decode them.
+	files, err := cloudinit.Files(ud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	for _, c := range files {
+		all.Write(c)
+	}
+	for _, want := range []string{url, sum} {
+		if !strings.Contains(all.String(), want) {
+			t.Errorf("user-data's files lack %q", want)
 		}
 	}
 
