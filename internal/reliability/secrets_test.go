@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/provision-dev/provision/api/v1alpha1"
+	"github.com/provision-dev/provision/generate/cloudinit"
 	arts "github.com/provision-dev/provision/internal/artifacts"
 )
 
@@ -397,6 +398,16 @@ func runOne(t *testing.T, r run, dir string, _ []string) {
 				t.Errorf("%s: %v", r.name, err)
 			}
 			all = append(all, b...)
+			if bytes.HasPrefix(b, []byte("#cloud-config")) {
+				// Files are written in their shortest form (maybe gzip+base64).
+				files, err := cloudinit.Files(b)
+				if err != nil {
+					t.Errorf("%s: %v", r.name, err)
+				}
+				for _, f := range files {
+					all = append(all, f...)
+				}
+			}
 		}
 		if !bytes.Contains(all, []byte(markerTokenSecret)) || !bytes.Contains(all, []byte(markerCloud)) || !bytes.Contains(all, []byte(markerRegistry)) {
 			t.Errorf("%s: the secret files do not hold the seeded secrets: the test proves nothing", r.name)
