@@ -27,6 +27,9 @@ const (
 	WaitingForControlPlaneReason = "WaitingForControlPlane"
 	// WaitingForClusterSecretReason: <cluster>-kubeconfig or <cluster>-ca is missing or unusable.
 	WaitingForClusterSecretReason = "WaitingForClusterSecret"
+	// WaitingForRegistryReferenceReason: a ConfigMap or Secret that
+	// spec.containerd.registries references is missing or lacks the key.
+	WaitingForRegistryReferenceReason = "WaitingForRegistryReference"
 	// InvalidSpecReason: provision's validation refused the spec; the message lists every field error.
 	InvalidSpecReason = "InvalidSpec"
 	// DataSecretCreatedReason: the data Secret exists.
