@@ -1,11 +1,14 @@
 package controller_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,8 +32,12 @@ import (
 var env *kubetest.Env
 
 func TestMain(m *testing.M) {
-	// The controller's warnings and reconcile errors, on stderr.
-	ctrl.SetLogger(logr.FromSlogHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	// The controller's warnings and reconcile errors, on stderr; every line,
+	// down to debug, in controllerLogs (a test checks that no secret reaches them).
+	ctrl.SetLogger(logr.FromSlogHandler(teeHandler{
+		slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}),
+		slog.NewTextHandler(&controllerLogs, &slog.HandlerOptions{Level: slog.LevelDebug - 10}),
+	}))
 	start := time.Now()
 	e, err := kubetest.Start()
 	if err != nil {
@@ -44,6 +51,65 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "envtest stop:", err)
 	}
 	os.Exit(code)
+}
+
+// controllerLogs is everything every controller of the package logged.
+var controllerLogs syncBuffer
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// teeHandler sends each record to every handler that takes its level.
+type teeHandler []slog.Handler
+
+func (t teeHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	for _, h := range t {
+		if h.Enabled(ctx, l) {
+			return true
+		}
+	}
+	return false
+}
+
+func (t teeHandler) Handle(ctx context.Context, r slog.Record) error {
+	var errs []error
+	for _, h := range t {
+		if h.Enabled(ctx, r.Level) {
+			errs = append(errs, h.Handle(ctx, r.Clone()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (t teeHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	out := make(teeHandler, len(t))
+	for i, h := range t {
+		out[i] = h.WithAttrs(as)
+	}
+	return out
+}
+
+func (t teeHandler) WithGroup(name string) slog.Handler {
+	out := make(teeHandler, len(t))
+	for i, h := range t {
+		out[i] = h.WithGroup(name)
+	}
+	return out
 }
 
 // fixture is one test's namespace: a Cluster whose workload cluster is the

@@ -261,7 +261,7 @@ func TestRegistriesFromReferences(t *testing.T) {
 		t.Run(tc.os, func(t *testing.T) {
 			spec := validSpec(tc.os)
 			spec.Containerd.Registries = map[string]bootstrapv1.Registry{
-				regHost: {CACertFrom: &bootstrapv1.CACertSource{ConfigMapKeyRef: &bootstrapv1.KeyRef{Name: "reg-ca", Key: "ca.crt"}}, CredentialsSecretRef: &tc.ref},
+				regHost:        {CACertFrom: &bootstrapv1.CACertSource{ConfigMapKeyRef: &bootstrapv1.KeyRef{Name: "reg-ca", Key: "ca.crt"}}, CredentialsSecretRef: &tc.ref},
 				"dev.internal": {SkipVerify: true},
 			}
 			c := cluster(t)
