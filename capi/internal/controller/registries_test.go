@@ -107,3 +107,31 @@ func TestRegistryCredentialsFromSecret(t *testing.T) {
 		t.Errorf("the log capture saw nothing of the controller: the check above proves nothing")
 	}
 }
+
+// TestRegistryCRDValidation: the API server refuses a registry that gives
+// the CA twice, a CA with skipVerify, a CA source naming both or neither
+// kind, credentials keys mixing a token with a username or password, or
+// nothing at all.
+func TestRegistryCRDValidation(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, clusterState{})
+	ref := &bootstrapv1.KeyRef{Name: "ca", Key: "ca.crt"}
+	for i, tc := range []struct {
+		reg  bootstrapv1.Registry
+		want string
+	}{
+		{bootstrapv1.Registry{CACert: "pem", CACertFrom: &bootstrapv1.CACertSource{SecretKeyRef: ref}}, "not both"},
+		{bootstrapv1.Registry{CACert: "pem", SkipVerify: true}, "skipVerify cannot be combined with a CA"},
+		{bootstrapv1.Registry{CACertFrom: &bootstrapv1.CACertSource{SecretKeyRef: ref, ConfigMapKeyRef: ref}}, "exactly one of configMapKeyRef and secretKeyRef"},
+		{bootstrapv1.Registry{CACertFrom: &bootstrapv1.CACertSource{}}, "exactly one of configMapKeyRef and secretKeyRef"},
+		{bootstrapv1.Registry{CredentialsSecretRef: &bootstrapv1.RegistryCredentialsSecretRef{Name: "s", IdentityTokenKey: "t", PasswordKey: "p"}}, "identityTokenKey excludes usernameKey and passwordKey"},
+		{bootstrapv1.Registry{}, "should have at least 1 properties"},
+	} {
+		spec := ubuntuSpec()
+		spec.Containerd.Registries = map[string]bootstrapv1.Registry{regHost: tc.reg}
+		pc := &bootstrapv1.ProvisionConfig{ObjectMeta: metav1.ObjectMeta{Name: "bad-" + string(rune('a'+i)), Namespace: f.ns}, Spec: spec}
+		if err := f.c.Create(f.ctx, pc); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: error %v, want %q", tc.reg, err, tc.want)
+		}
+	}
+}
