@@ -47,6 +47,13 @@ func joinBuilder(n *Node) ([]tasks.Task, error) {
 	k := n.Config.Kubernetes
 	s := n.opts.Flags
 	out := []tasks.Task{&tasks.RequireFile{TaskName: "kubelet/binary-present", Path: n.binPath("kubelet"), Hint: "run `provision node base` first"}}
+	// containerd takes the node config's registries, mirrors and proxy (and
+	// restarts on a change) before the kubelet starts.
+	rt, err := n.runtimeJoinTasks()
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, rt...)
 	if s.CACert != "" {
 		if n.in.caCert.err != nil {
 			return nil, n.in.caCert.err

@@ -54,11 +54,9 @@ func runtimeBuilder(n *Node) ([]tasks.Task, error) {
 		restartOn = append(restartOn, tContainerdDropIn)
 		reloadOn = append(reloadOn, tContainerdDropIn)
 	}
-	if f := n.Config.Proxy.EnvironmentFile; f != "" {
-		out = append(out, &tasks.File{TaskName: tContainerdProxy, Path: ContainerdProxyDropInPath, Content: proxyDropIn(f)})
-		restartOn = append(restartOn, tContainerdProxy)
-		reloadOn = append(reloadOn, tContainerdProxy)
-	}
+	out = append(out, n.containerdProxyTask())
+	restartOn = append(restartOn, tContainerdProxy)
+	reloadOn = append(reloadOn, tContainerdProxy)
 	out = append(out,
 		&tasks.Service{TaskName: "containerd/service", Unit: "containerd.service", Start: true, ReloadOn: reloadOn, RestartOn: restartOn},
 		n.containerdVersionCheck(),
@@ -67,6 +65,16 @@ func runtimeBuilder(n *Node) ([]tasks.Task, error) {
 		out = append(out, &tasks.Service{TaskName: "docker/service", Unit: "docker.service", Start: true, RestartOn: []string{tDockerDaemon}})
 	}
 	return out, nil
+}
+
+// containerdProxyTask declares containerd's proxy drop-in, or its removal
+// when the config has no proxy (a prebaked image joining without the proxy it
+// was baked with).
+func (n *Node) containerdProxyTask() tasks.Task {
+	if f := n.Config.Proxy.EnvironmentFile; f != "" {
+		return &tasks.File{TaskName: tContainerdProxy, Path: ContainerdProxyDropInPath, Content: proxyDropIn(f)}
+	}
+	return &tasks.Absent{TaskName: tContainerdProxy, Path: ContainerdProxyDropInPath}
 }
 
 func containerdUnit(bin string) []byte {

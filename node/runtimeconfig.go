@@ -40,22 +40,9 @@ const (
 // (dpkg keeps the file with --force-confold), so containerd/service need not
 // restart it afterwards.
 func runtimeConfigBuilder(n *Node) ([]tasks.Task, error) {
-	creds := n.in.registryCredentials
-	if creds.err != nil {
-		return nil, creds.err
-	}
-	cfg, err := renderContainerdConfig(n.Config.Containerd, n.containerdFormat(), creds.creds)
+	out, err := n.containerdConfigTasks()
 	if err != nil {
 		return nil, err
-	}
-	// With credentials, config.toml holds secrets: 0600 from creation.
-	out := []tasks.Task{&tasks.File{TaskName: tContainerdConfig, Path: ContainerdConfigPath, Content: cfg, Secret: len(creds.creds) > 0}}
-	hosts, err := renderHostsFiles(n.Config.Containerd)
-	if err != nil {
-		return nil, err
-	}
-	for _, h := range slices.Sorted(maps.Keys(hosts)) {
-		out = append(out, &tasks.File{TaskName: "containerd/mirror-" + h, Path: path.Join(ContainerdCertsDir, h, "hosts.toml"), Content: hosts[h]})
 	}
 	crictl, err := renderCrictl()
 	if err != nil {
@@ -70,6 +57,61 @@ func runtimeConfigBuilder(n *Node) ([]tasks.Task, error) {
 		out = append(out, &tasks.File{TaskName: tDockerDaemon, Path: DockerDaemonPath, Content: daemon})
 	}
 	return out, nil
+}
+
+// hostsTOMLMarker opens every hosts.toml provision writes: a stale one (of a
+// host the config no longer names) is recognised by it and removed.
+const hostsTOMLMarker = "# Written by provision: "
+
+// tContainerdHostsPrune names the removal of stale hosts.toml files.
+const tContainerdHostsPrune = "containerd/mirrors-prune"
+
+// containerdConfigTasks declares containerd's config.toml (registry
+// credentials included, 0600 then), one certs.d/HOST/hosts.toml per mirrored or
+// configured registry host, and the removal of the hosts.toml files provision
+// wrote for hosts the config no longer names. Base declares them, and join
+// again: a prebaked image then pulls with the registries, mirrors and
+// credentials of the userdata it joins with, not those it was baked with.
+func (n *Node) containerdConfigTasks() ([]tasks.Task, error) {
+	creds := n.in.registryCredentials
+	if creds.err != nil {
+		return nil, creds.err
+	}
+	cfg, err := renderContainerdConfig(n.Config.Containerd, n.containerdFormat(), creds.creds)
+	if err != nil {
+		return nil, err
+	}
+	// With credentials, config.toml holds secrets: 0600 from creation.
+	out := []tasks.Task{&tasks.File{TaskName: tContainerdConfig, Path: ContainerdConfigPath, Content: cfg, Secret: len(creds.creds) > 0}}
+	hosts, err := renderHostsFiles(n.Config.Containerd)
+	if err != nil {
+		return nil, err
+	}
+	keep := slices.Sorted(maps.Keys(hosts))
+	for _, h := range keep {
+		out = append(out, &tasks.File{TaskName: "containerd/mirror-" + h, Path: path.Join(ContainerdCertsDir, h, "hosts.toml"), Content: hosts[h]})
+	}
+	out = append(out, &tasks.PruneFiles{TaskName: tContainerdHostsPrune, Dir: ContainerdCertsDir, File: "hosts.toml", Marker: []byte(hostsTOMLMarker), Keep: keep})
+	return out, nil
+}
+
+// tContainerdRestart names join's restart of containerd.
+const tContainerdRestart = "containerd/restart"
+
+// runtimeJoinTasks declares join's share of the runtime: the containerd
+// configuration base wrote (containerdConfigTasks) and the proxy drop-in, as
+// the node config now says, and one restart of containerd, before the kubelet
+// starts, when config.toml or the drop-in changed. A hosts.toml change needs
+// none: containerd reads certs.d at each pull (its docs/hosts.md). After a base
+// with the same config nothing changes and no command runs.
+func (n *Node) runtimeJoinTasks() ([]tasks.Task, error) {
+	out, err := n.containerdConfigTasks()
+	if err != nil {
+		return nil, err
+	}
+	return append(out, n.containerdProxyTask(),
+		&tasks.Service{TaskName: tContainerdRestart, Unit: "containerd.service", Start: true, OnlyOnChange: true,
+			ReloadOn: []string{tContainerdProxy}, RestartOn: []string{tContainerdConfig, tContainerdProxy}}), nil
 }
 
 // containerdFormat is what the node's containerd config must look like.
@@ -263,9 +305,9 @@ func renderHostsFiles(c v1alpha1.Containerd) (map[string][]byte, error) {
 func renderHostsTOML(host string, mirrors []string, regs map[string]v1alpha1.Registry) ([]byte, error) {
 	var b bytes.Buffer
 	if len(mirrors) > 0 {
-		b.WriteString("# Written by provision: mirrors of " + host + ", tried in order.\n")
+		b.WriteString(hostsTOMLMarker + "mirrors of " + host + ", tried in order.\n")
 	} else {
-		b.WriteString("# Written by provision: TLS settings of " + host + ".\n")
+		b.WriteString(hostsTOMLMarker + "TLS settings of " + host + ".\n")
 	}
 	head, err := toml.Marshal(tlsSettings(regs, host, map[string]any{"server": registryServer(host)}))
 	if err != nil {

@@ -1,11 +1,14 @@
 package tasks
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -185,4 +188,96 @@ func (t *RequireFile) Run(_ context.Context, e *Env, dry bool) (Outcome, error) 
 		return skipped("%s not present yet: %s", t.Path, t.Hint)
 	}
 	return Outcome{}, fmt.Errorf("%s is missing: %s", t.Path, t.Hint)
+}
+
+// Absent removes node file Path if it exists: a file provision wrote for an
+// earlier config that the current one no longer asks for (e.g. a drop-in).
+type Absent struct {
+	TaskName string
+	Path     string
+}
+
+func (t *Absent) Name() string { return t.TaskName }
+
+func (t *Absent) Run(_ context.Context, e *Env, dry bool) (Outcome, error) {
+	fi, err := e.Root.Lstat(t.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return unchanged("%s absent", t.Path)
+	case err != nil:
+		return Outcome{}, fmt.Errorf("stat %s: %w", t.Path, err)
+	case fi.IsDir():
+		return Outcome{}, fmt.Errorf("%s is a directory, not the file provision wrote", t.Path)
+	}
+	if !dry {
+		if err := e.Root.Remove(t.Path); err != nil {
+			return Outcome{}, err
+		}
+	}
+	return changed("remove %s", t.Path)
+}
+
+// PruneFiles removes the files Dir/*/File that begin with Marker (provision
+// wrote them) and whose directory under Dir is not in Keep: what an earlier
+// config asked for and the current one no longer does. Files provision did not
+// write, and other files in those directories, are left alone.
+type PruneFiles struct {
+	TaskName string
+	Dir      string
+	File     string
+	Marker   []byte
+	Keep     []string
+}
+
+func (t *PruneFiles) Name() string { return t.TaskName }
+
+func (t *PruneFiles) Run(_ context.Context, e *Env, dry bool) (Outcome, error) {
+	names, err := e.Root.ReadDirNames(t.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return unchanged("%s absent", t.Dir)
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("read %s: %w", t.Dir, err)
+	}
+	var victims []string
+	for _, n := range names {
+		if slices.Contains(t.Keep, n) {
+			continue
+		}
+		p := path.Join(t.Dir, n, t.File)
+		if fi, err := e.Root.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if ok, err := t.written(e, p); err != nil {
+			return Outcome{}, err
+		} else if ok {
+			victims = append(victims, p)
+		}
+	}
+	sort.Strings(victims)
+	if len(victims) == 0 {
+		return unchanged("no stale %s in %s", t.File, t.Dir)
+	}
+	if !dry {
+		for _, v := range victims {
+			if err := e.Root.Remove(v); err != nil {
+				return Outcome{}, err
+			}
+		}
+	}
+	return changed("remove %s", strings.Join(victims, ", "))
+}
+
+// written reports whether node file p begins with Marker.
+func (t *PruneFiles) written(e *Env, p string) (bool, error) {
+	f, err := e.Root.Open(p)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", p, err)
+	}
+	defer f.Close()
+	head := make([]byte, len(t.Marker))
+	if _, err := io.ReadFull(f, head); err != nil {
+		return false, nil // shorter than the marker: not provision's
+	}
+	return bytes.Equal(head, t.Marker), nil
 }

@@ -28,6 +28,11 @@ type Service struct {
 	// replaced it, in this run or an earlier one) is restarted, once, together
 	// with any RestartOn change.
 	ExecPath string
+	// OnlyOnChange: another phase enables and starts the unit (join's containerd,
+	// which base installed). The task runs no command unless one of ReloadOn or
+	// RestartOn changed in this run, and then only daemon-reloads and restarts
+	// (a restart starts a stopped unit); it never enables.
+	OnlyOnChange bool
 }
 
 func (t *Service) Name() string { return t.TaskName }
@@ -77,6 +82,9 @@ func (t *Service) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 		}
 		_, err := e.Exec(ctx, nil, t.systemctl(e, args...)...)
 		return err
+	}
+	if t.OnlyOnChange {
+		return t.applyChanges(ctx, e, run)
 	}
 	reload := e.Live && len(e.Changed(t.ReloadOn...)) > 0
 	res, _ := e.Exec(ctx, nil, t.systemctl(e, "is-enabled", t.Unit)...)
@@ -160,6 +168,40 @@ func (t *Service) Run(ctx context.Context, e *Env, dry bool) (Outcome, error) {
 		return unchanged("%s enabled and active; %s", t.Unit, strings.Join(skip, ", "))
 	}
 	return unchanged("%s enabled%s", t.Unit, map[bool]string{true: " and active", false: ""}[t.Start])
+}
+
+// applyChanges is Run of an OnlyOnChange service: daemon-reload when one of
+// ReloadOn changed, restart when one of RestartOn did (unless the unit started
+// after that change), nothing otherwise.
+func (t *Service) applyChanges(ctx context.Context, e *Env, run func(args ...string) error) (Outcome, error) {
+	reload, why := e.Changed(t.ReloadOn...), e.Changed(t.RestartOn...)
+	switch {
+	case len(reload) == 0 && len(why) == 0:
+		return unchanged("%s: nothing it reads changed", t.Unit)
+	case !e.Live:
+		return skipped("%s: %s changed; not restarted: root is not the running system", t.Unit, strings.Join(append(reload, why...), ", "))
+	}
+	var did []string
+	if len(reload) > 0 {
+		if err := run("daemon-reload"); err != nil {
+			return Outcome{}, err
+		}
+		did = append(did, "daemon-reload")
+	}
+	if len(why) > 0 {
+		if t.startedSinceChange(ctx, e) {
+			skip := fmt.Sprintf("%s started after %s changed: no restart", t.Unit, strings.Join(why, ", "))
+			if len(did) == 0 {
+				return unchanged("%s", skip)
+			}
+			return changed("%s", joinNonEmpty(strings.Join(did, ", "), skip))
+		}
+		if err := run("restart", t.Unit); err != nil {
+			return Outcome{}, err
+		}
+		did = append(did, fmt.Sprintf("restart %s (%s changed)", t.Unit, strings.Join(why, ", ")))
+	}
+	return changed("%s", strings.Join(did, ", "))
 }
 
 // WaitHTTP waits, bounded, polling fast, for URL to answer 200 (kubelet's healthz).

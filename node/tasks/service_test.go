@@ -50,3 +50,40 @@ func TestServiceRestartOnlyIfStartedBeforeChange(t *testing.T) {
 		})
 	}
 }
+
+// TestServiceOnlyOnChange: an OnlyOnChange service runs no command when
+// nothing it reads changed, daemon-reloads on a ReloadOn change, restarts (never
+// enables) on a RestartOn change, and only reports on a root that is not live.
+func TestServiceOnlyOnChange(t *testing.T) {
+	cases := []struct {
+		name       string
+		live       bool
+		changed    []string
+		wantCalls  []string
+		wantResult Result
+		wantDetail string
+	}{
+		{"nothing changed", true, nil, nil, Unchanged, "containerd.service: nothing it reads changed"},
+		{"an unrelated task changed", true, []string{"other"}, nil, Unchanged, "nothing it reads changed"},
+		{"config changed", true, []string{"cfg"}, []string{"systemctl show -p ExecMainStartTimestampMonotonic containerd.service", "systemctl restart containerd.service"}, Changed, "restart containerd.service (cfg changed)"},
+		{"drop-in and config changed", true, []string{"cfg", "dropin"}, []string{"systemctl daemon-reload", "systemctl show -p ExecMainStartTimestampMonotonic containerd.service", "systemctl restart containerd.service"}, Changed, "daemon-reload, restart containerd.service (cfg, dropin changed)"},
+		{"not live", false, []string{"cfg"}, nil, Skipped, "not restarted: root is not the running system"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := &runner.Fake{}
+			e := newEnv(t, "debian-12", c.live, f)
+			for _, n := range c.changed {
+				e.markChanged(n)
+			}
+			task := &Service{TaskName: "s", Unit: "containerd.service", Start: true, OnlyOnChange: true, ReloadOn: []string{"dropin"}, RestartOn: []string{"cfg", "dropin"}}
+			o, err := task.Run(context.Background(), e, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := f.Calls(); strings.Join(got, "\n") != strings.Join(c.wantCalls, "\n") || o.Result != c.wantResult || !strings.Contains(o.Detail, c.wantDetail) {
+				t.Errorf("calls %q outcome %+v; want calls %q result %s detail containing %q", got, o, c.wantCalls, c.wantResult, c.wantDetail)
+			}
+		})
+	}
+}

@@ -498,3 +498,59 @@ func TestExtractSafeModes(t *testing.T) {
 		})
 	}
 }
+
+// TestPruneFiles: only the files provision wrote (its marker) under
+// directories not kept are removed; a second run changes nothing.
+func TestPruneFiles(t *testing.T) {
+	e := newEnv(t, "debian-12", false, &runner.Fake{})
+	const dir = "/etc/containerd/certs.d"
+	write(t, e, dir+"/docker.io/hosts.toml", "# Written by provision: mirrors of docker.io\n")
+	write(t, e, dir+"/docker.io/ca.crt", "CA")
+	write(t, e, dir+"/kept.io/hosts.toml", "# Written by provision: TLS settings of kept.io\n")
+	write(t, e, dir+"/quay.io/hosts.toml", "server = 'https://quay.io'\n")
+	write(t, e, dir+"/short/hosts.toml", "#")
+	os.MkdirAll(e.Root.Path(dir+"/empty"), 0o755)
+	task := &PruneFiles{TaskName: "p", Dir: dir, File: "hosts.toml", Marker: []byte("# Written by provision: "), Keep: []string{"kept.io"}}
+	o, err := task.Run(context.Background(), e, true)
+	if err != nil || o.Result != Changed || o.Detail != "remove "+dir+"/docker.io/hosts.toml" {
+		t.Fatalf("dry: %+v %v", o, err)
+	}
+	if !e.Root.Exists(dir + "/docker.io/hosts.toml") {
+		t.Fatal("the dry run removed a file")
+	}
+	if o, err := task.Run(context.Background(), e, false); err != nil || o.Result != Changed {
+		t.Fatalf("run: %+v %v", o, err)
+	}
+	for p, want := range map[string]bool{"docker.io/hosts.toml": false, "docker.io/ca.crt": true, "kept.io/hosts.toml": true, "quay.io/hosts.toml": true, "short/hosts.toml": true} {
+		if got := e.Root.Exists(dir + "/" + p); got != want {
+			t.Errorf("%s exists: %v, want %v", p, got, want)
+		}
+	}
+	if o, err := task.Run(context.Background(), e, false); err != nil || o.Result != Unchanged {
+		t.Errorf("second run: %+v %v", o, err)
+	}
+	if o, err := (&PruneFiles{TaskName: "p", Dir: "/missing", File: "hosts.toml", Marker: []byte("#")}).Run(context.Background(), e, false); err != nil || o.Result != Unchanged {
+		t.Errorf("missing dir: %+v %v", o, err)
+	}
+}
+
+// TestAbsent: a file is removed (not in a dry run), a missing one is
+// unchanged, a directory is an error.
+func TestAbsent(t *testing.T) {
+	e := newEnv(t, "debian-12", false, &runner.Fake{})
+	write(t, e, "/etc/x.conf", "x")
+	task := &Absent{TaskName: "a", Path: "/etc/x.conf"}
+	if o, err := task.Run(context.Background(), e, true); err != nil || o.Result != Changed || !e.Root.Exists("/etc/x.conf") {
+		t.Fatalf("dry: %+v %v", o, err)
+	}
+	if o, err := task.Run(context.Background(), e, false); err != nil || o.Result != Changed || e.Root.Exists("/etc/x.conf") {
+		t.Fatalf("run: %+v %v", o, err)
+	}
+	if o, err := task.Run(context.Background(), e, false); err != nil || o.Result != Unchanged {
+		t.Errorf("second run: %+v %v", o, err)
+	}
+	os.MkdirAll(e.Root.Path("/etc/d"), 0o755)
+	if _, err := (&Absent{TaskName: "a", Path: "/etc/d"}).Run(context.Background(), e, false); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("directory: %v", err)
+	}
+}

@@ -29,6 +29,9 @@ const (
 	WaitingForClusterSecretReason = "WaitingForClusterSecret"
 	// WaitingForProxySecretReason: a Secret (or its key) spec.proxy refers to is missing or empty.
 	WaitingForProxySecretReason = "WaitingForProxySecret"
+	// WaitingForRegistryReferenceReason: a ConfigMap or Secret that
+	// spec.containerd.registries references is missing or lacks the key.
+	WaitingForRegistryReferenceReason = "WaitingForRegistryReference"
 	// InvalidSpecReason: provision's validation refused the spec; the message lists every field error.
 	InvalidSpecReason = "InvalidSpec"
 	// DataSecretCreatedReason: the data Secret exists.

@@ -164,7 +164,8 @@ type ProvisionConfigSpec struct {
 	// +optional
 	Packages Packages `json:"packages,omitempty,omitzero"`
 
-	// containerd sets the sandbox image and registry mirrors.
+	// containerd sets the sandbox image, registry mirrors and registries (CA,
+	// TLS verification, credentials from a Secret).
 	// +optional
 	Containerd Containerd `json:"containerd,omitempty,omitzero"`
 
@@ -320,6 +321,111 @@ type Containerd struct {
 	// +optional
 	// +kubebuilder:validation:MaxProperties=64
 	RegistryMirrors map[string][]string `json:"registryMirrors,omitempty"`
+	// registries maps a registry host[:port] (an upstream, or a mirror of
+	// registryMirrors) to its CA, TLS verification and credentials. The
+	// credentials come only from a Secret: a ProvisionConfig holds none.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	Registries map[string]Registry `json:"registries,omitempty"`
+}
+
+// Registry is one registry host's TLS settings and credentials. The
+// controller reads the referenced ConfigMap and Secrets, in the
+// ProvisionConfig's namespace, when it renders the userdata (a later change
+// of them is not rendered again); the credentials land only in the data
+// Secret's userdata, as /etc/provision/registry-credentials.json (0600).
+// +kubebuilder:validation:MinProperties=1
+// +kubebuilder:validation:XValidation:rule="!(has(self.caCert) && has(self.caCertFrom))",message="give the CA inline (caCert) or from a ConfigMap or Secret (caCertFrom), not both"
+// +kubebuilder:validation:XValidation:rule="!(has(self.skipVerify) && self.skipVerify && (has(self.caCert) || has(self.caCertFrom)))",message="skipVerify cannot be combined with a CA"
+type Registry struct {
+	// caCert is a PEM bundle of the CA certificates the registry's TLS
+	// certificate is checked against.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=1048576
+	CACert string `json:"caCert,omitempty"`
+	// caCertFrom reads that PEM bundle from a key of a ConfigMap or a Secret.
+	// +optional
+	CACertFrom *CACertSource `json:"caCertFrom,omitempty"`
+	// skipVerify turns TLS verification off for this host: development
+	// registries only.
+	// +optional
+	SkipVerify bool `json:"skipVerify,omitempty"`
+	// credentialsSecretRef names the Secret holding the registry's
+	// credentials: a username and password, or an identity token.
+	// +optional
+	CredentialsSecretRef *RegistryCredentialsSecretRef `json:"credentialsSecretRef,omitempty"`
+}
+
+// CACertSource is where a registry's CA bundle is read from: exactly one of
+// configMapKeyRef and secretKeyRef.
+// +kubebuilder:validation:XValidation:rule="has(self.configMapKeyRef) != has(self.secretKeyRef)",message="give exactly one of configMapKeyRef and secretKeyRef"
+type CACertSource struct {
+	// configMapKeyRef is a key of a ConfigMap in the ProvisionConfig's namespace.
+	// +optional
+	ConfigMapKeyRef *KeyRef `json:"configMapKeyRef,omitempty"`
+	// secretKeyRef is a key of a Secret in the ProvisionConfig's namespace.
+	// +optional
+	SecretKeyRef *KeyRef `json:"secretKeyRef,omitempty"`
+}
+
+// KeyRef names one key of a ConfigMap or Secret in the ProvisionConfig's namespace.
+type KeyRef struct {
+	// name of the object.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// key in its data.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Key string `json:"key"`
+}
+
+// RegistryCredentialsSecretRef names a Secret in the ProvisionConfig's
+// namespace and the keys of the credentials in it: usernameKey and
+// passwordKey (default "username" and "password", a kubernetes.io/basic-auth
+// Secret's), or identityTokenKey alone.
+// +kubebuilder:validation:XValidation:rule="!(has(self.identityTokenKey) && (has(self.usernameKey) || has(self.passwordKey)))",message="identityTokenKey excludes usernameKey and passwordKey"
+type RegistryCredentialsSecretRef struct {
+	// name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// usernameKey is the key of the username (default "username").
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	UsernameKey string `json:"usernameKey,omitempty"`
+	// passwordKey is the key of the password (default "password").
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	PasswordKey string `json:"passwordKey,omitempty"`
+	// identityTokenKey is the key of an OAuth identity (refresh) token,
+	// instead of a username and password.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	IdentityTokenKey string `json:"identityTokenKey,omitempty"`
+}
+
+// Keys returns the Secret's keys for the username, password and identity
+// token ("" for those not used): the defaults applied.
+func (r RegistryCredentialsSecretRef) Keys() (username, password, identityToken string) {
+	if r.IdentityTokenKey != "" {
+		return "", "", r.IdentityTokenKey
+	}
+	username, password = r.UsernameKey, r.PasswordKey
+	if username == "" {
+		username = "username"
+	}
+	if password == "" {
+		password = "password"
+	}
+	return username, password, ""
 }
 
 // ProvisionConfigStatus is what the controller observed and produced. It

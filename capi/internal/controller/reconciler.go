@@ -179,11 +179,21 @@ func (r *Reconciler) render(ctx context.Context, s *scope) (ctrl.Result, error) 
 		waiting(cfg, bootstrapv1.WaitingForClusterSecretReason, "secret "+ca.Name+" has no key "+corev1.TLSCertKey)
 		return ctrl.Result{RequeueAfter: waitRequeue}, nil
 	}
+	regs, err := registryInputs(ctx, r.APIReader, cfg)
+	if err != nil {
+		var ref errRegistryReference
+		if errors.As(err, &ref) {
+			waiting(cfg, bootstrapv1.WaitingForRegistryReferenceReason, ref.Error())
+			return ctrl.Result{RequeueAfter: waitRequeue}, nil
+		}
+		return ctrl.Result{}, err
+	}
 	t, err := newToken()
 	if err != nil {
 		return ctrl.Result{}, err
 	}
 	in := userdata.Cluster{
+		Registries:     regs,
 		KubeletVersion: s.owner.version,
 		APIServerURL:   "https://" + net.JoinHostPort(cluster.Spec.ControlPlaneEndpoint.Host, strconv.Itoa(int(cluster.Spec.ControlPlaneEndpoint.Port))),
 		CACert:         ca.Data[corev1.TLSCertKey],

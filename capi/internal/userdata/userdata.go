@@ -44,6 +44,19 @@ type Cluster struct {
 	// refers to. Secrets: they may carry credentials.
 	HTTPProxy  string
 	HTTPSProxy string
+	// Registries is what the controller read for spec.containerd.registries,
+	// by host: the CA of caCertFrom and the credentials of
+	// credentialsSecretRef. Secrets.
+	Registries map[string]RegistryInputs
+}
+
+// RegistryInputs are one registry host's values read from the objects its
+// spec references.
+type RegistryInputs struct {
+	// CACert is the PEM bundle of caCertFrom ("" without one).
+	CACert string
+	// Auth is the credentials of credentialsSecretRef (zero without one). A secret.
+	Auth v1alpha1.RegistryAuth
 }
 
 // Sources names, for the condition's message, where each derived field of
@@ -109,6 +122,7 @@ func GenerateConfig(spec bootstrapv1.ProvisionConfigSpec, c Cluster) (v1alpha1.G
 		Containerd: v1alpha1.Containerd{
 			SandboxImage:    spec.Containerd.SandboxImage,
 			RegistryMirrors: cloneMirrors(spec.Containerd.RegistryMirrors),
+			Registries:      registries(spec.Containerd.Registries, c.Registries),
 		},
 	}
 	if len(spec.ClusterDNS) > 0 {
@@ -176,6 +190,26 @@ func ClusterNetworkDNS(servicesCIDRs []string, serviceDomain string) ([]string, 
 	return []string{a.String()}, serviceDomain, nil
 }
 
+// registries is containerd.registries of the GenerateConfig: the spec's
+// inline CA and skipVerify, the CA and credentials read from the objects the
+// spec references (in), by host.
+func registries(spec map[string]bootstrapv1.Registry, in map[string]RegistryInputs) map[string]v1alpha1.Registry {
+	if len(spec) == 0 {
+		return nil
+	}
+	out := make(map[string]v1alpha1.Registry, len(spec))
+	for h, r := range spec {
+		got := in[h]
+		ca := r.CACert
+		if got.CACert != "" {
+			ca = got.CACert
+		}
+		out[h] = v1alpha1.Registry{CACert: ca, SkipVerify: r.SkipVerify,
+			Username: got.Auth.Username, Password: got.Auth.Password, IdentityToken: got.Auth.IdentityToken}
+	}
+	return out
+}
+
 func packages(p bootstrapv1.Packages) v1alpha1.Packages {
 	var out v1alpha1.Packages
 	if p.Apt != nil {
@@ -239,7 +273,7 @@ func Render(spec bootstrapv1.ProvisionConfigSpec, c Cluster) (Data, error) {
 	out, err := generate.Render(gc, "")
 	if err != nil {
 		if es, ok := validation.AsErrors(err); ok {
-			return Data{}, invalid(es)
+			return Data{}, invalid(es, spec)
 		}
 		return Data{}, fmt.Errorf("render userdata: %w", err)
 	}
@@ -268,7 +302,7 @@ func (e *InvalidError) Error() string {
 
 // invalid maps generate's field errors (GenerateConfig paths) to ProvisionConfig
 // paths; the messages never quote a secret (generate's rule).
-func invalid(es validation.Errors) *InvalidError {
+func invalid(es validation.Errors, spec bootstrapv1.ProvisionConfigSpec) *InvalidError {
 	out := &InvalidError{}
 	for _, e := range es {
 		top, rest := e.Field, ""
@@ -279,9 +313,47 @@ func invalid(es validation.Errors) *InvalidError {
 		if src, ok := Sources[top]; ok {
 			path = src + rest
 		}
+		if p, ok := registrySource(e.Field, spec.Containerd.Registries); ok {
+			path = p
+		}
 		out.Errors = append(out.Errors, FieldError{Path: path, Message: e.Message})
 	}
 	return out
+}
+
+// registrySource points a field error about a registry's CA or credentials
+// that came from a referenced object at the reference and the object's key
+// (containerd.registries[HOST].password -> spec.containerd.registries[HOST].credentialsSecretRef
+// (Secret NAME key KEY)); false for other fields.
+func registrySource(field string, regs map[string]bootstrapv1.Registry) (string, bool) {
+	for h, r := range regs {
+		base := "containerd.registries[" + h + "]."
+		leaf, ok := strings.CutPrefix(field, base)
+		if !ok {
+			continue
+		}
+		ref := r.CredentialsSecretRef
+		user, pass, token := "", "", ""
+		if ref != nil {
+			user, pass, token = ref.Keys()
+		}
+		switch {
+		case leaf == "caCert" && r.CACertFrom != nil && r.CACertFrom.ConfigMapKeyRef != nil:
+			k := r.CACertFrom.ConfigMapKeyRef
+			return "spec." + base + "caCertFrom (ConfigMap " + k.Name + " key " + k.Key + ")", true
+		case leaf == "caCert" && r.CACertFrom != nil && r.CACertFrom.SecretKeyRef != nil:
+			k := r.CACertFrom.SecretKeyRef
+			return "spec." + base + "caCertFrom (Secret " + k.Name + " key " + k.Key + ")", true
+		case ref == nil:
+		case leaf == "username":
+			return "spec." + base + "credentialsSecretRef (Secret " + ref.Name + " key " + user + ")", true
+		case leaf == "password":
+			return "spec." + base + "credentialsSecretRef (Secret " + ref.Name + " key " + pass + ")", true
+		case leaf == "identityToken":
+			return "spec." + base + "credentialsSecretRef (Secret " + ref.Name + " key " + token + ")", true
+		}
+	}
+	return "", false
 }
 
 // SpecFields is every GenerateConfig field a ProvisionConfigSpec carries (by

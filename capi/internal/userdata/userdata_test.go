@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -258,5 +259,99 @@ func TestClusterNetworkDNS(t *testing.T) {
 		if err != nil || len(dns) != 1 || dns[0] != tc.dns || domain != tc.wantedDomain {
 			t.Errorf("%v %q: %v %q %v, want %s %q", tc.cidrs, tc.domain, dns, domain, err, tc.dns, tc.wantedDomain)
 		}
+	}
+}
+
+const (
+	regHost     = "registry.example.com:5000"
+	regPassword = "capiPa55-MARKER"
+	regToken    = "capiT0ken-MARKER"
+)
+
+// TestRegistriesFromReferences: the CA and credentials the controller read
+// from the referenced objects land in the userdata's CA file and
+// registry-credentials.json, in both formats; node.yaml holds only the CA's
+// path and the credentials file's name.
+func TestRegistriesFromReferences(t *testing.T) {
+	ca := testca.New(t).CertPEM
+	for _, tc := range []struct {
+		os   string
+		auth v1alpha1.RegistryAuth
+		ref  bootstrapv1.RegistryCredentialsSecretRef
+	}{
+		{"ubuntu-24.04", v1alpha1.RegistryAuth{Username: "puller", Password: regPassword}, bootstrapv1.RegistryCredentialsSecretRef{Name: "reg"}},
+		{"flatcar", v1alpha1.RegistryAuth{IdentityToken: regToken}, bootstrapv1.RegistryCredentialsSecretRef{Name: "reg", IdentityTokenKey: "token"}},
+	} {
+		t.Run(tc.os, func(t *testing.T) {
+			spec := validSpec(tc.os)
+			spec.Containerd.Registries = map[string]bootstrapv1.Registry{
+				regHost:        {CACertFrom: &bootstrapv1.CACertSource{ConfigMapKeyRef: &bootstrapv1.KeyRef{Name: "reg-ca", Key: "ca.crt"}}, CredentialsSecretRef: &tc.ref},
+				"dev.internal": {SkipVerify: true},
+			}
+			c := cluster(t)
+			c.Registries = map[string]RegistryInputs{regHost: {CACert: string(ca), Auth: tc.auth}}
+			d, err := Render(spec, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			validators.Userdata(t, d.Format, d.Value)
+			files := validators.Files(t, d.Format, d.Value)
+			creds, err := v1alpha1.ParseRegistryCredentials(files[v1alpha1.RegistryCredentialsPath])
+			if err != nil {
+				t.Fatalf("%s: %v", v1alpha1.RegistryCredentialsPath, err)
+			}
+			if want := (v1alpha1.RegistryCredentials{regHost: tc.auth}); !reflect.DeepEqual(creds, want) {
+				t.Errorf("credentials file holds other credentials than the Secret's (hosts %v)", slices.Sorted(maps.Keys(creds)))
+			}
+			if got := files[v1alpha1.RegistryCAPath(regHost)]; string(got) != string(ca) {
+				t.Errorf("%s is not the ConfigMap's CA", v1alpha1.RegistryCAPath(regHost))
+			}
+			node := string(files[v1alpha1.NodeConfigPath])
+			for _, want := range []string{"credentialsFile: " + v1alpha1.RegistryCredentialsPath, "caPath: " + v1alpha1.RegistryCAPath(regHost), "skipVerify: true"} {
+				if !strings.Contains(node, want) {
+					t.Errorf("node.yaml lacks %q:\n%s", want, node)
+				}
+			}
+			if strings.Contains(node, regPassword) || strings.Contains(node, regToken) {
+				t.Error("node.yaml holds a credential")
+			}
+		})
+	}
+}
+
+// TestRegistryErrorsNameTheReference: a bad CA or credential read from a
+// referenced object is reported at the reference, naming the object and key,
+// never quoting the value.
+func TestRegistryErrorsNameTheReference(t *testing.T) {
+	spec := validSpec("ubuntu-24.04")
+	spec.Containerd.Registries = map[string]bootstrapv1.Registry{
+		regHost:   {CACertFrom: &bootstrapv1.CACertSource{SecretKeyRef: &bootstrapv1.KeyRef{Name: "reg-tls", Key: "ca.crt"}}, CredentialsSecretRef: &bootstrapv1.RegistryCredentialsSecretRef{Name: "reg", PasswordKey: "pw"}},
+		"ghcr.io": {CredentialsSecretRef: &bootstrapv1.RegistryCredentialsSecretRef{Name: "ghcr", IdentityTokenKey: "token"}},
+	}
+	c := cluster(t)
+	c.Registries = map[string]RegistryInputs{
+		regHost:   {CACert: "not a PEM " + regPassword, Auth: v1alpha1.RegistryAuth{Username: "puller", Password: regPassword + "\n"}},
+		"ghcr.io": {Auth: v1alpha1.RegistryAuth{IdentityToken: regToken + "\x00"}},
+	}
+	_, err := Render(spec, c)
+	var inv *InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("error %v, want *InvalidError", err)
+	}
+	var got []string
+	for _, e := range inv.Errors {
+		got = append(got, e.Path)
+	}
+	for _, want := range []string{
+		"spec.containerd.registries[" + regHost + "].caCertFrom (Secret reg-tls key ca.crt)",
+		"spec.containerd.registries[" + regHost + "].credentialsSecretRef (Secret reg key pw)",
+		"spec.containerd.registries[ghcr.io].credentialsSecretRef (Secret ghcr key token)",
+	} {
+		if !slices.Contains(got, want) {
+			t.Errorf("paths %q, want %q", got, want)
+		}
+	}
+	if strings.Contains(err.Error(), regPassword) || strings.Contains(err.Error(), regToken) {
+		t.Errorf("the error quotes a secret: %v", err)
 	}
 }
