@@ -98,7 +98,7 @@ func getSecret(ctx context.Context, r client.Reader, ns, name string) (*corev1.S
 	err := r.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, s)
 	switch {
 	case apierrors.IsNotFound(err):
-		return nil, errRegistryReference{fmt.Errorf("Secret %s not found", name)}
+		return nil, errRegistryReference{fmt.Errorf("secret %s not found", name)}
 	case err != nil:
 		return nil, fmt.Errorf("get Secret %s: %w", name, err)
 	}

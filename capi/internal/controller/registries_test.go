@@ -49,7 +49,7 @@ func TestRegistryCredentialsFromSecret(t *testing.T) {
 	pc = f.waitConfig(pc.Name, "waiting", 15*time.Second,
 		hasCondition(bootstrapv1.DataSecretAvailableCondition, metav1.ConditionFalse, bootstrapv1.WaitingForRegistryReferenceReason))
 	msg := condition(pc, bootstrapv1.DataSecretAvailableCondition).Message
-	for _, want := range []string{"ConfigMap registry-ca not found", "Secret registry-auth not found", "Secret ghcr not found"} {
+	for _, want := range []string{"ConfigMap registry-ca not found", "secret registry-auth not found", "secret ghcr not found"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("condition %q does not say %q", msg, want)
 		}
