@@ -21,6 +21,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,7 @@ import (
 
 	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/generate"
+	"github.com/provision-dev/provision/generate/cloudinit"
 	"github.com/provision-dev/provision/internal/testenv"
 	"github.com/provision-dev/provision/node/nodeconfig"
 	"github.com/provision-dev/provision/osprofiles"
@@ -275,8 +277,18 @@ func (e *joinEnv) generateMarked(t *testing.T, hostname string, mk *markers) (us
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Files are written in their shortest form (maybe gzip+base64): look in
+	// the document and in its decoded files.
+	decoded, err := cloudinit.Files(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := slices.Clone(data)
+	for _, c := range decoded {
+		all = append(all, c...)
+	}
 	for name := range mk.values {
-		if !hasString(mk.in(data), name) {
+		if !hasString(mk.in(all), name) {
 			t.Fatalf("the userdata does not carry the %s marker", name)
 		}
 	}
