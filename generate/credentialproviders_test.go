@@ -1,7 +1,6 @@
 package generate
 
 import (
-	"bytes"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/api/validation"
-	"github.com/provision-dev/provision/generate/ignition"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -54,22 +52,7 @@ func TestCredentialProvidersGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			testutil.Golden(t, filepath.Join("testdata", "golden", "credentialproviders", filepath.Base(goldenName(c.os, c.format))), out)
-			switch c.format {
-			case osprofiles.CloudInit:
-				cloudInitSchema(t, out)
-			case osprofiles.Ignition:
-				if rpt, err := ignition.Parse(ignition.DefaultVersion, out); err != nil || len(rpt.Entries) > 0 {
-					t.Fatalf("ignition: %v %s", err, rpt)
-				}
-			case osprofiles.Butane:
-				ign, err := Render(s, osprofiles.Ignition)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if got := translateButane(t, out); !bytes.Equal(got, ign) {
-					t.Errorf("Butane's translation differs from the rendered Ignition\nbutane: %s\nignition: %s", got, ign)
-				}
-			}
+			realValidators(t, s, c.format, out)
 			p, err := BuildPlan(s)
 			if err != nil {
 				t.Fatal(err)

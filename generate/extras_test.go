@@ -10,7 +10,6 @@ import (
 
 	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/api/validation"
-	"github.com/provision-dev/provision/generate/ignition"
 	"github.com/provision-dev/provision/generate/plan"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/internal/unitverify"
@@ -90,22 +89,7 @@ func TestExtrasRealValidators(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				switch c.format {
-				case osprofiles.CloudInit:
-					cloudInitSchema(t, out)
-				case osprofiles.Ignition:
-					if rpt, err := ignition.Parse(ignition.DefaultVersion, out); err != nil || len(rpt.Entries) > 0 {
-						t.Fatalf("ignition: %v %s", err, rpt)
-					}
-				case osprofiles.Butane:
-					ign, err := Render(s, osprofiles.Ignition)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if got := translateButane(t, out); !bytes.Equal(got, ign) {
-						t.Errorf("Butane's translation differs from the rendered Ignition\nbutane: %s\nignition: %s", got, ign)
-					}
-				}
+				realValidators(t, s, c.format, out)
 				// Round trip without the remote file (decoders read data URLs only).
 				s.Files = s.Files[:4]
 				p, err := BuildPlan(s)

@@ -11,7 +11,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/provision-dev/provision/api/v1alpha1"
-	"github.com/provision-dev/provision/generate/ignition"
 	"github.com/provision-dev/provision/internal/testutil"
 	"github.com/provision-dev/provision/osprofiles"
 )
@@ -154,22 +153,7 @@ func TestRegistryRealValidators(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				switch c.format {
-				case osprofiles.CloudInit:
-					cloudInitSchema(t, out)
-				case osprofiles.Ignition:
-					if rpt, err := ignition.Parse(ignition.DefaultVersion, out); err != nil || len(rpt.Entries) > 0 {
-						t.Fatalf("ignition: %v %s", err, rpt)
-					}
-				case osprofiles.Butane:
-					ign, err := Render(s, osprofiles.Ignition)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if got := translateButane(t, out); !bytes.Equal(got, ign) {
-						t.Errorf("Butane's translation differs from the rendered Ignition")
-					}
-				}
+				realValidators(t, s, c.format, out)
 				p, err := BuildPlan(s)
 				if err != nil {
 					t.Fatal(err)

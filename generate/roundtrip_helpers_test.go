@@ -20,6 +20,7 @@ import (
 	"github.com/vincent-petithory/dataurl"
 	"sigs.k8s.io/yaml"
 
+	"github.com/provision-dev/provision/api/v1alpha1"
 	"github.com/provision-dev/provision/generate/cloudinit"
 	"github.com/provision-dev/provision/generate/ignition"
 	"github.com/provision-dev/provision/generate/plan"
@@ -168,6 +169,29 @@ func decodeIgnition(t testing.TB, doc []byte) machine {
 		m.Units[u.Name] = d
 	}
 	return m
+}
+
+// realValidators checks out, s rendered as format, with the real validators:
+// cloud-init's schema, Ignition's parser (no report entries), and Butane's
+// translator, whose Ignition must be exactly s rendered as Ignition.
+func realValidators(t testing.TB, s v1alpha1.GenerateConfig, format osprofiles.Format, out []byte) {
+	t.Helper()
+	switch format {
+	case osprofiles.CloudInit:
+		cloudInitSchema(t, out)
+	case osprofiles.Ignition:
+		if rpt, err := ignition.Parse(ignition.DefaultVersion, out); err != nil || len(rpt.Entries) > 0 {
+			t.Fatalf("ignition: %v %s", err, rpt)
+		}
+	case osprofiles.Butane:
+		ign, err := Render(s, osprofiles.Ignition)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := translateButane(t, out); !bytes.Equal(got, ign) {
+			t.Errorf("Butane's translation differs from the rendered Ignition\nbutane: %s\nignition: %s", got, ign)
+		}
+	}
 }
 
 // translateButane runs Butane's own translator with its default options

@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/yaml"
 )
 
 // APIServerPort is where kube-apiserver listens on ServerAddr.
@@ -204,9 +205,16 @@ func (c *Cluster) startScheduler(t testing.TB, ca certKey) *x509.CertPool {
 	}
 	// The configuration file, not the deprecated --kubeconfig and --leader-elect flags.
 	config := filepath.Join(c.dir, "scheduler.yaml")
-	cfg := fmt.Sprintf("apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\n"+
-		"clientConnection:\n  kubeconfig: %s\nleaderElection:\n  leaderElect: false\n", kubeconfig)
-	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
+	cfg, err := yaml.Marshal(map[string]any{
+		"apiVersion":       "kubescheduler.config.k8s.io/v1",
+		"kind":             "KubeSchedulerConfiguration",
+		"clientConnection": map[string]any{"kubeconfig": kubeconfig},
+		"leaderElection":   map[string]any{"leaderElect": false},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(config, cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c.start(t, "kube-scheduler", filepath.Join(c.KubeDir, "kube-scheduler"),
@@ -230,24 +238,7 @@ func (c *Cluster) waitScheduler(t testing.TB, pool *x509.CertPool) {
 		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12},
 	}}
 	defer hc.CloseIdleConnections()
-	url := "https://" + net.JoinHostPort("127.0.0.1", SchedulerPort) + "/readyz"
-	deadline := time.Now().Add(90 * time.Second)
-	last := ""
-	for time.Now().Before(deadline) {
-		c.checkAlive(t)
-		resp, err := hc.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("kube-scheduler not ready after 90s: %s\n%s", last, c.Logs("kube-scheduler", 40))
+	c.waitReadyz(t, "kube-scheduler", hc, "https://"+net.JoinHostPort("127.0.0.1", SchedulerPort)+"/readyz")
 }
 
 // start runs argv inside the cluster's namespace with its output in dir/NAME.log.
@@ -313,12 +304,18 @@ func (c *Cluster) waitReady(t testing.TB, cfg *rest.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hc := &http.Client{Transport: rt, Timeout: 5 * time.Second}
+	c.waitReadyz(t, "kube-apiserver", &http.Client{Transport: rt, Timeout: 5 * time.Second}, c.URL+"/readyz")
+}
+
+// waitReadyz polls component name's /readyz at url every 100 ms for up to
+// 90 s, failing early if a cluster process exited.
+func (c *Cluster) waitReadyz(t testing.TB, name string, hc *http.Client, url string) {
+	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	last := ""
 	for time.Now().Before(deadline) {
 		c.checkAlive(t)
-		resp, err := hc.Get(c.URL + "/readyz")
+		resp, err := hc.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -330,7 +327,7 @@ func (c *Cluster) waitReady(t testing.TB, cfg *rest.Config) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("kube-apiserver not ready after 90s: %s\n%s", last, c.Logs("kube-apiserver", 40))
+	t.Fatalf("%s not ready after 90s: %s\n%s", name, last, c.Logs(name, 40))
 }
 
 // setupBootstrapRBAC creates the bindings kubeadm creates for node bootstrap:

@@ -48,10 +48,7 @@ func (r *Reconciler) proxyURLs(ctx context.Context, cfg *bootstrapv1.ProvisionCo
 func secretValue(ctx context.Context, cached, direct client.Reader, namespace string, ref bootstrapv1.SecretKeySelector) (string, error) {
 	key := client.ObjectKey{Namespace: namespace, Name: ref.Name}
 	s := &corev1.Secret{}
-	err := cached.Get(ctx, key, s)
-	if apierrors.IsNotFound(err) && direct != nil {
-		err = direct.Get(ctx, key, s)
-	}
+	err := getCachedOrDirect(ctx, cached, direct, key, s)
 	switch {
 	case apierrors.IsNotFound(err):
 		return "", errProxySecret{fmt.Errorf("secret %s not found", ref.Name)}

@@ -86,10 +86,7 @@ func (w *WorkloadClients) Get(ctx context.Context, cluster types.NamespacedName)
 func clusterSecret(ctx context.Context, cached, direct client.Reader, cluster types.NamespacedName, purpose string) (*corev1.Secret, error) {
 	key := client.ObjectKey{Namespace: cluster.Namespace, Name: cluster.Name + "-" + purpose}
 	s := &corev1.Secret{}
-	err := cached.Get(ctx, key, s)
-	if apierrors.IsNotFound(err) && direct != nil {
-		err = direct.Get(ctx, key, s)
-	}
+	err := getCachedOrDirect(ctx, cached, direct, key, s)
 	switch {
 	case apierrors.IsNotFound(err):
 		return nil, errClusterSecret{fmt.Errorf("secret %s not found", key.Name)}
@@ -97,4 +94,14 @@ func clusterSecret(ctx context.Context, cached, direct client.Reader, cluster ty
 		return nil, fmt.Errorf("get secret %s: %w", key.Name, err)
 	}
 	return s, nil
+}
+
+// getCachedOrDirect reads key into obj from the cache, else (not found there:
+// the cache may select by label) from the API server when direct is given.
+func getCachedOrDirect(ctx context.Context, cached, direct client.Reader, key client.ObjectKey, obj client.Object) error {
+	err := cached.Get(ctx, key, obj)
+	if apierrors.IsNotFound(err) && direct != nil {
+		err = direct.Get(ctx, key, obj)
+	}
+	return err
 }
